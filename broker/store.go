@@ -1,0 +1,93 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Errors stores and the service return. Callers match them with errors.Is.
+var (
+	// ErrNotFound: no record with that key.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a record with that key already exists.
+	ErrExists = errors.New("already exists")
+	// ErrUnavailable: the store cannot be reached right now; the operation may be retried.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// StateError is returned when a transition is asked of a session that is not in one of the
+// states the transition starts from. It matches ErrConflict with errors.Is.
+type StateError struct {
+	SessionID string
+	Current   Status
+	To        Status
+}
+
+// ErrConflict is matched by every *StateError.
+var ErrConflict = errors.New("conflicting session state")
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("session %s is %s and cannot become %s", e.SessionID, e.Current, e.To)
+}
+
+// Is makes errors.Is(err, ErrConflict) true for state errors.
+func (e *StateError) Is(target error) bool { return target == ErrConflict }
+
+// Transition is an atomic, conditional change of one session, optionally together with the
+// upsert of the identity it verified.
+type Transition struct {
+	// From lists the states the session must be in; anything else fails with *StateError and
+	// writes nothing.
+	From []Status
+	// To is the state the session is in afterwards.
+	To Status
+	// Apply, if set, changes other fields of the session. It runs inside the store's atomic
+	// step, may run more than once when the store retries an optimistic write, and must not do
+	// I/O. It must not change ID, Status, Version or IdentityID.
+	Apply func(*Session)
+	// Identity, if set, is stored in the same atomic step. Identities are keyed by
+	// FlexIdentity: if one already exists for it, the stored record keeps its ID and CreatedAt
+	// and takes every other field from Identity. The session's IdentityID is set to the stored
+	// identity's ID, and Identity.ID is updated to match.
+	Identity *Identity
+}
+
+// Allows reports whether the transition can start from status s.
+func (t Transition) Allows(s Status) bool { return slices.Contains(t.From, s) }
+
+// Store keeps sessions, identities and the service's own secrets. Implementations are safe for
+// concurrent use by many goroutines and, for shared stores, by many service instances: every
+// method is atomic on its own.
+//
+// Implementations live in their own packages (boltstore, redisstore) and must pass the
+// conformance suite in broker/storetest.
+type Store interface {
+	// CreateSession stores a new session with Version 1. It fails with ErrExists if the ID or
+	// the invitation ID is taken.
+	CreateSession(ctx context.Context, s *Session) error
+	// Session returns the session with that ID, or ErrNotFound.
+	Session(ctx context.Context, id string) (*Session, error)
+	// SessionByInvitation returns the session whose InvitationID is id, or ErrNotFound.
+	SessionByInvitation(ctx context.Context, invitationID string) (*Session, error)
+	// SessionByThread returns the session whose ThreadID is id, or ErrNotFound.
+	SessionByThread(ctx context.Context, threadID string) (*Session, error)
+	// Transition applies t to the session atomically (see Transition) and returns the stored
+	// result, with Version incremented and UpdatedAt set to now. Indexes (invitation, thread)
+	// follow the session's fields.
+	Transition(ctx context.Context, id string, t Transition, now time.Time) (*Session, error)
+
+	// Identity returns the identity with that ID, or ErrNotFound.
+	Identity(ctx context.Context, id string) (*Identity, error)
+	// IdentityByFlex returns the identity whose FlexIdentity is flexIdentity, or ErrNotFound.
+	IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error)
+
+	// Secret returns the secret stored under name, creating it with generate the first time.
+	// Concurrent callers (and instances) all get the same value.
+	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
+
+	// Ping reports whether the store is reachable (ErrUnavailable otherwise).
+	Ping(ctx context.Context) error
+}
