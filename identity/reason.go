@@ -1,0 +1,85 @@
+// Package identity is everything about DIDs and credentials: verification policies, DID
+// resolution, the JSON-LD contexts the verifier knows (embedded: verification never fetches a
+// context), and the verifier that decides whether a presentation proves who a customer is.
+//
+// identity does not know about sessions, storage, HTTP or Twilio; it must never import broker,
+// api or flex. Its sub-packages hold the DIDComm agent (didcomm), the development issuer
+// (issuer) and the demo holder wallet (wallet).
+package identity
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reason is the stable, machine-readable code of a rejected presentation. The values are part
+// of the public interface: API clients, wallets (in DIDComm problem reports) and CRM webhooks
+// see them. Add new ones; never rename one.
+type Reason string
+
+// Rejection reasons. Each is produced by exactly one kind of check.
+const (
+	// ReasonMalformed: not a parseable presentation (bad JSON, too large, too deep, bad
+	// JSON-LD, undefined terms, missing required members).
+	ReasonMalformed Reason = "malformed"
+	// ReasonUnsupportedFormat: a presentation or proof format this service does not verify.
+	ReasonUnsupportedFormat Reason = "unsupported_format"
+	// ReasonMissingProof: the presentation or a credential in it carries no proof at all.
+	ReasonMissingProof Reason = "missing_proof"
+	// ReasonBadSignature: a proof does not verify against the key it names.
+	ReasonBadSignature Reason = "bad_signature"
+	// ReasonChallengeMismatch: the presentation proof's challenge is not this session's nonce.
+	ReasonChallengeMismatch Reason = "challenge_mismatch"
+	// ReasonDomainMismatch: the presentation proof's domain is not this service's identifier.
+	ReasonDomainMismatch Reason = "domain_mismatch"
+	// ReasonHolderMismatch: the presentation is not signed by its holder, or the credential's
+	// subject is neither the holder nor the DIDComm connection's DID.
+	ReasonHolderMismatch Reason = "holder_mismatch"
+	// ReasonIssuerMismatch: a credential's proof is made with a key that is not its issuer's.
+	ReasonIssuerMismatch Reason = "issuer_mismatch"
+	// ReasonUntrustedIssuer: the issuer is not trusted by the policy for that credential type.
+	ReasonUntrustedIssuer Reason = "untrusted_issuer"
+	// ReasonExpiredCredential: the credential's validity period has ended.
+	ReasonExpiredCredential Reason = "expired_credential"
+	// ReasonNotYetValid: the credential's validity period has not started.
+	ReasonNotYetValid Reason = "not_yet_valid"
+	// ReasonMissingCredential: no credential of the type the policy asks for was presented.
+	ReasonMissingCredential Reason = "missing_credential"
+	// ReasonMissingClaim: the credential lacks a claim the policy requires.
+	ReasonMissingClaim Reason = "missing_claim"
+	// ReasonReplayed: this presentation (or its challenge) was already used.
+	ReasonReplayed Reason = "replayed"
+	// ReasonUnsupportedDIDMethod: a DID uses a method this service does not resolve.
+	ReasonUnsupportedDIDMethod Reason = "unsupported_did_method"
+	// ReasonUnresolvableDID: a DID or key could not be resolved.
+	ReasonUnresolvableDID Reason = "unresolvable_did"
+	// ReasonDeclined: the wallet declined to present (it sent a problem report).
+	ReasonDeclined Reason = "declined"
+)
+
+// RejectError says why a presentation was refused. Detail is for logs and the wallet's problem
+// report; it never contains claim values.
+type RejectError struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *RejectError) Error() string {
+	if e.Detail == "" {
+		return string(e.Reason)
+	}
+	return fmt.Sprintf("%s: %s", e.Reason, e.Detail)
+}
+
+func reject(r Reason, format string, args ...any) *RejectError {
+	return &RejectError{Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ReasonOf returns the reason of a *RejectError in err's chain, or "" if there is none.
+func ReasonOf(err error) Reason {
+	var re *RejectError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return ""
+}
