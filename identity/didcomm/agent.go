@@ -1,0 +1,369 @@
+// Package didcomm is the service's DIDComm v1 agent, built on aries-framework-go v0.3.0 and
+// contained here: out-of-band invitations (RFC 0434) with DID Exchange (RFC 0023), the
+// verifier's side of present-proof 2.0 (RFC 0454) with DIF Presentation Exchange (RFC 0510),
+// and an inbound HTTP transport served from the service's own HTTP server.
+//
+// It follows the RFCs rather than the library's habits where they differ (see exchange.go and
+// verifier.go), because customers' wallets are mostly not aries-framework-go.
+//
+// didcomm knows nothing of sessions: it reports connections, presentations and problem
+// reports to a Handler and does what it is asked. It must not import broker, api or flex.
+package didcomm
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hyperledger/aries-framework-go/pkg/client/didexchange"
+	"github.com/hyperledger/aries-framework-go/pkg/client/outofband"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/dispatcher"
+	didexsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/didexchange"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/transport"
+	arieshttp "github.com/hyperledger/aries-framework-go/pkg/didcomm/transport/http"
+	"github.com/hyperledger/aries-framework-go/pkg/doc/did"
+	"github.com/hyperledger/aries-framework-go/pkg/framework/aries"
+	"github.com/hyperledger/aries-framework-go/pkg/framework/aries/api"
+	afgcontext "github.com/hyperledger/aries-framework-go/pkg/framework/context"
+	"github.com/hyperledger/aries-framework-go/pkg/kms"
+	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
+	"github.com/hyperledger/aries-framework-go/pkg/store/connection"
+	"github.com/hyperledger/aries-framework-go/spi/storage"
+	"github.com/piprate/json-gold/ld"
+)
+
+// Config configures an Agent.
+type Config struct {
+	// Endpoint is the public URL wallets POST DIDComm messages to (…/didcomm).
+	Endpoint string
+	// Label is the name wallets show for this service.
+	Label string
+	// Storage holds the agent's state: connections, DID documents, keys. A shared store lets
+	// any replica handle any message.
+	Storage storage.Provider
+	// SecretLock encrypts the agent's private keys at rest. Required.
+	SecretLock secretlock.Service
+	// Loader serves JSON-LD contexts (embedded only).
+	Loader ld.DocumentLoader
+	// HTTPClient sends outbound messages; nil: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// MaxMessageSize bounds inbound envelopes; 0: DefaultMaxMessageSize.
+	MaxMessageSize int64
+	// Logger receives the agent's own logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Handler receives what happens on the agent's connections. Calls may arrive concurrently.
+type Handler interface {
+	// Connected: a DID exchange started by one of our invitations completed.
+	Connected(ctx context.Context, c Connection)
+	// PresentationReceived: a wallet sent a presentation on a thread we started. It runs
+	// inside the wallet's HTTP request; the handler must answer with Acknowledge or Reject.
+	PresentationReceived(ctx context.Context, p ReceivedPresentation)
+	// ProblemReported: a wallet sent a present-proof problem report (e.g. it declined).
+	ProblemReported(ctx context.Context, p ReceivedProblem)
+}
+
+// Connection is a completed DIDComm connection.
+type Connection struct {
+	ConnectionID string
+	// InvitationID is the out-of-band invitation the wallet answered.
+	InvitationID string
+	TheirDID     string
+	TheirLabel   string
+}
+
+// ReceivedPresentation is a wallet's answer to a presentation request.
+type ReceivedPresentation struct {
+	Peer
+	// Presentation is the verifiable presentation (the DIF submission attachment).
+	Presentation []byte
+}
+
+// ReceivedProblem is a problem report from a wallet.
+type ReceivedProblem struct {
+	Peer
+	Code    string
+	Explain string
+}
+
+// Invitation is an RFC 0434 out-of-band invitation.
+type Invitation struct {
+	ID string
+	// JSON is the invitation message.
+	JSON json.RawMessage
+}
+
+// URL returns the invitation in RFC 0434's URL form: base?oob=<base64url(JSON)>.
+func (i Invitation) URL(base string) string {
+	return base + "?oob=" + base64.RawURLEncoding.EncodeToString(i.JSON)
+}
+
+// PresentationRequest is what the verifier asks a wallet to prove.
+type PresentationRequest struct {
+	Comment    string
+	Definition map[string]any
+	Challenge  string
+	Domain     string
+}
+
+// Agent is the service's DIDComm agent. It is safe for concurrent use.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	framework *aries.Aries
+	inbound   *Inbound
+	oob       *outofband.Client
+	exchange  *didexchange.Client
+	outbound  dispatcher.Outbound
+	lookup    *connection.Lookup
+	keys      invitationKeys
+
+	hmu sync.RWMutex
+	h   Handler
+
+	actions chan service.DIDCommAction
+	states  chan service.StateMsg
+	wg      sync.WaitGroup
+}
+
+// New starts a verifier agent. Serve HTTPHandler at Config.Endpoint and call SetHandler
+// before the first message can arrive.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Endpoint == "" || cfg.Storage == nil || cfg.SecretLock == nil || cfg.Loader == nil {
+		return nil, errors.New("didcomm: endpoint, storage, secret lock and loader are required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	keyStore, err := cfg.Storage.OpenStore("hearro_invitation_keys")
+	if err != nil {
+		return nil, fmt.Errorf("didcomm: %w", err)
+	}
+	out, err := arieshttp.NewOutbound(arieshttp.WithOutboundHTTPClient(cfg.HTTPClient))
+	if err != nil {
+		return nil, fmt.Errorf("didcomm: outbound transport: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: log, inbound: NewInbound(cfg.Endpoint, cfg.MaxMessageSize, log), keys: invitationKeys{keyStore}}
+	a.h = noHandler{}
+	verifier := api.ProtocolSvcCreator{
+		Create: func(api.Provider) (dispatcher.ProtocolService, error) { return &verifierProtocol{agent: a}, nil },
+	}
+	a.framework, err = aries.New(
+		aries.WithStoreProvider(cfg.Storage),
+		aries.WithProtocolStateStoreProvider(cfg.Storage),
+		aries.WithInboundTransport(a.inbound),
+		aries.WithOutboundTransports(out),
+		aries.WithSecretLock(cfg.SecretLock),
+		aries.WithJSONLDDocumentLoader(cfg.Loader),
+		aries.WithMediaTypeProfiles([]string{transport.MediaTypeAIP2RFC0019Profile}),
+		aries.WithKeyType(kms.ED25519Type),
+		aries.WithKeyAgreementType(kms.X25519ECDHKWType),
+		aries.WithProtocols(signedExchange(a.keys), verifier),
+		aries.WithMessageServiceProvider(messageServices{list: []dispatcher.MessageService{unhandled{agent: a}}}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("didcomm: start agent: %w", err)
+	}
+	ctx, err := a.framework.Context()
+	if err != nil {
+		return nil, a.closeAfter(fmt.Errorf("didcomm: agent context: %w", err))
+	}
+	a.outbound = ctx.OutboundDispatcher()
+	if a.oob, err = outofband.New(ctx); err != nil {
+		return nil, a.closeAfter(fmt.Errorf("didcomm: out-of-band: %w", err))
+	}
+	if a.exchange, err = didexchange.New(ctx); err != nil {
+		return nil, a.closeAfter(fmt.Errorf("didcomm: did exchange: %w", err))
+	}
+	if a.lookup, err = connection.NewLookup(ctx); err != nil {
+		return nil, a.closeAfter(fmt.Errorf("didcomm: connections: %w", err))
+	}
+	if err := a.listen(ctx); err != nil {
+		return nil, a.closeAfter(err)
+	}
+	return a, nil
+}
+
+// SetHandler sets who receives the agent's events.
+func (a *Agent) SetHandler(h Handler) {
+	a.hmu.Lock()
+	defer a.hmu.Unlock()
+	a.h = h
+}
+
+func (a *Agent) handler() Handler {
+	a.hmu.RLock()
+	defer a.hmu.RUnlock()
+	return a.h
+}
+
+// HTTPHandler receives DIDComm messages over HTTP (POST).
+func (a *Agent) HTTPHandler() http.Handler { return a.inbound }
+
+// listen registers the framework's event channels, each with its own reader: the framework
+// delivers events synchronously and stalls if nobody reads.
+func (a *Agent) listen(_ *afgcontext.Provider) error {
+	a.actions = make(chan service.DIDCommAction)
+	a.states = make(chan service.StateMsg)
+	if err := a.exchange.RegisterActionEvent(a.actions); err != nil {
+		return fmt.Errorf("didcomm: %w", err)
+	}
+	if err := a.exchange.RegisterMsgEvent(a.states); err != nil {
+		return fmt.Errorf("didcomm: %w", err)
+	}
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		for act := range a.actions {
+			// Requests answer invitations we made (the exchange refuses unknown ones).
+			act.Continue(nil)
+		}
+	}()
+	go func() {
+		defer a.wg.Done()
+		for st := range a.states {
+			if st.Type != service.PostState || st.StateID != didexsvc.StateIDCompleted {
+				continue
+			}
+			ev, ok := st.Properties.(didexchange.Event)
+			if !ok {
+				continue
+			}
+			rec, err := a.lookup.GetConnectionRecord(ev.ConnectionID())
+			if err != nil {
+				a.log.Error("didcomm: completed connection not found", "connection_id", ev.ConnectionID(), "err", err)
+				continue
+			}
+			if rec.Namespace != connection.TheirNSPrefix {
+				continue // we were the invitee: not a wallet answering our invitation
+			}
+			c := Connection{ConnectionID: rec.ConnectionID, InvitationID: rec.InvitationID, TheirDID: rec.TheirDID, TheirLabel: rec.TheirLabel}
+			a.wg.Add(1)
+			go func() {
+				defer a.wg.Done()
+				a.handler().Connected(context.Background(), c)
+			}()
+		}
+	}()
+	return nil
+}
+
+// CreateInvitation makes an out-of-band invitation whose handshake is DID Exchange 1.0.
+func (a *Agent) CreateInvitation(_ context.Context, goal string) (Invitation, error) {
+	inv, err := a.oob.CreateInvitation(nil,
+		outofband.WithLabel(a.cfg.Label),
+		outofband.WithGoal(goal, "hearro.verify-identity"),
+		outofband.WithHandshakeProtocols(didexsvc.PIURI),
+		outofband.WithAccept(transport.MediaTypeAIP2RFC0019Profile),
+	)
+	if err != nil {
+		return Invitation{}, fmt.Errorf("create invitation: %w", err)
+	}
+	if len(inv.Services) != 1 {
+		return Invitation{}, fmt.Errorf("create invitation: %d services, want 1", len(inv.Services))
+	}
+	svc, ok := inv.Services[0].(*did.Service)
+	if !ok || len(svc.RecipientKeys) != 1 {
+		return Invitation{}, fmt.Errorf("create invitation: unexpected service block %T", inv.Services[0])
+	}
+	if err := a.keys.put(inv.ID, svc.RecipientKeys[0]); err != nil {
+		return Invitation{}, fmt.Errorf("create invitation: %w", err)
+	}
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return Invitation{}, err
+	}
+	return Invitation{ID: inv.ID, JSON: b}, nil
+}
+
+// RequestPresentation sends a present-proof 2.0 request-presentation on a connection. Its
+// message id, which becomes the thread id, is threadID (callers record it before the answer can
+// arrive), or a fresh one if empty.
+func (a *Agent) RequestPresentation(_ context.Context, connectionID, threadID string, req PresentationRequest) (Peer, error) {
+	if threadID == "" {
+		threadID = uuid.NewString()
+	}
+	rec, err := a.lookup.GetConnectionRecord(connectionID)
+	if err != nil {
+		return Peer{}, fmt.Errorf("request presentation: connection %s: %w", connectionID, err)
+	}
+	pd, err := json.Marshal(PEPayload{
+		Options:                PEOptions{Challenge: req.Challenge, Domain: req.Domain},
+		PresentationDefinition: mustJSON(req.Definition),
+	})
+	if err != nil {
+		return Peer{}, err
+	}
+	msg := RequestPresentationV2{
+		ID:          threadID,
+		Type:        TypeRequestPresV2,
+		Comment:     req.Comment,
+		WillConfirm: true,
+		Formats:     []Format{{AttachID: "definition", Format: FormatPEDefinition}},
+		Attachments: []Attachment{{ID: "definition", MimeType: "application/json", Data: AttachmentData{JSON: pd}}},
+	}
+	peer := Peer{ThreadID: msg.ID, ConnectionID: rec.ConnectionID, MyDID: rec.MyDID, TheirDID: rec.TheirDID}
+	if err := a.outbound.SendToDID(service.NewDIDCommMsgMap(msg), rec.MyDID, rec.TheirDID); err != nil {
+		return peer, fmt.Errorf("request presentation: %w", err)
+	}
+	return peer, nil
+}
+
+// Acknowledge tells the wallet its presentation was accepted (present-proof 2.0 ack).
+func (a *Agent) Acknowledge(_ context.Context, peer Peer) error {
+	msg := service.NewDIDCommMsgMap(Ack{ID: uuid.NewString(), Type: TypePresAckV2, Thread: &Thread{ID: peer.ThreadID}, Status: "OK"})
+	if err := a.outbound.SendToDID(msg, peer.MyDID, peer.TheirDID); err != nil {
+		return fmt.Errorf("send ack: %w", err)
+	}
+	return nil
+}
+
+// Reject tells the wallet its presentation was refused, with the reason code, on the same
+// thread (present-proof 2.0 problem report).
+func (a *Agent) Reject(_ context.Context, peer Peer, code, explain string) error {
+	return a.sendProblem(peer, TypePresProblemV2, code, explain)
+}
+
+// Close stops the agent and waits for its goroutines.
+func (a *Agent) Close() error {
+	if a.exchange != nil {
+		_ = a.exchange.UnregisterActionEvent(a.actions)
+		_ = a.exchange.UnregisterMsgEvent(a.states)
+		close(a.actions)
+		close(a.states)
+	}
+	a.wg.Wait()
+	return a.framework.Close()
+}
+
+func (a *Agent) closeAfter(err error) error {
+	_ = a.framework.Close()
+	return err
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // maps of JSON values only
+	}
+	return b
+}
+
+type noHandler struct{}
+
+func (noHandler) Connected(context.Context, Connection)                      {}
+func (noHandler) PresentationReceived(context.Context, ReceivedPresentation) {}
+func (noHandler) ProblemReported(context.Context, ReceivedProblem)           {}

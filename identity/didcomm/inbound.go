@@ -1,0 +1,114 @@
+package didcomm
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"sync"
+
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/transport"
+)
+
+// Content types a DIDComm v1 HTTP transport accepts (RFC 0025). Parameters such as
+// "; charset=utf-8" are allowed.
+var inboundContentTypes = map[string]bool{
+	"application/didcomm-envelope-enc": true,
+	"application/ssi-agent-wire":       true,
+	"application/json":                 true, // some wallets label envelopes so
+}
+
+// DefaultMaxMessageSize bounds an inbound DIDComm envelope.
+const DefaultMaxMessageSize = 1 << 20
+
+// Inbound is aries-framework-go's inbound transport served from our own HTTP server, instead
+// of the library's (which binds its own port asynchronously and exits the process if the port
+// is taken). It is an http.Handler for POST requests carrying one packed message.
+type Inbound struct {
+	endpoint string
+	maxSize  int64
+	log      *slog.Logger
+
+	mu   sync.RWMutex
+	prov transport.Provider
+}
+
+var _ transport.InboundTransport = (*Inbound)(nil)
+
+// NewInbound returns an inbound transport whose public endpoint is endpoint.
+func NewInbound(endpoint string, maxSize int64, log *slog.Logger) *Inbound {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxMessageSize
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Inbound{endpoint: endpoint, maxSize: maxSize, log: log}
+}
+
+// Start is called by the framework with what the transport needs to unpack and dispatch.
+func (i *Inbound) Start(prov transport.Provider) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.prov = prov
+	return nil
+}
+
+// Stop makes the handler refuse further messages.
+func (i *Inbound) Stop() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.prov = nil
+	return nil
+}
+
+// Endpoint is the public URL wallets send to.
+func (i *Inbound) Endpoint() string { return i.endpoint }
+
+// ServeHTTP receives one packed DIDComm message.
+func (i *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "DIDComm messages are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !inboundContentTypes[mt] {
+		http.Error(w, "unsupported content type: use application/didcomm-envelope-enc", http.StatusUnsupportedMediaType)
+		return
+	}
+	i.mu.RLock()
+	prov := i.prov
+	i.mu.RUnlock()
+	if prov == nil {
+		http.Error(w, "agent is not running", http.StatusServiceUnavailable)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, i.maxSize))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "could not read message", http.StatusBadRequest)
+		return
+	}
+	if len(body) == 0 {
+		http.Error(w, "empty message", http.StatusBadRequest)
+		return
+	}
+	env, err := prov.Packager().UnpackMessage(body)
+	if err != nil {
+		i.log.Debug("didcomm: cannot unpack inbound message", "err", err)
+		http.Error(w, "cannot unpack message: not addressed to this agent or malformed", http.StatusBadRequest)
+		return
+	}
+	if err := prov.InboundMessageHandler()(env); err != nil {
+		i.log.Warn("didcomm: inbound message not processed", "err", err)
+		http.Error(w, "message not processed", http.StatusUnprocessableEntity)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}

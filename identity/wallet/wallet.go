@@ -1,0 +1,496 @@
+// Package wallet is the demo holder wallet: an aries-framework-go agent that keeps a holder
+// DID and a VerifiedCustomer credential, accepts an out-of-band invitation, connects with DID
+// Exchange and answers a present-proof 2.0 request with a signed presentation.
+//
+// It plays the customer's phone in development and tests. It depends on identity and
+// identity/didcomm only, never on broker, api or flex.
+package wallet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hyperledger/aries-framework-go/pkg/client/didexchange"
+	"github.com/hyperledger/aries-framework-go/pkg/client/outofband"
+	"github.com/hyperledger/aries-framework-go/pkg/client/presentproof"
+	"github.com/hyperledger/aries-framework-go/pkg/crypto"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/decorator"
+	didexsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/didexchange"
+	presentproofsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/presentproof"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/transport"
+	arieshttp "github.com/hyperledger/aries-framework-go/pkg/didcomm/transport/http"
+	"github.com/hyperledger/aries-framework-go/pkg/framework/aries"
+	"github.com/hyperledger/aries-framework-go/pkg/kms"
+	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
+	"github.com/hyperledger/aries-framework-go/pkg/store/connection"
+	"github.com/hyperledger/aries-framework-go/spi/storage"
+	"github.com/piprate/json-gold/ld"
+
+	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/didcomm"
+	"github.com/hearro/trustbroker/identity/issuer"
+)
+
+// Config configures a Wallet.
+type Config struct {
+	// Storage keeps the wallet's keys, connections and credential.
+	Storage storage.Provider
+	// SecretLock encrypts its private keys at rest.
+	SecretLock secretlock.Service
+	// Loader serves JSON-LD contexts.
+	Loader ld.DocumentLoader
+	// Listen is where the wallet receives DIDComm messages; default "127.0.0.1:0".
+	Listen string
+	// Endpoint is the URL the service sends to; default http://<listen address>.
+	Endpoint string
+	// HTTPClient sends outbound messages; nil: a 10 s timeout client.
+	HTTPClient *http.Client
+	// Label is the name the service sees.
+	Label string
+	// Logger receives internal logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Wallet is a demo holder. It runs one exchange at a time.
+type Wallet struct {
+	cfg       Config
+	log       *slog.Logger
+	framework *aries.Aries
+	server    *http.Server
+	meta      storage.Store
+	kms       kms.KeyManager
+	crypto    crypto.Crypto
+	oob       *outofband.Client
+	exchange  *didexchange.Client
+	proofs    *presentproof.Client
+	lookup    *connection.Lookup
+	holder    holderKey
+	serveDone chan struct{}
+}
+
+type holderKey struct {
+	KID string `json:"kid"`
+	DID string `json:"did"`
+}
+
+// Open starts the wallet's agent and its DIDComm endpoint, creating a holder DID on first use.
+func Open(cfg Config) (*Wallet, error) {
+	if cfg.Storage == nil || cfg.SecretLock == nil || cfg.Loader == nil {
+		return nil, errors.New("wallet: storage, secret lock and loader are required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Label == "" {
+		cfg.Label = "HearRo demo wallet"
+	}
+	w := &Wallet{cfg: cfg, log: cfg.Logger, serveDone: make(chan struct{})}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: listen for DIDComm messages on %s: %w", cfg.Listen, err)
+	}
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = "http://" + ln.Addr().String()
+		w.cfg.Endpoint = cfg.Endpoint
+	}
+	inbound := didcomm.NewInbound(cfg.Endpoint, 0, w.log)
+	out, err := arieshttp.NewOutbound(arieshttp.WithOutboundHTTPClient(cfg.HTTPClient))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	w.framework, err = aries.New(
+		aries.WithStoreProvider(cfg.Storage),
+		aries.WithProtocolStateStoreProvider(cfg.Storage),
+		aries.WithInboundTransport(inbound),
+		aries.WithOutboundTransports(out),
+		aries.WithSecretLock(cfg.SecretLock),
+		aries.WithJSONLDDocumentLoader(cfg.Loader),
+		aries.WithMediaTypeProfiles([]string{transport.MediaTypeAIP2RFC0019Profile}),
+		aries.WithKeyType(kms.ED25519Type),
+		aries.WithKeyAgreementType(kms.X25519ECDHKWType),
+	)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("wallet: start agent: %w", err)
+	}
+	w.server = &http.Server{Handler: inbound, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		defer close(w.serveDone)
+		_ = w.server.Serve(ln)
+	}()
+	if err := w.init(); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Wallet) init() error {
+	ctx, err := w.framework.Context()
+	if err != nil {
+		return err
+	}
+	w.kms, w.crypto = ctx.KMS(), ctx.Crypto()
+	if w.oob, err = outofband.New(ctx); err != nil {
+		return err
+	}
+	if w.exchange, err = didexchange.New(ctx); err != nil {
+		return err
+	}
+	if w.proofs, err = presentproof.New(ctx); err != nil {
+		return err
+	}
+	if w.lookup, err = connection.NewLookup(ctx); err != nil {
+		return err
+	}
+	if w.meta, err = w.cfg.Storage.OpenStore("hearro_wallet"); err != nil {
+		return err
+	}
+	return w.loadOrCreateHolder()
+}
+
+func (w *Wallet) loadOrCreateHolder() error {
+	b, err := w.meta.Get("holder")
+	if err == nil {
+		return json.Unmarshal(b, &w.holder)
+	}
+	if !errors.Is(err, storage.ErrDataNotFound) {
+		return fmt.Errorf("wallet: read holder key: %w", err)
+	}
+	kid, pub, err := w.kms.CreateAndExportPubKeyBytes(kms.ED25519Type)
+	if err != nil {
+		return fmt.Errorf("wallet: create holder key: %w", err)
+	}
+	w.holder = holderKey{KID: kid, DID: identity.DIDKey(pub)}
+	b, _ = json.Marshal(w.holder)
+	return w.meta.Put("holder", b)
+}
+
+// HolderDID is the DID credentials are issued to and presentations are signed with.
+func (w *Wallet) HolderDID() string { return w.holder.DID }
+
+// Endpoint is where the wallet receives DIDComm messages.
+func (w *Wallet) Endpoint() string { return w.cfg.Endpoint }
+
+// Close stops the agent and the endpoint.
+func (w *Wallet) Close() error {
+	var errs []error
+	if w.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, w.server.Shutdown(ctx))
+		cancel()
+		<-w.serveDone
+	}
+	if w.framework != nil {
+		errs = append(errs, w.framework.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Credential is a credential the wallet holds.
+type Credential struct {
+	JSON   json.RawMessage   `json:"vc"`
+	Issuer string            `json:"issuer"`
+	Claims map[string]string `json:"claims"`
+}
+
+const credentialKey = "credential/VerifiedCustomer"
+
+// EnsureCredential returns the wallet's VerifiedCustomer credential. With claims given, it
+// makes sure the stored credential carries exactly those claims, obtaining a new one from the
+// development issuer if not; with claims nil it keeps what it has, or obtains one with
+// DefaultClaims. obtained reports whether a new credential was issued.
+func (w *Wallet) EnsureCredential(claims map[string]string) (c Credential, obtained bool, err error) {
+	b, err := w.meta.Get(credentialKey)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &c); err != nil {
+			return c, false, fmt.Errorf("wallet: stored credential: %w", err)
+		}
+		if (claims == nil || maps.Equal(claims, c.Claims)) && c.Issuer == issuer.DevelopmentDID() && !expired(c.JSON) {
+			return c, false, nil
+		}
+	case !errors.Is(err, storage.ErrDataNotFound):
+		return c, false, fmt.Errorf("wallet: read credential: %w", err)
+	}
+	if claims == nil {
+		claims = DefaultClaims()
+	}
+	dev := issuer.Development()
+	vc, err := dev.Issue(w.holder.DID, claims, issuer.Options{})
+	if err != nil {
+		return c, false, fmt.Errorf("wallet: obtain credential: %w", err)
+	}
+	c = Credential{JSON: vc, Issuer: dev.DID(), Claims: claims}
+	b, _ = json.Marshal(c)
+	if err := w.meta.Put(credentialKey, b); err != nil {
+		return c, false, fmt.Errorf("wallet: store credential: %w", err)
+	}
+	return c, true, nil
+}
+
+// SelfIssued returns a credential with claims signed by a fresh key nobody trusts. It is not
+// stored: it exists to show that the verifier refuses it.
+func (w *Wallet) SelfIssued(claims map[string]string) (Credential, error) {
+	if claims == nil {
+		claims = DefaultClaims()
+	}
+	iss := issuer.Random()
+	vc, err := iss.Issue(w.holder.DID, claims, issuer.Options{})
+	if err != nil {
+		return Credential{}, err
+	}
+	return Credential{JSON: vc, Issuer: iss.DID(), Claims: claims}, nil
+}
+
+// DefaultClaims are the claims of the demo customer.
+func DefaultClaims() map[string]string {
+	return map[string]string{"givenName": "Ada", "familyName": "Lovelace", "memberId": "12345"}
+}
+
+func expired(vc []byte) bool {
+	var v struct {
+		Expiration time.Time `json:"expirationDate"`
+	}
+	if json.Unmarshal(vc, &v) != nil {
+		return true
+	}
+	return !v.Expiration.IsZero() && time.Now().After(v.Expiration)
+}
+
+// Step is one visible step of an exchange, for progress output.
+type Step struct {
+	Name    string // invitation, connected, requested, presented, acknowledged, rejected
+	Message string
+	Elapsed time.Duration
+}
+
+// Outcome is how an exchange ended.
+type Outcome struct {
+	// Status is "acknowledged" (the verifier accepted the presentation) or "rejected".
+	Status string `json:"status"`
+	// Reason is the verifier's problem-report code when rejected.
+	Reason       string        `json:"reason,omitempty"`
+	Explain      string        `json:"explain,omitempty"`
+	ConnectionID string        `json:"connection_id"`
+	HolderDID    string        `json:"holder_did"`
+	Issuer       string        `json:"credential_issuer"`
+	Verifier     string        `json:"verifier_label,omitempty"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
+}
+
+// Accept answers an out-of-band invitation: connect, then present cred when asked, and wait
+// for the verifier's ack or problem report. progress (may be nil) sees each step.
+func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential, progress func(Step)) (*Outcome, error) {
+	if progress == nil {
+		progress = func(Step) {}
+	}
+	start := time.Now()
+	step := func(name, format string, args ...any) {
+		progress(Step{Name: name, Message: fmt.Sprintf(format, args...), Elapsed: time.Since(start)})
+	}
+	var inv outofband.Invitation
+	if err := json.Unmarshal(invitation, &inv); err != nil {
+		return nil, fmt.Errorf("invitation is not valid JSON: %w", err)
+	}
+	if inv.Type == "" || len(inv.Services) == 0 {
+		return nil, errors.New("invitation has no @type or no services: not an out-of-band invitation")
+	}
+	step("invitation", "invitation from %q", inv.Label)
+
+	exStates := make(chan service.StateMsg, 16)
+	ppActions := make(chan service.DIDCommAction, 4)
+	ppStates := make(chan service.StateMsg, 16)
+	// The framework delivers events synchronously; keep reading until the channels are
+	// unregistered (deferred below, so run first) so late events cannot stall it.
+	var drain sync.WaitGroup
+	defer drain.Wait()
+	stop := make(chan struct{})
+	defer close(stop)
+	exC, actC, ppC := relay(&drain, stop, exStates), relay(&drain, stop, ppActions), relay(&drain, stop, ppStates)
+	if err := w.exchange.RegisterMsgEvent(exStates); err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.exchange.UnregisterMsgEvent(exStates) }()
+	if err := w.proofs.RegisterActionEvent(ppActions); err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.proofs.UnregisterActionEvent(ppActions) }()
+	if err := w.proofs.RegisterMsgEvent(ppStates); err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.proofs.UnregisterMsgEvent(ppStates) }()
+
+	connID, err := w.oob.AcceptInvitation(&inv, w.cfg.Label)
+	if err != nil {
+		return nil, fmt.Errorf("accept invitation: %w", err)
+	}
+	out := &Outcome{ConnectionID: connID, HolderDID: w.holder.DID, Issuer: cred.Issuer, Verifier: inv.Label}
+	var theirDID string
+	for {
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("waiting for the verifier: %w", ctx.Err())
+		case st := <-exC:
+			if st.Type == service.PostState && st.StateID == didexsvc.StateIDCompleted {
+				if rec, err := w.lookup.GetConnectionRecord(connID); err == nil {
+					theirDID = rec.TheirDID
+					step("connected", "connected with DID Exchange")
+				}
+			}
+		case act := <-actC:
+			if didcomm.NormalizeType(act.Message.Type()) == didcomm.TypePresProblemV2 {
+				act.Continue(nil) // accept the report; the abandoned state carries it
+				continue
+			}
+			if err := w.answer(act, connID, cred, step); err != nil {
+				act.Stop(err)
+				return out, err
+			}
+		case st := <-ppC:
+			if st.Type != service.PostState || (theirDID != "" && st.Properties != nil && st.Properties.All()["theirDID"] != theirDID) {
+				continue
+			}
+			switch st.StateID {
+			case presentproofsvc.StateNameDone:
+				out.Status, out.Elapsed = "acknowledged", time.Since(start)
+				step("acknowledged", "verifier acknowledged the presentation")
+				return out, nil
+			case presentproofsvc.StateNameAbandoned:
+				out.Status, out.Elapsed = "rejected", time.Since(start)
+				var pr didcomm.ProblemReport
+				if st.Msg != nil && didcomm.NormalizeType(st.Msg.Type()) == didcomm.TypePresProblemV2 {
+					_ = st.Msg.Decode(&pr)
+				}
+				out.Reason, out.Explain = pr.Description.Code, pr.Description.En
+				if out.Reason == "" {
+					out.Reason = "abandoned"
+				}
+				step("rejected", "verifier rejected the presentation: %s", out.Reason)
+				return out, nil
+			}
+		}
+	}
+}
+
+// answer builds and sends the presentation a request asks for.
+func (w *Wallet) answer(act service.DIDCommAction, connID string, cred Credential, step func(string, string, ...any)) error {
+	if didcomm.NormalizeType(act.Message.Type()) != didcomm.TypeRequestPresV2 {
+		return fmt.Errorf("unexpected %s", act.Message.Type())
+	}
+	var req didcomm.RequestPresentationV2
+	if err := act.Message.Decode(&req); err != nil {
+		return fmt.Errorf("decode presentation request: %w", err)
+	}
+	payload, err := definitionPayload(&req)
+	if err != nil {
+		return err
+	}
+	var def struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(payload.PresentationDefinition, &def)
+	step("requested", "presentation requested (challenge %s…, domain %s)", short(payload.Options.Challenge), payload.Options.Domain)
+	kh, err := w.kms.Get(w.holder.KID)
+	if err != nil {
+		return fmt.Errorf("holder key: %w", err)
+	}
+	vp, err := identity.Present(identity.Presentation{
+		Holder:             w.holder.DID,
+		VerificationMethod: w.holder.DID + "#" + w.holder.DID[len("did:key:"):],
+		Credentials:        []json.RawMessage{cred.JSON},
+		DefinitionID:       def.ID,
+		Challenge:          payload.Options.Challenge,
+		Domain:             payload.Options.Domain,
+	}, kmsSigner{crypto: w.crypto, kh: kh}, w.cfg.Loader)
+	if err != nil {
+		return fmt.Errorf("sign presentation: %w", err)
+	}
+	const attachID = "presentation"
+	act.Continue(presentproof.WithPresentation(&presentproof.Presentation{
+		Formats: []presentproofsvc.Format{{AttachID: attachID, Format: didcomm.FormatPESubmission}},
+		Attachments: []decorator.GenericAttachment{{
+			ID:        attachID,
+			MediaType: "application/ld+json",
+			Data:      decorator.AttachmentData{JSON: json.RawMessage(vp)},
+		}},
+	}))
+	step("presented", "presentation sent (VerifiedCustomer from %s)", short(cred.Issuer))
+	return nil
+}
+
+func definitionPayload(req *didcomm.RequestPresentationV2) (*didcomm.PEPayload, error) {
+	for _, f := range req.Formats {
+		if f.Format != didcomm.FormatPEDefinition {
+			continue
+		}
+		for _, a := range req.Attachments {
+			if a.ID != f.AttachID {
+				continue
+			}
+			b, err := a.Data.Bytes()
+			if err != nil {
+				return nil, err
+			}
+			var p didcomm.PEPayload
+			if err := json.Unmarshal(b, &p); err != nil {
+				return nil, fmt.Errorf("presentation definition: %w", err)
+			}
+			if p.Options.Challenge == "" {
+				return nil, errors.New("presentation request has no challenge")
+			}
+			return &p, nil
+		}
+	}
+	return nil, errors.New("presentation request has no DIF presentation definition")
+}
+
+type kmsSigner struct {
+	crypto crypto.Crypto
+	kh     interface{}
+}
+
+func (s kmsSigner) Sign(data []byte) ([]byte, error) { return s.crypto.Sign(data, s.kh) }
+
+func relay[T any](wg *sync.WaitGroup, stop <-chan struct{}, in <-chan T) <-chan T {
+	out := make(chan T)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case v := <-in:
+				select {
+				case out <- v:
+				case <-stop:
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func short(s string) string {
+	if len(s) > 24 {
+		return s[:24]
+	}
+	return s
+}
