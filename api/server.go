@@ -1,0 +1,137 @@
+// Package api is the service's HTTP surface on Echo: routes, authentication of requests,
+// request decoding and response rendering, Server-Sent Events, and the one place where errors
+// become RFC 9457 problem documents. It holds no business rules: every handler decodes,
+// validates, makes one call into broker and renders.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/hearro/trustbroker/broker"
+)
+
+// Broker is what the API needs from the domain (implemented by *broker.Service).
+type Broker interface {
+	CreateSession(ctx context.Context, policy string) (*broker.Session, error)
+	Session(ctx context.Context, id string) (*broker.Session, error)
+	DescribeSession(ctx context.Context, id string) (*broker.SessionView, error)
+	Watch(ctx context.Context, id string) (<-chan broker.Event, error)
+	Identity(ctx context.Context, id string) (*broker.Identity, error)
+}
+
+// Config configures the HTTP surface.
+type Config struct {
+	// PublicURL is the service's URL as wallets and browsers reach it, without trailing slash.
+	PublicURL string
+	// Development opens the identity API without authentication (the CRM's OAuth 2.0 comes
+	// with the CRM API).
+	Development bool
+	// Tokens mints and checks session tokens.
+	Tokens *SessionTokens
+	// DIDComm receives wallets' DIDComm messages (POST /didcomm).
+	DIDComm http.Handler
+	// Twilio, if set, is the Twilio API emulator, served under /_twilio/.
+	Twilio http.Handler
+	// Ready reports whether the service can take traffic (GET /readyz).
+	Ready func(ctx context.Context) error
+	// Logger receives one access line per request; nil discards.
+	Logger *slog.Logger
+	// HeartbeatInterval spaces SSE keep-alive comments; default 15 s.
+	HeartbeatInterval time.Duration
+}
+
+type server struct {
+	cfg    Config
+	broker Broker
+	log    *slog.Logger
+}
+
+// New returns the service's HTTP handler.
+func New(cfg Config, b Broker) *echo.Echo {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 15 * time.Second
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &server{cfg: cfg, broker: b, log: cfg.Logger}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(cfg.Logger)
+	e.Use(middleware.RequestID())
+	e.Use(s.accessLog)
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	// API bodies are small; DIDComm envelopes and the emulator have limits of their own.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: "64K",
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return p == "/didcomm" || strings.HasPrefix(p, "/_twilio/")
+		},
+	}))
+
+	e.POST("/v1/sessions", s.createSession)
+	e.GET("/v1/sessions/:id", s.getSession)
+	e.GET("/v1/sessions/:id/events", s.sessionEvents)
+	e.GET("/v1/sessions/:id/qr.png", s.sessionQRPNG)
+	e.GET("/v1/sessions/:id/qr.svg", s.sessionQRSVG)
+	e.GET("/v1/identities/:id", s.getIdentity)
+
+	e.GET("/i/:id", s.invitation)
+	e.POST("/didcomm", echo.WrapHandler(cfg.DIDComm))
+	if cfg.Twilio != nil {
+		e.Any("/_twilio/*", echo.WrapHandler(cfg.Twilio))
+	}
+	return e
+}
+
+func (s *server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) readyz(c echo.Context) error {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			return problem(http.StatusServiceUnavailable, "not_ready", "a backing service is not reachable")
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// accessLog writes one line per request. It logs the path only: query strings may carry
+// session tokens (EventSource cannot send headers).
+func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		level := slog.LevelInfo
+		if strings.HasPrefix(req.URL.Path, "/healthz") || strings.HasPrefix(req.URL.Path, "/readyz") {
+			level = slog.LevelDebug
+		}
+		s.log.Log(req.Context(), level, "http",
+			"request_id", res.Header().Get(echo.HeaderXRequestID),
+			"method", req.Method, "path", req.URL.Path, "status", res.Status,
+			"bytes", res.Size, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		return nil
+	}
+}
