@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// envName is the environment twin of a flag: the prefix (HEARRO_ for serve, HEARRO_WALLET_
+// for the wallet, …) and the flag name in upper snake case, without repeating the prefix's
+// word (--wallet-dir of the wallet is HEARRO_WALLET_DIR).
+func envName(prefix, flag string) string {
+	name := strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+	if word := strings.TrimPrefix(prefix, "HEARRO_"); word != "" {
+		name = strings.TrimPrefix(name, word)
+	}
+	return prefix + name
+}
+
+// withEnv gives each flag of cmd its environment twin and documents it in the help text. Call
+// it once per command after declaring the flags: the declaration is the single source of name,
+// default and help.
+func withEnv(cmd *cobra.Command, prefix string) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, envName(prefix, f.Name))
+	})
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyEnv(cmd.Flags(), prefix, os.LookupEnv); err != nil {
+			return err
+		}
+		if prev != nil {
+			return prev(cmd, args)
+		}
+		return nil
+	}
+}
+
+// applyEnv sets every flag not given on the command line from its environment twin.
+func applyEnv(fs *pflag.FlagSet, prefix string, lookup func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		v, ok := lookup(envName(prefix, f.Name))
+		if !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("environment variable %s: %w", envName(prefix, f.Name), e)
+		}
+	})
+	return err
+}

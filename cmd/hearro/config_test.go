@@ -1,0 +1,84 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvName(t *testing.T) {
+	for _, tc := range []struct{ prefix, flag, want string }{
+		{"HEARRO_", "public-url", "HEARRO_PUBLIC_URL"},
+		{"HEARRO_", "twilio-account-sid", "HEARRO_TWILIO_ACCOUNT_SID"},
+		{"HEARRO_WALLET_", "wallet-dir", "HEARRO_WALLET_DIR"},
+		{"HEARRO_WALLET_", "self-issued", "HEARRO_WALLET_SELF_ISSUED"},
+	} {
+		if got := envName(tc.prefix, tc.flag); got != tc.want {
+			t.Errorf("envName(%q, %q) = %q, want %q", tc.prefix, tc.flag, got, tc.want)
+		}
+	}
+}
+
+// Every serve flag takes its value from its environment twin unless given on the command line.
+func TestServeFlagsFromEnvironment(t *testing.T) {
+	cmd := newServeCmd()
+	env := map[string]string{
+		"HEARRO_PUBLIC_URL":  "https://verify.example.com",
+		"HEARRO_SESSION_TTL": "3m",
+		"HEARRO_DEV":         "false",
+		"HEARRO_ADDR":        ":9999", // overridden by the flag below
+	}
+	if err := cmd.Flags().Parse([]string{"--addr", ":7000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(cmd.Flags(), "HEARRO_", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string { return cmd.Flags().Lookup(name).Value.String() }
+	if get("public-url") != "https://verify.example.com" || get("session-ttl") != (3*time.Minute).String() || get("dev") != "false" || get("addr") != ":7000" {
+		t.Errorf("flags: public-url=%s session-ttl=%s dev=%s addr=%s", get("public-url"), get("session-ttl"), get("dev"), get("addr"))
+	}
+	if !strings.Contains(cmd.Flags().Lookup("data-dir").Usage, "HEARRO_DATA_DIR") {
+		t.Errorf("help text does not name the environment twin: %q", cmd.Flags().Lookup("data-dir").Usage)
+	}
+}
+
+func TestBadEnvironmentValueIsNamed(t *testing.T) {
+	cmd := newServeCmd()
+	err := applyEnv(cmd.Flags(), "HEARRO_", func(k string) (string, bool) {
+		if k == "HEARRO_SESSION_TTL" {
+			return "ten minutes", true
+		}
+		return "", false
+	})
+	if err == nil || !strings.Contains(err.Error(), "HEARRO_SESSION_TTL") {
+		t.Fatalf("error %v does not name the variable", err)
+	}
+}
+
+func TestServeConfigValidate(t *testing.T) {
+	good := serveConfig{Addr: ":8080", DataDir: "./data", Dev: true, SessionTTL: 10 * time.Minute, ChatTokenTTL: time.Hour}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("default configuration: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		mutate func(*serveConfig)
+		want   string
+	}{
+		"public url with a path":    {func(c *serveConfig) { c.PublicURL = "https://x.example.com/app" }, "--public-url"},
+		"public url not http":       {func(c *serveConfig) { c.PublicURL = "ftp://x" }, "--public-url"},
+		"session ttl too short":     {func(c *serveConfig) { c.SessionTTL = time.Second }, "--session-ttl"},
+		"chat token ttl too long":   {func(c *serveConfig) { c.ChatTokenTTL = 48 * time.Hour }, "--chat-token-ttl"},
+		"bad master key":            {func(c *serveConfig) { c.MasterKey = "short" }, "--master-key"},
+		"production without key":    {func(c *serveConfig) { c.Dev = false }, "--master-key is required"},
+		"production without twilio": {func(c *serveConfig) { c.Dev = false }, "--twilio-account-sid"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := good
+			tc.mutate(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/flex/emulator"
+	"github.com/hearro/trustbroker/identity/issuer"
+)
+
+// testService runs the real service in-process on a loopback port.
+type testService struct {
+	*service
+	url string
+}
+
+func startTestService(t testing.TB) *testService {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serveConfig{
+		Addr: ln.Addr().String(), DataDir: t.TempDir(), Dev: true, Label: "HearRo test",
+		SessionTTL: 5 * time.Minute, ChatTokenTTL: 10 * time.Minute, ShutdownTimeout: 5 * time.Second,
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	svc, err := startService(cfg, ln, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go svc.serve()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := svc.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &testService{service: svc, url: svc.publicURL}
+}
+
+type createdSession struct {
+	ID            string    `json:"id"`
+	Status        string    `json:"status"`
+	InvitationURL string    `json:"invitation_url"`
+	DeepLink      string    `json:"deep_link"`
+	QRPNGURL      string    `json:"qr_png_url"`
+	QRSVGURL      string    `json:"qr_svg_url"`
+	EventsURL     string    `json:"events_url"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	SessionToken  string    `json:"session_token"`
+}
+
+type sessionState struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason"`
+	IdentityID string `json:"identity_id"`
+	Chat       *struct {
+		Token           string `json:"token"`
+		Identity        string `json:"identity"`
+		ConversationSID string `json:"conversation_sid"`
+	} `json:"chat"`
+}
+
+func (s *testService) createSession(t testing.TB) createdSession {
+	t.Helper()
+	resp, err := http.Post(s.url+"/v1/sessions", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST /v1/sessions: %d %s", resp.StatusCode, b)
+	}
+	var c createdSession
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (s *testService) session(t testing.TB, c createdSession) sessionState {
+	t.Helper()
+	var st sessionState
+	if code := getJSON(t, s.url+"/v1/sessions/"+c.ID, "Bearer "+c.SessionToken, &st); code != http.StatusOK {
+		t.Fatalf("GET session: %d", code)
+	}
+	return st
+}
+
+func getJSON(t testing.TB, url, auth string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		_ = json.NewDecoder(resp.Body).Decode(v)
+	}
+	return resp.StatusCode
+}
+
+// watch collects a session's SSE events until the stream ends or stop is called.
+func watch(t testing.TB, c createdSession) (events func() []broker.Event, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.EventsURL+"?token="+c.SessionToken, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, ct)
+	}
+	ch := make(chan broker.Event, 32)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev broker.Event
+				if err := json.Unmarshal([]byte(data), &ev); err != nil {
+					t.Errorf("bad event %q: %v", data, err)
+				}
+				ch <- ev
+			}
+		}
+	}()
+	var got []broker.Event
+	return func() []broker.Event {
+			for {
+				select {
+				case ev := <-ch:
+					got = append(got, ev)
+				default:
+					return got
+				}
+			}
+		}, func() {
+			cancel()
+			<-done
+		}
+}
+
+// waitStatus polls the session until it reaches one of want (or fails after 10 s).
+func (s *testService) waitStatus(t testing.TB, c createdSession, want ...string) sessionState {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := s.session(t, c)
+		for _, w := range want {
+			if st.Status == w {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s is %s, want one of %v", c.ID, st.Status, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func runWallet(t testing.TB, dir, url string, extra func(*walletConfig)) (summary walletSummary, stderr string, err error) {
+	t.Helper()
+	cfg := walletConfig{Dir: dir, JSON: true, Timeout: 20 * time.Second, Listen: "127.0.0.1:0", Label: "test wallet"}
+	if extra != nil {
+		extra(&cfg)
+	}
+	var out, errOut bytes.Buffer
+	err = runWalletAccept(context.Background(), cfg, url, &out, &errOut)
+	if out.Len() > 0 {
+		if jerr := json.Unmarshal(out.Bytes(), &summary); jerr != nil {
+			t.Fatalf("wallet --json output: %v\n%s", jerr, out.String())
+		}
+	}
+	return summary, errOut.String(), err
+}
+
+func TestEndToEndVerifiedChat(t *testing.T) {
+	s := startTestService(t)
+	c := s.createSession(t)
+	if c.Status != "invited" || c.SessionToken == "" || !strings.HasPrefix(c.InvitationURL, s.url+"/i/") ||
+		!strings.HasPrefix(c.DeepLink, "didcomm://invite?oob=") || c.ExpiresAt.IsZero() {
+		t.Fatalf("unexpected session: %+v", c)
+	}
+	events, stopEvents := watch(t, c)
+	defer stopEvents()
+
+	sum, progress, err := runWallet(t, t.TempDir(), c.InvitationURL, func(w *walletConfig) {
+		w.Claims = "givenName=Ada,familyName=Lovelace,memberId=12345"
+	})
+	t.Logf("wallet progress:\n%s", progress)
+	if err != nil {
+		t.Fatalf("wallet: %v", err)
+	}
+	if sum.Outcome == nil || sum.Status != "acknowledged" || !sum.CredentialObtained {
+		t.Fatalf("wallet summary: %+v", sum)
+	}
+	for _, want := range []string{"obtained a VerifiedCustomer credential", "connected", "presentation requested", "presentation sent", "verifier acknowledged"} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("wallet progress lacks %q", want)
+		}
+	}
+
+	st := s.waitStatus(t, c, "bound")
+	if st.IdentityID == "" || st.Chat == nil || st.Chat.Token == "" || st.Chat.ConversationSID == "" || !strings.HasPrefix(st.Chat.Identity, "hr_") {
+		t.Fatalf("bound session lacks identity or chat: %+v", st)
+	}
+
+	// One event per state change, in order.
+	deadline := time.Now().Add(5 * time.Second)
+	var statuses []string
+	for time.Now().Before(deadline) {
+		statuses = statuses[:0]
+		for _, ev := range events() {
+			statuses = append(statuses, string(ev.Status))
+		}
+		if len(statuses) > 0 && statuses[len(statuses)-1] == "bound" {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, want := strings.Join(statuses, ","), "invited,connected,requested,verified,bound"; got != want {
+		t.Errorf("SSE statuses %s, want %s", got, want)
+	}
+
+	// The verified identity, as the CRM reads it.
+	var ident struct {
+		ID             string            `json:"id"`
+		FlexIdentity   string            `json:"flex_identity"`
+		HolderDID      string            `json:"holder_did"`
+		Issuer         string            `json:"issuer"`
+		CredentialType string            `json:"credential_type"`
+		Claims         map[string]string `json:"claims"`
+		VerifiedAt     time.Time         `json:"verified_at"`
+		ExpiresAt      *time.Time        `json:"expires_at"`
+	}
+	if code := getJSON(t, s.url+"/v1/identities/"+st.IdentityID, "", &ident); code != http.StatusOK {
+		t.Fatalf("GET identity: %d", code)
+	}
+	if ident.Issuer != issuer.DevelopmentDID() || ident.CredentialType != "VerifiedCustomer" || ident.FlexIdentity != st.Chat.Identity ||
+		ident.HolderDID != sum.HolderDID || ident.VerifiedAt.IsZero() || ident.ExpiresAt == nil ||
+		ident.Claims["givenName"] != "Ada" || ident.Claims["familyName"] != "Lovelace" || ident.Claims["memberId"] != "12345" {
+		t.Errorf("identity: %+v", ident)
+	}
+
+	// What the agent sees: the conversation in the emulator, read as Twilio would serve it.
+	dev := emulator.DevConfig()
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/_twilio/conversations/v1/Conversations/"+st.Chat.ConversationSID, nil)
+	req.SetBasicAuth(dev.AccountSID, dev.AuthToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conv struct {
+		Sid        string `json:"sid"`
+		Attributes string `json:"attributes"`
+	}
+	json.NewDecoder(resp.Body).Decode(&conv)
+	resp.Body.Close()
+	var attrs struct {
+		Verification struct {
+			Verified       bool              `json:"verified"`
+			Issuer         string            `json:"issuer"`
+			CredentialType string            `json:"credential_type"`
+			VerifiedAt     string            `json:"verified_at"`
+			Assurance      string            `json:"assurance"`
+			Claims         map[string]string `json:"claims"`
+		} `json:"verification"`
+	}
+	if err := json.Unmarshal([]byte(conv.Attributes), &attrs); err != nil {
+		t.Fatalf("conversation attributes %q: %v", conv.Attributes, err)
+	}
+	v := attrs.Verification
+	if !v.Verified || v.Issuer != issuer.DevelopmentDID() || v.CredentialType != "VerifiedCustomer" || v.VerifiedAt == "" ||
+		v.Assurance != "development" || len(v.Claims) != 2 || v.Claims["givenName"] != "Ada" || v.Claims["familyName"] != "Lovelace" {
+		t.Errorf("verification summary the agent sees: %+v", v)
+	}
+
+	// Nothing the policy keeps private ever reached "Twilio".
+	assertNothingLeaked(t, s.emulator, sum.HolderDID, "12345", "memberId", "proofValue", "VerifiableCredential")
+}
+
+func assertNothingLeaked(t testing.TB, emu *emulator.Emulator, secrets ...string) {
+	t.Helper()
+	reqs := emu.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("the emulator received no request")
+	}
+	for _, r := range reqs {
+		raw, _ := json.Marshal(r)
+		for _, s := range secrets {
+			if bytes.Contains(raw, []byte(s)) {
+				t.Errorf("%s %s sent %q to Twilio", r.Method, r.Path, s)
+			}
+		}
+	}
+}
+
+func TestEndToEndSelfIssuedIsRejected(t *testing.T) {
+	s := startTestService(t)
+	c := s.createSession(t)
+	events, stopEvents := watch(t, c)
+	defer stopEvents()
+
+	sum, progress, err := runWallet(t, t.TempDir(), c.InvitationURL, func(w *walletConfig) { w.SelfIssued = true })
+	t.Logf("wallet progress:\n%s", progress)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Fatalf("wallet error %v, want exit status 2", err)
+	}
+	if sum.Outcome == nil || sum.Status != "rejected" || sum.Reason != "untrusted_issuer" {
+		t.Fatalf("wallet summary: %+v", sum)
+	}
+	st := s.waitStatus(t, c, "rejected")
+	if st.Reason != "untrusted_issuer" || st.IdentityID != "" || st.Chat != nil {
+		t.Fatalf("session: %+v", st)
+	}
+	time.Sleep(50 * time.Millisecond) // let any (wrong) background bind run
+	if n := len(s.emulator.Requests()); n != 0 {
+		t.Errorf("%d requests reached Twilio for a rejected session", n)
+	}
+	if _, err := s.db.IdentityByFlex(context.Background(), broker.Pseudonym(mustSecret(t, s), sum.HolderDID)); !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("an identity was stored for the rejected holder: %v", err)
+	}
+	var statuses []string
+	for _, ev := range events() {
+		statuses = append(statuses, string(ev.Status))
+	}
+	if got := strings.Join(statuses, ","); got != "invited,connected,requested,rejected" {
+		t.Errorf("SSE statuses %s", got)
+	}
+}
+
+func mustSecret(t testing.TB, s *testService) []byte {
+	t.Helper()
+	k, err := s.db.Secret(context.Background(), "pseudonym-key", func() ([]byte, error) { return nil, errors.New("must exist") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
+	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
+	"github.com/spf13/cobra"
+
+	"github.com/hearro/trustbroker/api"
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/boltstore"
+	"github.com/hearro/trustbroker/flex"
+	"github.com/hearro/trustbroker/flex/emulator"
+	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/didcomm"
+	"github.com/hearro/trustbroker/identity/issuer"
+)
+
+// serveConfig is every setting of `hearro serve`. Flags and their environment twins are
+// declared in newServeCmd; Validate runs before anything is built.
+type serveConfig struct {
+	Addr            string
+	PublicURL       string
+	DataDir         string
+	Dev             bool
+	Label           string
+	MasterKey       string
+	SessionTTL      time.Duration
+	ChatTokenTTL    time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+
+	TwilioAccountSID              string
+	TwilioAuthToken               string
+	TwilioAPIKey                  string
+	TwilioAPISecret               string
+	TwilioAddressSID              string
+	TwilioConversationsServiceSID string
+}
+
+func newServeCmd() *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the trust broker (development mode, embedded store and Twilio emulator by default)",
+		Long: `Run the trust broker: the REST API, the DIDComm endpoint wallets talk to, and (in
+development mode without a Twilio account) the built-in Twilio API emulator.
+
+Every flag has an environment twin, HEARRO_<FLAG_NAME>, e.g. HEARRO_PUBLIC_URL.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, cfg, nil, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", ":8080", "listen address")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL wallets, browsers and Twilio reach this service at; used in invitations and the DIDComm endpoint (default http://localhost:<port of --addr>)")
+	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the embedded store")
+	f.BoolVar(&cfg.Dev, "dev", true, "development mode: trust the published development issuer, open the identity API, use the Twilio emulator when no Twilio account is set")
+	f.StringVar(&cfg.Label, "label", "HearRo Trust Broker", "name wallets show for this service")
+	f.StringVar(&cfg.MasterKey, "master-key", "", "base64 32-byte key encrypting the DIDComm agent's private keys at rest (development: generated into the data dir)")
+	f.DurationVar(&cfg.SessionTTL, "session-ttl", 10*time.Minute, "how long a verification session may take to reach a chat")
+	f.DurationVar(&cfg.ChatTokenTTL, "chat-token-ttl", time.Hour, "life of the customer's chat access token")
+	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to drain requests and event streams on SIGTERM")
+	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
+	f.StringVar(&cfg.TwilioAuthToken, "twilio-auth-token", "", "Twilio Auth Token (or use the API key for REST calls)")
+	f.StringVar(&cfg.TwilioAPIKey, "twilio-api-key", "", "Twilio API Key SID (SK…) that signs customer access tokens")
+	f.StringVar(&cfg.TwilioAPISecret, "twilio-api-secret", "", "Twilio API Key secret")
+	f.StringVar(&cfg.TwilioAddressSID, "twilio-address-sid", "", "Flex web chat Conversations Address SID (IG…)")
+	f.StringVar(&cfg.TwilioConversationsServiceSID, "twilio-conversations-service-sid", "", "Conversations Service SID (IS…) of the customer's chat token")
+	withEnv(cmd, "HEARRO_")
+	return cmd
+}
+
+// Validate checks the settings that do not need the outside world.
+func (c *serveConfig) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("--addr is empty"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("--public-url %q: want an http(s) origin such as https://verify.example.com", c.PublicURL))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is empty"))
+	}
+	if c.SessionTTL < 30*time.Second {
+		errs = append(errs, fmt.Errorf("--session-ttl %s: at least 30s", c.SessionTTL))
+	}
+	if c.ChatTokenTTL < time.Minute || c.ChatTokenTTL > flex.MaxTokenTTL {
+		errs = append(errs, fmt.Errorf("--chat-token-ttl %s: between 1m and %s", c.ChatTokenTTL, flex.MaxTokenTTL))
+	}
+	if c.MasterKey != "" {
+		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
+			errs = append(errs, errors.New("--master-key: want 32 bytes, base64-encoded (openssl rand -base64 32)"))
+		}
+	} else if !c.Dev {
+		errs = append(errs, errors.New("--master-key is required outside development mode"))
+	}
+	if !c.Dev {
+		if c.TwilioAccountSID == "" {
+			errs = append(errs, errors.New("--twilio-account-sid (and the other --twilio-* settings) are required outside development mode"))
+		}
+		// Production policies come from a policy file; until then only development runs.
+		errs = append(errs, errors.New("production mode needs verification policies (--policy-file), which this version does not read yet; run with --dev"))
+	}
+	return errors.Join(errs...)
+}
+
+// useEmulator reports whether the built-in Twilio emulator stands in for Twilio.
+func (c *serveConfig) useEmulator() bool { return c.Dev && c.TwilioAccountSID == "" }
+
+// service is a running broker: everything runServe builds, so it can also be started in tests.
+type service struct {
+	cfg       serveConfig
+	log       *slog.Logger
+	publicURL string
+	db        *boltstore.DB
+	agent     *didcomm.Agent
+	broker    *broker.Service
+	emulator  *emulator.Emulator
+	http      *http.Server
+	listener  net.Listener
+	cancel    context.CancelFunc // ends long-lived requests (event streams) on shutdown
+}
+
+// runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
+func runServe(ctx context.Context, cfg serveConfig, ln net.Listener, log *slog.Logger) error {
+	svc, err := startService(cfg, ln, log)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- svc.serve() }()
+	select {
+	case err := <-errc:
+		svc.shutdown(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return svc.shutdown(sctx)
+}
+
+func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *service, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	s := &service{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.shutdown(context.Background())
+		}
+	}()
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("listen on %s: %w (is another hearro running? set --addr)", cfg.Addr, err)
+		}
+	}
+	s.listener = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	s.publicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if s.publicURL == "" {
+		s.publicURL = fmt.Sprintf("http://localhost:%d", port)
+	}
+
+	if s.db, err = boltstore.Open(filepath.Join(cfg.DataDir, "hearro.db"), boltstore.Options{}); err != nil {
+		return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
+	}
+	ctx := context.Background()
+	pseudonymKey, err := s.db.Secret(ctx, "pseudonym-key", randomBytes(32))
+	if err != nil {
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	tokenSeed, err := s.db.Secret(ctx, "session-token-key", randomBytes(32))
+	if err != nil {
+		return nil, fmt.Errorf("session token key: %w", err)
+	}
+	tokens, err := api.NewSessionTokens(s.publicURL, tokenSeed)
+	if err != nil {
+		return nil, err
+	}
+	lock, created, err := masterLock(cfg.MasterKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("DEVELOPMENT MODE: generated the DIDComm agent's master key into " + filepath.Join(cfg.DataDir, "master.key") + "; set --master-key in production")
+	}
+
+	loader, err := identity.NewContextLoader()
+	if err != nil {
+		return nil, err
+	}
+	didcomm.RouteFrameworkLogs(log)
+	label := cfg.Label
+	if cfg.Dev {
+		label += " (development)"
+	}
+	if s.agent, err = didcomm.New(didcomm.Config{
+		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.db.AgentStorage(),
+		SecretLock: lock, Loader: loader, Logger: log,
+	}); err != nil {
+		return nil, err
+	}
+	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader})
+	if err != nil {
+		return nil, err
+	}
+
+	twilio := flex.Config{
+		AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
+		APIKeySID: cfg.TwilioAPIKey, APIKeySecret: cfg.TwilioAPISecret,
+		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
+		Logger: log,
+	}
+	if cfg.useEmulator() {
+		dev := emulator.DevConfig()
+		s.emulator = emulator.New(dev)
+		twilio = flex.Config{
+			AccountSID: dev.AccountSID, AuthToken: dev.AuthToken, APIKeySID: dev.APIKeySID, APIKeySecret: dev.APIKeySecret,
+			AddressSID: dev.AddressSID, ConversationsServiceSID: dev.ConversationsServiceSID,
+			BaseURL: loopbackURL(ln) + "/_twilio", Logger: log,
+		}
+	}
+	chats, err := flex.New(twilio)
+	if err != nil {
+		return nil, fmt.Errorf("twilio configuration: %w", err)
+	}
+
+	policies := map[string]*identity.Policy{}
+	if cfg.Dev {
+		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
+		policies[p.Name] = p
+	}
+	if s.broker, err = broker.New(broker.Config{
+		Domain: s.publicURL, Policies: policies, DefaultPolicy: identity.DevelopmentPolicyName,
+		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
+	}, broker.Deps{Store: s.db, Events: broker.NewLocalEvents(), Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
+		return nil, err
+	}
+	s.agent.SetHandler(s.broker)
+
+	apiCfg := api.Config{
+		PublicURL: s.publicURL, Development: cfg.Dev, Tokens: tokens, DIDComm: s.agent.HTTPHandler(),
+		Ready: s.db.Ping, Logger: log,
+	}
+	if s.emulator != nil {
+		apiCfg.Twilio = s.emulator
+	}
+	baseCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.http = &http.Server{
+		Handler:           api.New(apiCfg, s.broker),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
+	}
+
+	if cfg.Dev {
+		log.Warn("DEVELOPMENT MODE: the development issuer "+issuer.DevelopmentDID()+" is TRUSTED. Its private key is published; "+
+			"anyone can issue credentials it signs. Never run development mode in production.",
+			"development_issuer", issuer.DevelopmentDID())
+	}
+	if s.emulator != nil {
+		log.Warn("DEVELOPMENT MODE: chats go to the built-in Twilio emulator at " + s.publicURL + "/_twilio/, not to Twilio")
+	}
+	log.Info("hearro serving", "addr", ln.Addr().String(), "public_url", s.publicURL,
+		"didcomm_endpoint", s.publicURL+"/didcomm", "data_dir", cfg.DataDir, "development", cfg.Dev)
+	return s, nil
+}
+
+func (s *service) serve() error {
+	if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// shutdown stops taking requests, ends event streams, waits for in-flight work and closes
+// the stores. It is safe on a partly started service.
+func (s *service) shutdown(ctx context.Context) error {
+	var errs []error
+	if s.http != nil {
+		done := make(chan error, 1)
+		go func() { done <- s.http.Shutdown(ctx) }()
+		// Event streams never end by themselves: end them once new requests are refused.
+		time.Sleep(50 * time.Millisecond)
+		s.cancel()
+		errs = append(errs, <-done)
+	} else if s.listener != nil {
+		s.listener.Close()
+	}
+	if s.broker != nil {
+		errs = append(errs, s.broker.Close(ctx))
+	}
+	if s.agent != nil {
+		errs = append(errs, s.agent.Close())
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// loopbackURL is how the service reaches its own listener (for the Twilio emulator).
+func loopbackURL(ln net.Listener) string {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+}
+
+// masterLock returns the secret lock of an agent's keys: from a configured key, or (empty)
+// from a key generated once into dir/master.key. created reports a newly generated key.
+func masterLock(configured, dir string) (lock secretlock.Service, created bool, err error) {
+	key := configured
+	if key == "" {
+		path := filepath.Join(dir, "master.key")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			key = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			raw, _ := randomBytes(32)()
+			key = base64.StdEncoding.EncodeToString(raw)
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, false, err
+			}
+			if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+				return nil, false, fmt.Errorf("write master key: %w", err)
+			}
+			created = true
+		default:
+			return nil, false, fmt.Errorf("read master key: %w", err)
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil || len(raw) != 32 {
+		return nil, false, errors.New("master key: want 32 bytes, base64-encoded")
+	}
+	// The local lock takes its key base64url-encoded.
+	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(raw)), nil)
+	return lock, created, err
+}
+
+func randomBytes(n int) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b := make([]byte, n)
+		_, err := rand.Read(b)
+		return b, err
+	}
+}
