@@ -1,0 +1,481 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/boltstore"
+	"github.com/hearro/trustbroker/flex"
+	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/didcomm"
+)
+
+// The broker is tested against the real embedded store; its other collaborators are
+// stateful fakes that record what they are asked and can be told to fail.
+
+type fakeWallets struct {
+	mu        sync.Mutex
+	requests  []requestCall
+	acks      []didcomm.Peer
+	rejects   map[string]string // thread → code
+	failSend  bool
+	inviteErr error
+}
+
+type requestCall struct {
+	connectionID, threadID string
+	req                    didcomm.PresentationRequest
+}
+
+func (w *fakeWallets) CreateInvitation(context.Context, string) (didcomm.Invitation, error) {
+	if w.inviteErr != nil {
+		return didcomm.Invitation{}, w.inviteErr
+	}
+	id := uuid.NewString()
+	return didcomm.Invitation{ID: id, JSON: []byte(`{"@id":"` + id + `"}`)}, nil
+}
+
+func (w *fakeWallets) RequestPresentation(_ context.Context, conn, thread string, req didcomm.PresentationRequest) (didcomm.Peer, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.requests = append(w.requests, requestCall{conn, thread, req})
+	if w.failSend {
+		return didcomm.Peer{}, errors.New("connection refused")
+	}
+	return didcomm.Peer{ThreadID: thread, ConnectionID: conn}, nil
+}
+
+func (w *fakeWallets) Acknowledge(_ context.Context, p didcomm.Peer) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.acks = append(w.acks, p)
+	return nil
+}
+
+func (w *fakeWallets) Reject(_ context.Context, p didcomm.Peer, code, _ string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.rejects == nil {
+		w.rejects = map[string]string{}
+	}
+	w.rejects[p.ThreadID] = code
+	return nil
+}
+
+func (w *fakeWallets) lastRequest(t *testing.T) requestCall {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.requests) == 0 {
+		t.Fatal("no presentation was requested")
+	}
+	return w.requests[len(w.requests)-1]
+}
+
+func (w *fakeWallets) rejection(thread string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rejects[thread]
+}
+
+// fakeVerifier accepts a presentation whose bytes are "ok:<holder>", refuses "reject:<reason>",
+// fails on anything else, and checks it was asked with the session's challenge.
+type fakeVerifier struct{ calls atomic.Int32 }
+
+func (v *fakeVerifier) Verify(_ context.Context, vp []byte, req identity.Request) (*identity.Result, error) {
+	v.calls.Add(1)
+	s := string(vp)
+	switch {
+	case len(s) > 3 && s[:3] == "ok:":
+		if req.Challenge == "" || req.Domain == "" || req.Policy == nil {
+			return nil, errors.New("verifier asked without challenge, domain or policy")
+		}
+		return &identity.Result{
+			HolderDID: s[3:], IssuerDID: "did:key:issuer", CredentialType: "VerifiedCustomer",
+			Claims:    map[string]any{"givenName": "Ada", "familyName": "Lovelace", "memberId": "12345"},
+			ExpiresAt: time.Now().Add(time.Hour),
+		}, nil
+	case len(s) > 7 && s[:7] == "reject:":
+		return nil, &identity.RejectError{Reason: identity.Reason(s[7:]), Detail: "test"}
+	}
+	return nil, errors.New("verifier exploded")
+}
+
+type fakeChats struct {
+	mu       sync.Mutex
+	opened   []flex.ChatRequest
+	failures int // fail this many OpenChat calls first
+}
+
+func (c *fakeChats) OpenChat(_ context.Context, req flex.ChatRequest) (flex.Chat, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failures > 0 {
+		c.failures--
+		return flex.Chat{}, &flex.Error{Op: "create web chat", Status: 503, Message: "unavailable"}
+	}
+	c.opened = append(c.opened, req)
+	return flex.Chat{ConversationSID: fmt.Sprintf("CH%032d", len(c.opened)), Identity: req.Identity}, nil
+}
+
+func (c *fakeChats) Token(identity string, ttl time.Duration) (string, time.Time, error) {
+	return "token-for-" + identity, time.Now().Add(ttl), nil
+}
+
+func (c *fakeChats) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.opened)
+}
+
+type harness struct {
+	svc     *broker.Service
+	store   *boltstore.DB
+	wallets *fakeWallets
+	verify  *fakeVerifier
+	chats   *fakeChats
+	clock   *clock
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	db, err := boltstore.Open(filepath.Join(t.TempDir(), "b.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	h := &harness{store: db, wallets: &fakeWallets{}, verify: &fakeVerifier{}, chats: &fakeChats{}, clock: &clock{now: time.Now()}}
+	policy := identity.DevelopmentPolicy("did:key:issuer")
+	h.svc, err = broker.New(broker.Config{
+		Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
+		DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
+	}, broker.Deps{Store: db, Events: broker.NewLocalEvents(), Wallets: h.wallets, Verifier: h.verify, Chats: h.chats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.svc.Close(context.Background()) })
+	return h
+}
+
+// requested runs a session up to requested and returns it with the peer of its thread.
+func (h *harness) requested(t *testing.T) (*broker.Session, didcomm.Peer) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := h.svc.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := "conn-" + s.ID
+	h.svc.Connected(ctx, didcomm.Connection{ConnectionID: conn, InvitationID: s.InvitationID, TheirDID: "did:peer:their"})
+	s = h.status(t, s.ID, broker.StatusRequested)
+	return s, didcomm.Peer{ThreadID: s.ThreadID, ConnectionID: conn, MyDID: "did:peer:mine", TheirDID: "did:peer:their"}
+}
+
+func (h *harness) status(t *testing.T, id string, want broker.Status) *broker.Session {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s, err := h.svc.Session(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Status == want {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s is %s (%s), want %s", id, s.Status, s.Reason, want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func present(h *harness, p didcomm.Peer, vp string) {
+	h.svc.PresentationReceived(context.Background(), didcomm.ReceivedPresentation{Peer: p, Presentation: []byte(vp)})
+}
+
+func TestSessionToBound(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s, peer := h.requested(t)
+	req := h.wallets.lastRequest(t)
+	if req.threadID != s.ThreadID || req.req.Challenge != s.Nonce || req.req.Domain != "https://verify.example.com" || req.req.Definition == nil {
+		t.Fatalf("request %+v for session %+v", req, s)
+	}
+	events, err := h.svc.Watch(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	present(h, peer, "ok:did:key:holder")
+	if len(h.wallets.acks) != 1 || h.wallets.acks[0].ThreadID != s.ThreadID {
+		t.Fatalf("acks %+v", h.wallets.acks)
+	}
+	var seen []broker.Status
+	for ev := range events {
+		seen = append(seen, ev.Status)
+		if ev.Status == broker.StatusBound {
+			break
+		}
+	}
+	if fmt.Sprint(seen) != "[requested verified bound]" {
+		t.Errorf("watched %v", seen)
+	}
+	v, err := h.svc.DescribeSession(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ident, err := h.svc.Identity(ctx, v.IdentityID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseudonym := broker.Pseudonym(make([]byte, 32), "did:key:holder")
+	if v.Chat == nil || v.Chat.Identity != pseudonym || v.ChatToken != "token-for-"+pseudonym || ident.FlexIdentity != pseudonym || ident.HolderDID != "did:key:holder" {
+		t.Fatalf("view %+v identity %+v", v, ident)
+	}
+	opened := h.chats.opened[0]
+	claims := opened.Attributes["claims"].(map[string]any)
+	if opened.Identity != pseudonym || len(claims) != 2 || claims["memberId"] != nil || opened.CustomerFriendlyName != "Ada Lovelace" {
+		t.Errorf("chat request %+v", opened)
+	}
+}
+
+func TestPresentationOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		vp         string
+		wantStatus broker.Status
+		wantReason string // session reason and the code the wallet receives
+	}{
+		{"rejected/untrusted issuer", "reject:untrusted_issuer", broker.StatusRejected, "untrusted_issuer"},
+		{"rejected/bad signature", "reject:bad_signature", broker.StatusRejected, "bad_signature"},
+		{"rejected/verifier failure is internal_error", "???", broker.StatusRejected, "internal_error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			s, peer := h.requested(t)
+			present(h, peer, tc.vp)
+			got := h.status(t, s.ID, tc.wantStatus)
+			if got.Reason != tc.wantReason || got.IdentityID != "" {
+				t.Fatalf("session %+v", got)
+			}
+			if code := h.wallets.rejection(s.ThreadID); code != tc.wantReason {
+				t.Errorf("wallet told %q, want %q", code, tc.wantReason)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if h.chats.count() != 0 {
+				t.Error("a chat was opened for a rejected session")
+			}
+		})
+	}
+}
+
+func TestReplayAndForeignThreads(t *testing.T) {
+	h := newHarness(t)
+	s, peer := h.requested(t)
+
+	t.Run("presentation from another connection on the thread", func(t *testing.T) {
+		foreign := peer
+		foreign.ConnectionID = "someone-else"
+		foreign.ThreadID = s.ThreadID
+		present(h, foreign, "ok:did:key:attacker")
+		if code := h.wallets.rejection(s.ThreadID); code != "unknown_thread" {
+			t.Fatalf("foreign wallet told %q", code)
+		}
+		h.status(t, s.ID, broker.StatusRequested) // untouched
+	})
+	t.Run("unknown thread", func(t *testing.T) {
+		present(h, didcomm.Peer{ThreadID: "nope", ConnectionID: peer.ConnectionID}, "ok:did:key:x")
+		if code := h.wallets.rejection("nope"); code != "unknown_thread" {
+			t.Fatalf("told %q", code)
+		}
+	})
+	t.Run("concurrent duplicates: one verification, the rest replayed", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() { defer wg.Done(); present(h, peer, "ok:did:key:holder") }()
+		}
+		wg.Wait()
+		h.status(t, s.ID, broker.StatusBound)
+		if n := len(h.wallets.acks); n != 1 {
+			t.Fatalf("%d acks, want 1", n)
+		}
+		if code := h.wallets.rejection(s.ThreadID); code != "replayed" {
+			t.Fatalf("duplicates told %q, want replayed", code)
+		}
+		if h.chats.count() != 1 {
+			t.Fatalf("%d chats opened", h.chats.count())
+		}
+	})
+}
+
+func TestWalletSideFailures(t *testing.T) {
+	t.Run("wallet declines", func(t *testing.T) {
+		h := newHarness(t)
+		s, peer := h.requested(t)
+		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "request_not_accepted"})
+		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != "declined" {
+			t.Fatalf("reason %q", got.Reason)
+		}
+	})
+	t.Run("request cannot be delivered", func(t *testing.T) {
+		h := newHarness(t)
+		h.wallets.failSend = true
+		s, err := h.svc.CreateSession(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.svc.Connected(context.Background(), didcomm.Connection{ConnectionID: "c", InvitationID: s.InvitationID})
+		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != broker.ReasonWalletUnreachable {
+			t.Fatalf("reason %q", got.Reason)
+		}
+	})
+	t.Run("second connection on a used invitation is ignored", func(t *testing.T) {
+		h := newHarness(t)
+		s, _ := h.requested(t)
+		before := len(h.wallets.requests)
+		h.svc.Connected(context.Background(), didcomm.Connection{ConnectionID: "late", InvitationID: s.InvitationID})
+		if len(h.wallets.requests) != before {
+			t.Fatal("a second wallet was asked to present on the same session")
+		}
+	})
+}
+
+func TestExpiry(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s, err := h.svc.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, peer := h.requested(t)
+	h.clock.Advance(2 * time.Minute)
+
+	if got, _ := h.svc.Session(ctx, s.ID); got.Status != broker.StatusExpired {
+		t.Fatalf("status %s after the deadline", got.Status)
+	}
+	h.svc.Connected(ctx, didcomm.Connection{ConnectionID: "c", InvitationID: s.InvitationID})
+	if got := h.wallets.lastRequest(t); got.connectionID == "c" {
+		t.Fatal("an expired session asked for a presentation")
+	}
+	present(h, peer, "ok:did:key:holder")
+	if code := h.wallets.rejection(s2.ThreadID); code != "session_expired" {
+		t.Fatalf("late presentation told %q", code)
+	}
+	if got := h.status(t, s2.ID, broker.StatusExpired); got.IdentityID != "" {
+		t.Fatal("an expired session got an identity")
+	}
+}
+
+func TestBindFailureLeavesVerifiedAndRetries(t *testing.T) {
+	h := newHarness(t)
+	h.chats.failures = 1
+	s, peer := h.requested(t)
+	present(h, peer, "ok:did:key:holder")
+	h.status(t, s.ID, broker.StatusVerified)
+	if err := h.svc.Close(context.Background()); err != nil { // wait for the background bind
+		t.Fatal(err)
+	}
+	if got := h.status(t, s.ID, broker.StatusVerified); got.Chat != nil {
+		t.Fatal("a session without a chat has one")
+	}
+	if err := h.svc.Bind(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.status(t, s.ID, broker.StatusBound)
+	if err := h.svc.Bind(context.Background(), s.ID); !errors.Is(err, broker.ErrConflict) {
+		t.Fatalf("binding a bound session: %v", err)
+	}
+	if h.chats.count() != 1 {
+		t.Fatalf("%d chats", h.chats.count())
+	}
+}
+
+func TestReturningCustomerKeepsOneIdentity(t *testing.T) {
+	h := newHarness(t)
+	var ids []string
+	for range 2 {
+		s, peer := h.requested(t)
+		present(h, peer, "ok:did:key:holder")
+		ids = append(ids, h.status(t, s.ID, broker.StatusBound).IdentityID)
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("identities %v", ids)
+	}
+}
+
+func TestWatchEndsAtTerminalStateAndExpires(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	s, err := h.svc.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := h.svc.Watch(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-events; ev.Status != broker.StatusInvited {
+		t.Fatalf("first event %s, want the current state", ev.Status)
+	}
+	h.clock.Advance(2 * time.Minute)
+	// Watch's timer uses the wall clock; read the session to expire it now.
+	if _, err := h.svc.Session(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.Status != broker.StatusExpired {
+			t.Fatalf("event %s", ev.Status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no expired event")
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("stream did not end after a terminal state")
+	}
+}
+
+func TestCreateSessionErrors(t *testing.T) {
+	h := newHarness(t)
+	if _, err := h.svc.CreateSession(context.Background(), "platinum"); !errors.Is(err, broker.ErrUnknownPolicy) {
+		t.Fatalf("unknown policy: %v", err)
+	}
+	h.wallets.inviteErr = errors.New("kms down")
+	if _, err := h.svc.CreateSession(context.Background(), ""); err == nil {
+		t.Fatal("no error when the invitation cannot be made")
+	}
+}
+
+func TestPseudonym(t *testing.T) {
+	a := broker.Pseudonym([]byte("key-1-key-1-key-1-key-1-key-1-ke"), "did:key:z6Mk1")
+	if a != broker.Pseudonym([]byte("key-1-key-1-key-1-key-1-key-1-ke"), "did:key:z6Mk1") {
+		t.Error("not stable")
+	}
+	if a == broker.Pseudonym([]byte("key-2-key-2-key-2-key-2-key-2-ke"), "did:key:z6Mk1") || a == broker.Pseudonym([]byte("key-1-key-1-key-1-key-1-key-1-ke"), "did:key:z6Mk2") {
+		t.Error("not keyed by both key and DID")
+	}
+	if len(a) != len("hr_")+52 || a[:3] != "hr_" {
+		t.Errorf("pseudonym %q", a)
+	}
+}
