@@ -55,11 +55,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set("Retry-After", "5")
 		}
 		c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
-		c.Response().WriteHeader(p.Status)
 		if c.Request().Method == http.MethodHead {
+			_ = c.NoContent(p.Status)
 			return
 		}
-		_ = c.JSON(p.Status, p) // headers are written; JSON only writes the body now
+		_ = c.JSON(p.Status, p) // keeps the problem+json content type set above
 	}
 }
 

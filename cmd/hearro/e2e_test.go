@@ -365,3 +365,36 @@ func mustSecret(t testing.TB, s *testService) []byte {
 	}
 	return k
 }
+
+// TestShutdownEndsEventStreams: an open SSE stream does not hold shutdown up.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serveConfig{Addr: ln.Addr().String(), DataDir: t.TempDir(), Dev: true, Label: "t",
+		SessionTTL: time.Minute, ChatTokenTTL: time.Hour, ShutdownTimeout: 5 * time.Second}
+	svc, err := startService(cfg, ln, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- svc.serve() }()
+	s := &testService{service: svc, url: svc.publicURL}
+	c := s.createSession(t)
+	_, stop := watch(t, c)
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := svc.shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open event stream: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}

@@ -148,7 +148,6 @@ type service struct {
 	emulator  *emulator.Emulator
 	http      *http.Server
 	listener  net.Listener
-	cancel    context.CancelFunc // ends long-lived requests (event streams) on shutdown
 }
 
 // runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
@@ -278,13 +277,15 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		apiCfg.Twilio = s.emulator
 	}
 	baseCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 	s.http = &http.Server{
 		Handler:           api.New(apiCfg, s.broker),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
+	// Event streams never end by themselves: end them as soon as shutdown begins, so it
+	// waits only for ordinary requests and in-flight DIDComm exchanges.
+	s.http.RegisterOnShutdown(cancel)
 
 	if cfg.Dev {
 		log.Warn("DEVELOPMENT MODE: the development issuer "+issuer.DevelopmentDID()+" is TRUSTED. Its private key is published; "+
@@ -311,12 +312,7 @@ func (s *service) serve() error {
 func (s *service) shutdown(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
-		done := make(chan error, 1)
-		go func() { done <- s.http.Shutdown(ctx) }()
-		// Event streams never end by themselves: end them once new requests are refused.
-		time.Sleep(50 * time.Millisecond)
-		s.cancel()
-		errs = append(errs, <-done)
+		errs = append(errs, s.http.Shutdown(ctx))
 	} else if s.listener != nil {
 		s.listener.Close()
 	}
