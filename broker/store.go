@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -83,6 +85,14 @@ type Store interface {
 	Identity(ctx context.Context, id string) (*Identity, error)
 	// IdentityByFlex returns the identity whose FlexIdentity is flexIdentity, or ErrNotFound.
 	IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error)
+	// ListIdentities returns up to limit identities matching f, in ascending ID order,
+	// starting after the identity whose ID is after ("" for the start). Identity IDs are
+	// ULIDs, so the order is creation order and paging by the last ID seen is stable under
+	// inserts: nothing is skipped or returned twice. limit must be positive.
+	ListIdentities(ctx context.Context, f IdentityFilter, after string, limit int) ([]*Identity, error)
+	// DeleteIdentity erases an identity: the record, its claims and every index entry that
+	// leads to it. Sessions that verified it keep only the (dangling) ID. ErrNotFound if absent.
+	DeleteIdentity(ctx context.Context, id string) error
 
 	// Secret returns the secret stored under name, creating it with generate the first time.
 	// Concurrent callers (and instances) all get the same value.
@@ -90,4 +100,61 @@ type Store interface {
 
 	// Ping reports whether the store is reachable (ErrUnavailable otherwise).
 	Ping(ctx context.Context) error
+}
+
+// IdentityFilter selects identities; every set field must match, the zero value matches all.
+type IdentityFilter struct {
+	// Claims maps claim names to the exact value wanted, compared as text (a claim 12345
+	// stored as a JSON number matches "12345").
+	Claims map[string]string
+	// Issuer and CredentialType match exactly.
+	Issuer         string
+	CredentialType string
+	// VerifiedSince and VerifiedUntil bound VerifiedAt: since <= VerifiedAt < until.
+	VerifiedSince time.Time
+	VerifiedUntil time.Time
+}
+
+// Match reports whether ident satisfies f. Stores may use indexes to find candidates, but
+// every identity they return satisfies Match.
+func (f IdentityFilter) Match(ident *Identity) bool {
+	if f.Issuer != "" && ident.IssuerDID != f.Issuer {
+		return false
+	}
+	if f.CredentialType != "" && ident.CredentialType != f.CredentialType {
+		return false
+	}
+	if !f.VerifiedSince.IsZero() && ident.VerifiedAt.Before(f.VerifiedSince) {
+		return false
+	}
+	if !f.VerifiedUntil.IsZero() && !ident.VerifiedAt.Before(f.VerifiedUntil) {
+		return false
+	}
+	for name, want := range f.Claims {
+		v, ok := ident.Claims[name]
+		if !ok || ClaimText(v) != want {
+			return false
+		}
+	}
+	return true
+}
+
+// ClaimText is the text form of a claim value used for matching and indexing: strings as
+// they are, numbers and booleans in their JSON form, anything else (objects, lists, null) "".
+func ClaimText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case json.Number:
+		return x.String()
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
 }

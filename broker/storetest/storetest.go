@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Lookup", func(t *testing.T) { testLookup(t, open) })
 	t.Run("Transition", func(t *testing.T) { testTransition(t, open) })
 	t.Run("Transition with identity", func(t *testing.T) { testTransitionIdentity(t, open) })
+	t.Run("ListIdentities", func(t *testing.T) { testListIdentities(t, open) })
+	t.Run("DeleteIdentity", func(t *testing.T) { testDeleteIdentity(t, open) })
 	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {

@@ -1,0 +1,81 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hearro/trustbroker/broker"
+)
+
+// ListIdentities walks the identities bucket in key (ID) order from just after `after`,
+// returning up to limit identities that match f. The embedded store keeps no secondary
+// indexes beyond flex identity: a filtered listing reads every identity after the cursor
+// until it has limit matches, which is fine at a single node's scale.
+func (db *DB) ListIdentities(ctx context.Context, f broker.IdentityFilter, after string, limit int) ([]*broker.Identity, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("boltstore: list identities: limit %d is not positive", limit)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("boltstore: list identities: %w", err)
+	}
+	var out []*broker.Identity
+	err := db.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketIdentities).Cursor()
+		k, v := c.First()
+		if after != "" {
+			k, v = c.Seek([]byte(after))
+			if k != nil && bytes.Equal(k, []byte(after)) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var ident broker.Identity
+			if err := json.Unmarshal(v, &ident); err != nil {
+				return fmt.Errorf("boltstore: identity %q: decoding: %w", k, err)
+			}
+			if f.Match(&ident) {
+				out = append(out, &ident)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteIdentity removes the identity and its flex identity index entry in one transaction.
+func (db *DB) DeleteIdentity(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("boltstore: delete identity: empty ID: %w", broker.ErrNotFound)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+	}
+	return db.update(func(tx *bolt.Tx) error {
+		identities := tx.Bucket(bucketIdentities)
+		var ident broker.Identity
+		if err := get(identities, "identity", []byte(id), &ident); err != nil {
+			return err
+		}
+		byFlex := tx.Bucket(bucketByFlex)
+		if owner := byFlex.Get([]byte(ident.FlexIdentity)); owner != nil && string(owner) == id {
+			if err := byFlex.Delete([]byte(ident.FlexIdentity)); err != nil {
+				return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+			}
+		}
+		if err := identities.Delete([]byte(id)); err != nil {
+			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+		}
+		return nil
+	})
+}
+
