@@ -3,8 +3,10 @@
 // verifier's side of present-proof 2.0 (RFC 0454) with DIF Presentation Exchange (RFC 0510),
 // and an inbound HTTP transport served from the service's own HTTP server.
 //
-// It follows the RFCs rather than the library's habits where they differ (see exchange.go and
-// verifier.go), because customers' wallets are mostly not aries-framework-go.
+// It follows the RFCs rather than the library's habits where they differ (see exchange.go,
+// verifier.go, unhandled.go, envelope.go and diddoc.go), because customers' wallets are mostly
+// not aries-framework-go: rfc_interop_test.go checks it against a holder written from the RFCs
+// (internal/rfcholder) that shares no DIDComm code with the library.
 //
 // didcomm knows nothing of sessions: it reports connections, presentations and problem
 // reports to a Handler and does what it is asked. It must not import broker, api or flex.
@@ -182,6 +184,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, a.closeAfter(fmt.Errorf("didcomm: agent context: %w", err))
 	}
 	a.outbound = ctx.OutboundDispatcher()
+	opener, err := newEnvelopeOpener(ctx.KMS())
+	if err != nil {
+		return nil, a.closeAfter(fmt.Errorf("didcomm: envelopes: %w", err))
+	}
+	a.inbound.openEnvelopesWith(opener)
 	if a.oob, err = outofband.New(ctx); err != nil {
 		return nil, a.closeAfter(fmt.Errorf("didcomm: out-of-band: %w", err))
 	}
@@ -300,23 +307,30 @@ func (a *Agent) RequestPresentation(_ context.Context, connectionID, threadID st
 	if err != nil {
 		return Peer{}, fmt.Errorf("request presentation: connection %s: %w", connectionID, err)
 	}
+	def, err := json.Marshal(req.Definition)
+	if err != nil {
+		return Peer{}, fmt.Errorf("request presentation: definition: %w", err)
+	}
 	pd, err := json.Marshal(PEPayload{
 		Options:                PEOptions{Challenge: req.Challenge, Domain: req.Domain},
-		PresentationDefinition: mustJSON(req.Definition),
+		PresentationDefinition: def,
 	})
 	if err != nil {
 		return Peer{}, err
 	}
-	msg := RequestPresentationV2{
+	msg, err := messageMap(RequestPresentationV2{
 		ID:          threadID,
 		Type:        TypeRequestPresV2,
 		Comment:     req.Comment,
 		WillConfirm: true,
 		Formats:     []Format{{AttachID: "definition", Format: FormatPEDefinition}},
 		Attachments: []Attachment{{ID: "definition", MimeType: "application/json", Data: AttachmentData{JSON: pd}}},
+	})
+	if err != nil {
+		return Peer{}, fmt.Errorf("request presentation: %w", err)
 	}
-	peer := Peer{ThreadID: msg.ID, ConnectionID: rec.ConnectionID, MyDID: rec.MyDID, TheirDID: rec.TheirDID}
-	if err := a.outbound.SendToDID(service.NewDIDCommMsgMap(msg), rec.MyDID, rec.TheirDID); err != nil {
+	peer := Peer{ThreadID: threadID, ConnectionID: rec.ConnectionID, MyDID: rec.MyDID, TheirDID: rec.TheirDID}
+	if err := a.outbound.SendToDID(msg, rec.MyDID, rec.TheirDID); err != nil {
 		return peer, fmt.Errorf("request presentation: %w", err)
 	}
 	return peer, nil
@@ -324,7 +338,10 @@ func (a *Agent) RequestPresentation(_ context.Context, connectionID, threadID st
 
 // Acknowledge tells the wallet its presentation was accepted (present-proof 2.0 ack).
 func (a *Agent) Acknowledge(_ context.Context, peer Peer) error {
-	msg := service.NewDIDCommMsgMap(Ack{ID: uuid.NewString(), Type: TypePresAckV2, Thread: &Thread{ID: peer.ThreadID}, Status: "OK"})
+	msg, err := messageMap(Ack{ID: uuid.NewString(), Type: TypePresAckV2, Thread: &Thread{ID: peer.ThreadID}, Status: "OK"})
+	if err != nil {
+		return fmt.Errorf("send ack: %w", err)
+	}
 	if err := a.outbound.SendToDID(msg, peer.MyDID, peer.TheirDID); err != nil {
 		return fmt.Errorf("send ack: %w", err)
 	}
@@ -354,12 +371,20 @@ func (a *Agent) closeAfter(err error) error {
 	return err
 }
 
-func mustJSON(v any) json.RawMessage {
+// messageMap turns a message into the map the framework sends. It goes through JSON, not the
+// framework's service.NewDIDCommMsgMap: that converts struct fields by reflection and so
+// turns a json.RawMessage (an attachment's data.json) into an array of byte values, which
+// wallets cannot read.
+func messageMap(v any) (service.DIDCommMsgMap, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // maps of JSON values only
+		return nil, err
 	}
-	return b
+	var m service.DIDCommMsgMap
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 type noHandler struct{}

@@ -89,7 +89,9 @@ func (p exchangeProvider) OutboundDispatcher() dispatcher.Outbound { return p.ou
 // its responses. Registered before the framework's defaults, it is the one every lookup finds.
 func signedExchange(keys invitationKeys) api.ProtocolSvcCreator {
 	return api.ProtocolSvcCreator{
-		Create: func(api.Provider) (dispatcher.ProtocolService, error) { return &didexchange.Service{}, nil },
+		Create: func(api.Provider) (dispatcher.ProtocolService, error) {
+			return normalizingExchange{&didexchange.Service{}}, nil // see diddoc.go
+		},
 		Init: func(svc dispatcher.ProtocolService, prv api.Provider) error {
 			ctx, ok := prv.(*context.Provider)
 			if !ok {

@@ -30,8 +30,9 @@ type Inbound struct {
 	maxSize  int64
 	log      *slog.Logger
 
-	mu   sync.RWMutex
-	prov transport.Provider
+	mu     sync.RWMutex
+	prov   transport.Provider
+	opener *envelopeOpener // RFC 0019 envelopes; nil: the library's packager opens everything
 }
 
 var _ transport.InboundTransport = (*Inbound)(nil)
@@ -63,6 +64,22 @@ func (i *Inbound) Stop() error {
 	return nil
 }
 
+// openEnvelopesWith makes the transport open RFC 0019 envelopes itself (see envelope.go).
+func (i *Inbound) openEnvelopesWith(o *envelopeOpener) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.opener = o
+}
+
+func unpack(prov transport.Provider, opener *envelopeOpener, body []byte) (*transport.Envelope, error) {
+	if opener != nil {
+		if env, handled, err := opener.open(body); handled {
+			return env, err
+		}
+	}
+	return prov.Packager().UnpackMessage(body)
+}
+
 // Endpoint is the public URL wallets send to.
 func (i *Inbound) Endpoint() string { return i.endpoint }
 
@@ -79,7 +96,7 @@ func (i *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	i.mu.RLock()
-	prov := i.prov
+	prov, opener := i.prov, i.opener
 	i.mu.RUnlock()
 	if prov == nil {
 		http.Error(w, "agent is not running", http.StatusServiceUnavailable)
@@ -99,7 +116,7 @@ func (i *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "empty message", http.StatusBadRequest)
 		return
 	}
-	env, err := prov.Packager().UnpackMessage(body)
+	env, err := unpack(prov, opener, body)
 	if err != nil {
 		i.log.Debug("didcomm: cannot unpack inbound message", "err", err)
 		http.Error(w, "cannot unpack message: not addressed to this agent or malformed", http.StatusBadRequest)

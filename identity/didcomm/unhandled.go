@@ -1,8 +1,10 @@
 package didcomm
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
@@ -13,6 +15,11 @@ import (
 // response (wallets use it to check a new connection), anything else a problem report on the
 // message's thread (RFC 0035) instead of a silent drop. The framework consults message
 // services only after its protocol services, and only for senders on a known connection.
+//
+// Problem reports are the exception: they are never answered with a problem report (two
+// agents that both did so would bounce reports forever). A wallet's problem report of any
+// protocol (report-problem/1.0, notification/1.0, …) goes to the handler like a present-proof
+// one: some wallets decline a presentation request that way.
 type unhandled struct{ agent *Agent }
 
 var _ dispatcher.MessageService = unhandled{}
@@ -30,6 +37,13 @@ func (u unhandled) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommCon
 		return "", err
 	}
 	peer := Peer{ThreadID: thid, MyDID: dctx.MyDID(), TheirDID: dctx.TheirDID()}
+	if isProblemReport(msg.Type()) {
+		var pr ProblemReport
+		_ = msg.Decode(&pr)
+		peer.ConnectionID, _ = u.agent.lookup.GetConnectionIDByDIDs(peer.MyDID, peer.TheirDID)
+		u.agent.handler().ProblemReported(context.Background(), ReceivedProblem{Peer: peer, Code: pr.Description.Code, Explain: pr.Description.En})
+		return "", nil
+	}
 	if NormalizeType(msg.Type()) == TypeTrustPing {
 		var ping struct {
 			ResponseRequested *bool `json:"response_requested"`
@@ -38,15 +52,24 @@ func (u unhandled) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommCon
 		if ping.ResponseRequested != nil && !*ping.ResponseRequested {
 			return "", nil
 		}
-		resp := service.NewDIDCommMsgMap(struct {
+		resp, err := messageMap(struct {
 			ID     string  `json:"@id"`
 			Type   string  `json:"@type"`
 			Thread *Thread `json:"~thread"`
 		}{uuid.NewString(), TypeTrustPingResponse, &Thread{ID: thid}})
+		if err != nil {
+			return "", err
+		}
 		return "", u.agent.outbound.SendToDID(resp, peer.MyDID, peer.TheirDID)
 	}
 	return "", u.agent.sendProblem(peer, TypeReportProblem, "unsupported_message_type",
 		fmt.Sprintf("this service does not handle %s", msg.Type()))
+}
+
+// isProblemReport reports whether a message type is a problem report of any protocol (RFC 0035
+// names it problem-report; DID Exchange 1.0 problem_report).
+func isProblemReport(msgType string) bool {
+	return strings.HasSuffix(msgType, "/problem-report") || strings.HasSuffix(msgType, "/problem_report")
 }
 
 // messageServices is the framework's message service provider: just unhandled.

@@ -108,7 +108,7 @@ type Peer struct {
 }
 
 func (a *Agent) sendProblem(peer Peer, msgType, code, explain string) error {
-	msg := service.NewDIDCommMsgMap(ProblemReport{
+	msg, err := messageMap(ProblemReport{
 		ID:          uuid.NewString(),
 		Type:        msgType,
 		Thread:      &Thread{ID: peer.ThreadID},
@@ -116,6 +116,9 @@ func (a *Agent) sendProblem(peer Peer, msgType, code, explain string) error {
 		WhoRetries:  "none",
 		Impact:      "thread",
 	})
+	if err != nil {
+		return fmt.Errorf("send problem report: %w", err)
+	}
 	if err := a.outbound.SendToDID(msg, peer.MyDID, peer.TheirDID); err != nil {
 		return fmt.Errorf("send problem report: %w", err)
 	}
