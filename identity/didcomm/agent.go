@@ -189,6 +189,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, a.closeAfter(fmt.Errorf("didcomm: envelopes: %w", err))
 	}
 	a.inbound.openEnvelopesWith(opener)
+	a.inbound.Attach(ctx)
 	if a.oob, err = outofband.New(ctx); err != nil {
 		return nil, a.closeAfter(fmt.Errorf("didcomm: out-of-band: %w", err))
 	}

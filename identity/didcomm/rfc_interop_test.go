@@ -246,7 +246,7 @@ func TestRFCHolderUnprocessedMessages(t *testing.T) {
 	}{
 		{"propose-presentation (the verifier does not negotiate)/present-proof problem-report on its thread",
 			map[string]any{"@type": rfcholder.TypeProposePresV2, "formats": []any{}, "proposals~attach": []any{}},
-			"", rfcholder.TypePresProblemV2, "unsupported_message"},
+			"", rfcholder.TypePresProblemV2, "unsupported_message_type"},
 		{"basicmessage/report-problem problem-report on its thread",
 			map[string]any{"@type": rfcholder.TypeBasicMessage, "sent_time": time.Now().UTC().Format(time.RFC3339), "content": "hello"},
 			"", rfcholder.TypeReportProblem, "unsupported_message_type"},

@@ -94,7 +94,7 @@ func (p *verifierProtocol) HandleInbound(msg service.DIDCommMsg, dctx service.DI
 	case TypePresAckV2:
 		return "", nil // a prover acknowledging us: nothing to do
 	default:
-		return "", p.agent.sendProblem(peer, TypePresProblemV2, "unsupported_message",
+		return "", p.agent.sendProblem(peer, TypePresProblemV2, "unsupported_message_type",
 			fmt.Sprintf("this verifier does not handle %s", msg.Type()))
 	}
 }
