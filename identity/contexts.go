@@ -14,17 +14,44 @@ import (
 // claims. It is served from the binary, never fetched.
 const VerifiedCustomerContext = "https://hearro.dev/contexts/verified-customer/v1"
 
+// Contexts of the W3C specifications that aries-framework-go v0.3.0 does not embed.
+const (
+	// CredentialsV2Context is the VC Data Model 2.0 context (it also defines Bitstring Status
+	// List terms).
+	CredentialsV2Context = "https://www.w3.org/ns/credentials/v2"
+	// DataIntegrityV2Context is the VC Data Integrity context.
+	DataIntegrityV2Context = "https://w3id.org/security/data-integrity/v2"
+	// CredentialsV1Context is the VC Data Model 1.1 context.
+	CredentialsV1Context = "https://www.w3.org/2018/credentials/v1"
+	// Ed25519Signature2020Context defines Ed25519Signature2020 proofs.
+	Ed25519Signature2020Context = "https://w3id.org/security/suites/ed25519-2020/v1"
+	// JWS2020Context defines JsonWebSignature2020 proofs and JsonWebKey2020 keys.
+	JWS2020Context = "https://w3id.org/security/suites/jws-2020/v1"
+	// BBSContext defines BbsBlsSignature2020 and BbsBlsSignatureProof2020 proofs.
+	BBSContext = "https://w3id.org/security/bbs/v1"
+	// StatusList2021Context defines StatusList2021 entries and lists.
+	StatusList2021Context = "https://w3id.org/vc/status-list/2021/v1"
+)
+
 //go:embed contexts/*.jsonld
 var contextFiles embed.FS
 
 // Contexts returns the JSON-LD contexts this service adds to aries-framework-go's embedded
 // ones. They are what an agent (service or wallet) passes to ld.WithExtraContexts.
 func Contexts() []ldcontext.Document {
-	b, err := contextFiles.ReadFile("contexts/verified-customer-v1.jsonld")
-	if err != nil {
-		panic(err) // the file is embedded at build time
+	var out []ldcontext.Document
+	for _, c := range []struct{ file, url string }{
+		{"verified-customer-v1.jsonld", VerifiedCustomerContext},
+		{"credentials-v2.jsonld", CredentialsV2Context},
+		{"data-integrity-v2.jsonld", DataIntegrityV2Context},
+	} {
+		b, err := contextFiles.ReadFile("contexts/" + c.file)
+		if err != nil {
+			panic(err) // the files are embedded at build time
+		}
+		out = append(out, ldcontext.Document{URL: c.url, DocumentURL: c.url, Content: b})
 	}
-	return []ldcontext.Document{{URL: VerifiedCustomerContext, DocumentURL: VerifiedCustomerContext, Content: b}}
+	return out
 }
 
 // ContextLoader is a JSON-LD document loader that knows a fixed set of contexts (those

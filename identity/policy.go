@@ -1,31 +1,134 @@
 package identity
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
 // Policy says what a presentation must prove for a session to be verified, and what of it the
-// contact-centre agent may see.
+// contact-centre agent may see. Policies are read-only once in use; a Verifier may check many
+// presentations against one policy concurrently.
 type Policy struct {
 	// Name identifies the policy in the API (POST /v1/sessions {"policy": name}).
 	Name string
 	// CredentialType is the credential type that must be presented, e.g. "VerifiedCustomer".
+	// With Credentials set, it is the first rule's type.
 	CredentialType string
-	// TrustedIssuers are the DIDs trusted to issue CredentialType.
+	// TrustedIssuers are the DIDs trusted to issue CredentialType (when Credentials is empty).
 	TrustedIssuers []string
+	// TrustedDomains are did:web domains trusted to issue CredentialType (when Credentials is
+	// empty): "issuer.example.com" trusts did:web:issuer.example.com and every did:web under
+	// it (did:web:issuer.example.com:branch:42); "*.example.com" trusts its subdomains.
+	TrustedDomains []string
+	// Credentials are the accepted credential types, each with its own trusted issuers. Empty:
+	// one rule made of CredentialType, TrustedIssuers and TrustedDomains.
+	Credentials []CredentialRule
+	// Formats are the accepted credential formats; empty: all of Formats.
+	Formats []Format
 	// RequiredClaims must be present (and non-empty) in the credential subject.
 	RequiredClaims []string
+	// OptionalClaims are asked for (a selective-disclosure wallet may reveal them) but not
+	// required.
+	OptionalClaims []string
+	// ClaimFilters constrain claim values (JSON Schema keywords a DIF presentation definition
+	// carries as field filters); a present claim that fails its filter is refused.
+	ClaimFilters map[string]ClaimFilter
 	// DisplayClaims are the claims shown to the agent (sent to Twilio). Everything else stays
 	// with this service.
 	DisplayClaims []string
 	// Assurance is the assurance level reported with a verification, e.g. "development".
 	Assurance string
-	// ClockSkew bounds how far clocks may disagree when checking validity periods.
+	// ClockSkew bounds how far clocks may disagree when checking validity periods; zero: the
+	// verifier's default.
 	ClockSkew time.Duration
+	// MaxCredentialAge refuses credentials issued longer ago than this; zero: no limit.
+	MaxCredentialAge time.Duration
+	// Status says how credential status lists are used; empty: StatusFailClosed.
+	Status StatusMode
 	// Purpose is shown to the customer by their wallet.
 	Purpose string
+}
+
+// StatusMode says what a policy does with credential status (StatusList2021, Bitstring Status
+// List).
+type StatusMode string
+
+// Status modes.
+const (
+	// StatusFailClosed checks status; a list that cannot be fetched refuses the presentation
+	// (status_unavailable). The default.
+	StatusFailClosed StatusMode = "fail_closed"
+	// StatusFailOpen checks status, but accepts a credential whose list cannot be fetched
+	// (network failure, HTTP error, timeout). A list that is fetched but invalid still refuses.
+	StatusFailOpen StatusMode = "fail_open"
+	// StatusOff never consults status lists.
+	StatusOff StatusMode = "off"
+)
+
+// CredentialRule is one credential type a policy accepts and who may issue it.
+type CredentialRule struct {
+	// Type is the credential type, e.g. "VerifiedCustomer".
+	Type string
+	// SDJWTTypes are the SD-JWT VC "vct" values that count as Type (an SD-JWT whose vct is
+	// Type itself counts too).
+	SDJWTTypes []string
+	// TrustedIssuers are the issuer DIDs trusted for Type.
+	TrustedIssuers []string
+	// TrustedDomains are the did:web domains trusted for Type (see Policy.TrustedDomains).
+	TrustedDomains []string
+}
+
+// Matches reports whether a credential with these types (for SD-JWT: its vct) is of the
+// rule's type.
+func (r CredentialRule) Matches(credTypes []string) bool {
+	for _, t := range credTypes {
+		if t == r.Type || slices.Contains(r.SDJWTTypes, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Trusts reports whether issuer may issue the rule's type: by exact DID, or as a did:web under
+// a trusted domain.
+func (r CredentialRule) Trusts(issuer string) bool {
+	if slices.Contains(r.TrustedIssuers, issuer) {
+		return true
+	}
+	if len(r.TrustedDomains) == 0 {
+		return false
+	}
+	host := WebDomain(issuer)
+	if host == "" {
+		return false
+	}
+	for _, d := range r.TrustedDomains {
+		d = strings.ToLower(d)
+		if host == d || (strings.HasPrefix(d, "*.") && strings.HasSuffix(host, d[1:]) && len(host) > len(d)-1) {
+			return true
+		}
+	}
+	return false
+}
+
+// Rules returns the policy's credential rules: Credentials, or the one rule of
+// CredentialType, TrustedIssuers and TrustedDomains.
+func (p *Policy) Rules() []CredentialRule {
+	if len(p.Credentials) > 0 {
+		return p.Credentials
+	}
+	return []CredentialRule{{Type: p.CredentialType, TrustedIssuers: p.TrustedIssuers, TrustedDomains: p.TrustedDomains}}
+}
+
+// AcceptsFormat reports whether the policy accepts credentials of format f.
+func (p *Policy) AcceptsFormat(f Format) bool {
+	return len(p.Formats) == 0 || slices.Contains(p.Formats, f)
 }
 
 // Validate reports the first problem with p.
@@ -33,23 +136,78 @@ func (p *Policy) Validate() error {
 	switch {
 	case p.Name == "":
 		return fmt.Errorf("policy: name is empty")
-	case p.CredentialType == "":
-		return fmt.Errorf("policy %q: credential type is empty", p.Name)
-	case len(p.TrustedIssuers) == 0:
-		return fmt.Errorf("policy %q: no trusted issuers", p.Name)
 	case p.ClockSkew < 0:
 		return fmt.Errorf("policy %q: negative clock skew", p.Name)
+	case p.MaxCredentialAge < 0:
+		return fmt.Errorf("policy %q: negative maximum credential age", p.Name)
+	}
+	rules := p.Rules()
+	for i, r := range rules {
+		switch {
+		case r.Type == "":
+			return fmt.Errorf("policy %q: credential type is empty", p.Name)
+		case len(r.TrustedIssuers) == 0 && len(r.TrustedDomains) == 0:
+			return fmt.Errorf("policy %q: no trusted issuers for %s", p.Name, r.Type)
+		}
+		for _, iss := range r.TrustedIssuers {
+			if _, _, err := splitDID(iss); err != nil {
+				return fmt.Errorf("policy %q: trusted issuer %q is not a DID", p.Name, iss)
+			}
+		}
+		for _, d := range r.TrustedDomains {
+			if !validHost(strings.TrimPrefix(d, "*.")) || strings.Contains(d, "/") {
+				return fmt.Errorf("policy %q: trusted domain %q is not a host name", p.Name, d)
+			}
+		}
+		for _, other := range rules[:i] {
+			if other.Type == r.Type {
+				return fmt.Errorf("policy %q: credential type %s is listed twice", p.Name, r.Type)
+			}
+		}
+	}
+	if len(p.Credentials) > 0 && p.CredentialType != "" && p.CredentialType != p.Credentials[0].Type {
+		return fmt.Errorf("policy %q: credential type %q is not the first credential rule's", p.Name, p.CredentialType)
+	}
+	for _, f := range p.Formats {
+		if !slices.Contains(Formats, f) {
+			return fmt.Errorf("policy %q: unknown format %q (want one of %s)", p.Name, f, joinFormats(Formats))
+		}
+	}
+	switch p.Status {
+	case "", StatusFailClosed, StatusFailOpen, StatusOff:
+	default:
+		return fmt.Errorf("policy %q: unknown status mode %q (want fail_closed, fail_open or off)", p.Name, p.Status)
 	}
 	for _, c := range p.DisplayClaims {
 		if c == "id" {
 			return fmt.Errorf("policy %q: the subject id cannot be a display claim", p.Name)
 		}
 	}
+	for _, name := range sortedKeys(p.ClaimFilters) {
+		if err := p.ClaimFilters[name].validate(); err != nil {
+			return fmt.Errorf("policy %q: filter of claim %s: %w", p.Name, name, err)
+		}
+	}
 	return nil
 }
 
+func joinFormats(fs []Format) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = string(f)
+	}
+	return strings.Join(s, ", ")
+}
+
 // Trusts reports whether issuer may issue the policy's credential type.
-func (p *Policy) Trusts(issuer string) bool { return slices.Contains(p.TrustedIssuers, issuer) }
+func (p *Policy) Trusts(issuer string) bool {
+	for _, r := range p.Rules() {
+		if r.Type == p.CredentialType || p.CredentialType == "" {
+			return r.Trusts(issuer)
+		}
+	}
+	return false
+}
 
 // Display returns the subset of claims the policy allows the agent to see.
 func (p *Policy) Display(claims map[string]any) map[string]any {
@@ -60,6 +218,14 @@ func (p *Policy) Display(claims map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// statusMode returns the effective status mode.
+func (p *Policy) statusMode() StatusMode {
+	if p.Status == "" {
+		return StatusFailClosed
+	}
+	return p.Status
 }
 
 // DefaultClockSkew is the clock skew a policy gets when it does not set one.
@@ -84,46 +250,275 @@ func DevelopmentPolicy(devIssuerDID string) *Policy {
 	}
 }
 
-// PresentationDefinition is the DIF Presentation Exchange v1 definition asking for the
-// policy's credential (https://identity.foundation/presentation-exchange/spec/v1.0.0/).
-func (p *Policy) PresentationDefinition(id string) map[string]any {
-	fields := []any{
-		map[string]any{
-			"path": []string{"$.type"},
-			"filter": map[string]any{
-				"type":     "array",
-				"contains": map[string]any{"const": p.CredentialType},
-			},
-		},
-	}
-	for _, c := range p.RequiredClaims {
-		fields = append(fields, map[string]any{
-			"path": []string{"$.credentialSubject." + c},
-		})
-	}
-	return map[string]any{
-		"id": id,
-		"format": map[string]any{
-			"ldp_vp": map[string]any{"proof_type": SupportedProofTypes},
-			"ldp_vc": map[string]any{"proof_type": SupportedProofTypes},
-		},
-		"input_descriptors": []any{
-			map[string]any{
-				"id":      InputDescriptorID,
-				"name":    p.CredentialType,
-				"purpose": p.Purpose,
-				"schema": []any{
-					map[string]any{"uri": "https://www.w3.org/2018/credentials#VerifiableCredential"},
-				},
-				"constraints": map[string]any{"fields": fields},
-			},
-		},
-	}
+// ClaimFilter constrains a claim's value with JSON Schema keywords (the subset DIF presentation
+// definition filters use). Unset keywords do not constrain.
+type ClaimFilter struct {
+	// Type is "string", "number", "integer" or "boolean".
+	Type string `json:"type,omitempty" yaml:"type,omitempty"`
+	// Const is the only accepted value; Enum the accepted values.
+	Const any   `json:"const,omitempty" yaml:"const,omitempty"`
+	Enum  []any `json:"enum,omitempty" yaml:"enum,omitempty"`
+	// Pattern is a regular expression (RE2 syntax) a string value must match.
+	Pattern string `json:"pattern,omitempty" yaml:"pattern,omitempty"`
+	// MinLength and MaxLength bound a string's length in characters.
+	MinLength *int `json:"minLength,omitempty" yaml:"minLength,omitempty"`
+	MaxLength *int `json:"maxLength,omitempty" yaml:"maxLength,omitempty"`
+	// Minimum and Maximum bound a number.
+	Minimum *float64 `json:"minimum,omitempty" yaml:"minimum,omitempty"`
+	Maximum *float64 `json:"maximum,omitempty" yaml:"maximum,omitempty"`
 }
 
-// InputDescriptorID is the id of the single input descriptor of every presentation definition
-// this service sends.
+var (
+	patternMu    sync.Mutex
+	patternCache = map[string]*regexp.Regexp{}
+)
+
+func compilePattern(p string) (*regexp.Regexp, error) {
+	patternMu.Lock()
+	defer patternMu.Unlock()
+	if re, ok := patternCache[p]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(patternCache) < 1024 {
+		patternCache[p] = re
+	}
+	return re, nil
+}
+
+func (f ClaimFilter) validate() error {
+	switch f.Type {
+	case "", "string", "number", "integer", "boolean":
+	default:
+		return fmt.Errorf("unknown type %q", f.Type)
+	}
+	if f.Pattern != "" {
+		if _, err := compilePattern(f.Pattern); err != nil {
+			return fmt.Errorf("pattern: %w", err)
+		}
+	}
+	return nil
+}
+
+// Check reports why v does not satisfy the filter. The error never quotes v.
+func (f ClaimFilter) Check(v any) error {
+	switch f.Type {
+	case "string":
+		if _, ok := v.(string); !ok {
+			return errors.New("is not a string")
+		}
+	case "number":
+		if _, ok := v.(float64); !ok {
+			return errors.New("is not a number")
+		}
+	case "integer":
+		if n, ok := v.(float64); !ok || n != math.Trunc(n) {
+			return errors.New("is not an integer")
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			return errors.New("is not a boolean")
+		}
+	}
+	if f.Const != nil && !jsonEqual(f.Const, v) {
+		return errors.New("is not the required value")
+	}
+	if len(f.Enum) > 0 && !slices.ContainsFunc(f.Enum, func(e any) bool { return jsonEqual(e, v) }) {
+		return errors.New("is not one of the accepted values")
+	}
+	if s, ok := v.(string); ok {
+		n := len([]rune(s))
+		if f.MinLength != nil && n < *f.MinLength {
+			return errors.New("is too short")
+		}
+		if f.MaxLength != nil && n > *f.MaxLength {
+			return errors.New("is too long")
+		}
+		if f.Pattern != "" {
+			re, err := compilePattern(f.Pattern)
+			if err != nil || !re.MatchString(s) {
+				return errors.New("does not match the required pattern")
+			}
+		}
+	} else if f.Pattern != "" || f.MinLength != nil || f.MaxLength != nil {
+		return errors.New("is not a string")
+	}
+	if n, ok := v.(float64); ok {
+		if f.Minimum != nil && n < *f.Minimum {
+			return errors.New("is below the minimum")
+		}
+		if f.Maximum != nil && n > *f.Maximum {
+			return errors.New("is above the maximum")
+		}
+	} else if f.Minimum != nil || f.Maximum != nil {
+		return errors.New("is not a number")
+	}
+	return nil
+}
+
+// jsonEqual compares a policy value (from YAML or Go: ints, strings) with a claim value (from
+// JSON: float64, string, bool).
+func jsonEqual(want, got any) bool {
+	switch w := want.(type) {
+	case int:
+		n, ok := got.(float64)
+		return ok && n == float64(w)
+	case int64:
+		n, ok := got.(float64)
+		return ok && n == float64(w)
+	case uint64:
+		n, ok := got.(float64)
+		return ok && n == float64(w)
+	case float64, string, bool:
+		return want == got
+	}
+	return fmt.Sprint(want) == fmt.Sprint(got)
+}
+
+// schema returns the filter as a JSON Schema object for a presentation definition.
+func (f ClaimFilter) schema() map[string]any {
+	m := map[string]any{}
+	if f.Type != "" {
+		m["type"] = f.Type
+	}
+	if f.Const != nil {
+		m["const"] = f.Const
+	}
+	if len(f.Enum) > 0 {
+		m["enum"] = f.Enum
+	}
+	if f.Pattern != "" {
+		m["pattern"] = f.Pattern
+	}
+	if f.MinLength != nil {
+		m["minLength"] = *f.MinLength
+	}
+	if f.MaxLength != nil {
+		m["maxLength"] = *f.MaxLength
+	}
+	if f.Minimum != nil {
+		m["minimum"] = *f.Minimum
+	}
+	if f.Maximum != nil {
+		m["maximum"] = *f.Maximum
+	}
+	return m
+}
+
+// PresentationDefinition is the DIF Presentation Exchange v1 definition asking for the
+// policy's credential (https://identity.foundation/presentation-exchange/spec/v1.0.0/), in the
+// formats the policy accepts. With several credential rules, the wallet picks one of them
+// (a submission requirement "pick 1").
+func (p *Policy) PresentationDefinition(id string) map[string]any {
+	rules := p.Rules()
+	descriptors := make([]any, 0, len(rules))
+	for i, r := range rules {
+		typeFilter := map[string]any{"type": "array", "contains": map[string]any{"const": r.Type}}
+		paths := []string{"$.type"}
+		if p.AcceptsFormat(FormatJWT) {
+			paths = append(paths, "$.vc.type")
+		}
+		if p.AcceptsFormat(FormatSDJWT) {
+			paths = append(paths, "$.vct")
+			typeFilter = map[string]any{"anyOf": []any{
+				typeFilter,
+				map[string]any{"type": "string", "enum": append([]string{r.Type}, r.SDJWTTypes...)},
+			}}
+		}
+		fields := []any{map[string]any{"path": paths, "filter": typeFilter}}
+		claim := func(c string, optional bool) {
+			f := map[string]any{"path": claimPaths(p, c)}
+			if filter, ok := p.ClaimFilters[c]; ok {
+				f["filter"] = filter.schema()
+			}
+			if optional {
+				f["optional"] = true
+			}
+			fields = append(fields, f)
+		}
+		for _, c := range p.RequiredClaims {
+			claim(c, false)
+		}
+		for _, c := range p.OptionalClaims {
+			claim(c, true)
+		}
+		d := map[string]any{
+			"id":      descriptorID(i),
+			"name":    r.Type,
+			"purpose": p.Purpose,
+			"schema": []any{
+				map[string]any{"uri": "https://www.w3.org/2018/credentials#VerifiableCredential"},
+			},
+			"constraints": map[string]any{"fields": fields},
+		}
+		if len(rules) > 1 {
+			d["group"] = []string{"A"}
+		}
+		descriptors = append(descriptors, d)
+	}
+	def := map[string]any{
+		"id":                id,
+		"format":            p.definitionFormats(),
+		"input_descriptors": descriptors,
+	}
+	if len(rules) > 1 {
+		def["submission_requirements"] = []any{map[string]any{"name": "one credential", "rule": "pick", "count": 1, "from": "A"}}
+	}
+	return def
+}
+
+func descriptorID(i int) string {
+	if i == 0 {
+		return InputDescriptorID
+	}
+	return fmt.Sprintf("%s-%d", InputDescriptorID, i+1)
+}
+
+func claimPaths(p *Policy, c string) []string {
+	paths := []string{"$.credentialSubject." + c}
+	if p.AcceptsFormat(FormatJWT) {
+		paths = append(paths, "$.vc.credentialSubject."+c)
+	}
+	if p.AcceptsFormat(FormatSDJWT) {
+		paths = append(paths, "$."+c)
+	}
+	return paths
+}
+
+func (p *Policy) definitionFormats() map[string]any {
+	formats := map[string]any{}
+	if p.AcceptsFormat(FormatLDP) || p.AcceptsFormat(FormatBBS) {
+		vc := []string{}
+		if p.AcceptsFormat(FormatLDP) {
+			vc = append(vc, SupportedProofTypes...)
+		}
+		if p.AcceptsFormat(FormatBBS) {
+			vc = append(vc, SupportedBBSProofTypes...)
+		}
+		formats["ldp_vp"] = map[string]any{"proof_type": SupportedProofTypes}
+		formats["ldp_vc"] = map[string]any{"proof_type": vc}
+	}
+	algs := []string{AlgEdDSA, AlgES256}
+	if p.AcceptsFormat(FormatJWT) {
+		formats["jwt_vp"] = map[string]any{"alg": algs}
+		formats["jwt_vc"] = map[string]any{"alg": algs}
+	}
+	if p.AcceptsFormat(FormatSDJWT) {
+		formats[FormatNameSDJWT] = map[string]any{"sd-jwt_alg_values": algs, "kb-jwt_alg_values": algs}
+	}
+	return formats
+}
+
+// InputDescriptorID is the id of the (first) input descriptor of every presentation
+// definition this service sends.
 const InputDescriptorID = "credential"
 
-// SupportedProofTypes are the Data Integrity proof types the verifier checks.
-var SupportedProofTypes = []string{"Ed25519Signature2020", "Ed25519Signature2018"}
+// Presentation Exchange format names (DIF claim format registry) of what the verifier accepts.
+const (
+	FormatNameLDPVP = "ldp_vp"
+	FormatNameJWTVP = "jwt_vp"
+	FormatNameSDJWT = "vc+sd-jwt"
+)

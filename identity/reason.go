@@ -55,6 +55,24 @@ const (
 	ReasonUnresolvableDID Reason = "unresolvable_did"
 	// ReasonDeclined: the wallet declined to present (it sent a problem report).
 	ReasonDeclined Reason = "declined"
+
+	// ReasonRevoked: a credential's status list says it is revoked.
+	ReasonRevoked Reason = "revoked"
+	// ReasonSuspended: a credential's status list says it is suspended.
+	ReasonSuspended Reason = "suspended"
+	// ReasonStatusUnavailable: a credential's status could not be established (the status list
+	// is unreachable, too large, or not a valid list of the credential's issuer) and the policy
+	// fails closed.
+	ReasonStatusUnavailable Reason = "status_unavailable"
+	// ReasonFormatNotAllowed: the presentation or credential format is supported but the
+	// policy does not accept it.
+	ReasonFormatNotAllowed Reason = "format_not_allowed"
+	// ReasonCredentialTooOld: the credential was issued longer ago than the policy's maximum
+	// credential age.
+	ReasonCredentialTooOld Reason = "credential_too_old"
+	// ReasonClaimConstraint: a claim is present but does not satisfy the policy's filter for
+	// it (pattern, allowed values, type, range).
+	ReasonClaimConstraint Reason = "claim_constraint"
 )
 
 // RejectError says why a presentation was refused. Detail is for logs and the wallet's problem

@@ -1,22 +1,18 @@
 package identity
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hyperledger/aries-framework-go/component/models/ld/processor"
-	"github.com/hyperledger/aries-framework-go/component/models/ld/proof"
-	sigapi "github.com/hyperledger/aries-framework-go/component/models/signature/api"
-	"github.com/hyperledger/aries-framework-go/component/models/signature/suite"
-	"github.com/hyperledger/aries-framework-go/component/models/signature/suite/ed25519signature2018"
-	"github.com/hyperledger/aries-framework-go/component/models/signature/suite/ed25519signature2020"
-	docjsonld "github.com/hyperledger/aries-framework-go/pkg/doc/jsonld"
 	"github.com/piprate/json-gold/ld"
+
+	"github.com/hearro/trustbroker/identity/status"
 )
 
 // Limits on untrusted input, applied before any parsing.
@@ -25,12 +21,44 @@ const (
 	DefaultMaxJSONDepth        = 32
 )
 
+// Format is the format of a presented credential, as policies name it.
+type Format string
+
+// Credential formats the verifier checks.
+const (
+	// FormatLDP: a JSON-LD credential with a Data Integrity proof (Ed25519Signature2018,
+	// Ed25519Signature2020, JsonWebSignature2020), in a JSON-LD presentation.
+	FormatLDP Format = "ldp"
+	// FormatBBS: a JSON-LD credential with a BBS+ proof (BbsBlsSignatureProof2020 derived from
+	// BbsBlsSignature2020, revealing only some claims), in a JSON-LD presentation.
+	FormatBBS Format = "bbs"
+	// FormatJWT: a VC-JWT in a VP-JWT (JOSE, EdDSA or ES256).
+	FormatJWT Format = "jwt"
+	// FormatSDJWT: an SD-JWT VC with a key binding JWT.
+	FormatSDJWT Format = "sd-jwt"
+)
+
+// Formats lists every credential format, in the order policies and documentation show them.
+var Formats = []Format{FormatLDP, FormatBBS, FormatJWT, FormatSDJWT}
+
 // VerifierConfig configures a Verifier. Zero values take the documented defaults.
 type VerifierConfig struct {
 	// Loader serves JSON-LD contexts; default NewContextLoader() (embedded only, never fetches).
 	Loader ld.DocumentLoader
-	// Resolver resolves DIDs; default KeyResolver (did:key).
+	// Resolver resolves DIDs; default OfflineMethods() (did:key, did:jwk, did:peer). Use
+	// NewResolver for did:web and a Universal Resolver.
 	Resolver Resolver
+	// Status fetches status lists. Nil: a credential that names a status list cannot have its
+	// status checked, and the policy's status mode decides (fail closed by default).
+	Status *status.Fetcher
+	// Replay remembers used challenges; default an in-memory guard (one process). Give every
+	// replica the same shared guard.
+	Replay ReplayGuard
+	// ReplayWindow is how long a used challenge is remembered; default 24 hours.
+	ReplayWindow time.Duration
+	// ClockSkew is the clock skew allowed to policies that do not set one; default
+	// DefaultClockSkew.
+	ClockSkew time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// MaxSize bounds a presentation's size in bytes; default DefaultMaxPresentationSize.
@@ -46,17 +74,22 @@ type VerifierConfig struct {
 // or holder (presentation) and be authorised for that purpose, matched by exact id; every
 // credential inside a presentation is verified; challenge and domain are checked.
 type Verifier struct {
-	loader   ld.DocumentLoader
-	resolver Resolver
-	now      func() time.Time
-	maxSize  int
-	maxDepth int
-	suites   []sigapi.SignatureSuite
+	loader       ld.DocumentLoader
+	canon        *canonicalizer
+	resolver     Resolver
+	status       *status.Fetcher
+	replay       ReplayGuard
+	replayWindow time.Duration
+	clockSkew    time.Duration
+	now          func() time.Time
+	maxSize      int
+	maxDepth     int
 }
 
 // NewVerifier returns a Verifier.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	v := &Verifier{loader: cfg.Loader, resolver: cfg.Resolver, now: cfg.Now, maxSize: cfg.MaxSize, maxDepth: cfg.MaxDepth}
+	v := &Verifier{loader: cfg.Loader, resolver: cfg.Resolver, status: cfg.Status, replay: cfg.Replay,
+		replayWindow: cfg.ReplayWindow, clockSkew: cfg.ClockSkew, now: cfg.Now, maxSize: cfg.MaxSize, maxDepth: cfg.MaxDepth}
 	if v.loader == nil {
 		l, err := NewContextLoader()
 		if err != nil {
@@ -64,21 +97,27 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		}
 		v.loader = l
 	}
+	v.canon = newCanonicalizer(v.loader)
 	if v.resolver == nil {
-		v.resolver = KeyResolver{}
+		v.resolver = OfflineMethods()
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	if v.replay == nil {
+		v.replay = NewMemoryReplayGuard(v.now)
+	}
+	if v.replayWindow <= 0 {
+		v.replayWindow = 24 * time.Hour
+	}
+	if v.clockSkew <= 0 {
+		v.clockSkew = DefaultClockSkew
 	}
 	if v.maxSize <= 0 {
 		v.maxSize = DefaultMaxPresentationSize
 	}
 	if v.maxDepth <= 0 {
 		v.maxDepth = DefaultMaxJSONDepth
-	}
-	v.suites = []sigapi.SignatureSuite{
-		ed25519signature2020.New(suite.WithVerifier(ed25519signature2020.NewPublicKeyVerifier())),
-		ed25519signature2018.New(suite.WithVerifier(ed25519signature2018.NewPublicKeyVerifier())),
 	}
 	return v, nil
 }
@@ -101,11 +140,18 @@ type Result struct {
 	IssuerDID      string
 	CredentialType string
 	CredentialID   string
-	// Claims are the credential subject's claims, without its id.
+	// Claims are the credential subject's claims, without its id. For selective disclosure
+	// formats (bbs, sd-jwt) they are the disclosed claims only.
 	Claims    map[string]any
 	IssuedAt  time.Time
 	ExpiresAt time.Time // zero: no expiry
 	ProofType string
+	// Format is the presented credential's format.
+	Format Format
+	// StatusChecked reports whether the credential's status list was consulted (false: it
+	// names none, or the policy does not check, or the list was unreachable and the policy
+	// fails open).
+	StatusChecked bool
 }
 
 const (
@@ -113,9 +159,38 @@ const (
 	purposeAssertionMethod = "assertionMethod"
 )
 
-// Verify checks raw (a JSON-LD verifiable presentation) against req. A refusal is a
-// *RejectError naming the first check that failed; cheap checks run before signatures, so a
-// forged document costs little. Any other error is an internal failure.
+// presented is a parsed presentation of any format whose cheap checks passed: structure,
+// challenge and domain, which keys signed it, validity periods, subject binding.
+type presented struct {
+	holder string
+	creds  []*presentedCredential
+	// verifyProofs checks every signature: the presentation's and each credential's.
+	verifyProofs func(ctx context.Context) error
+}
+
+// presentedCredential is one credential of a presentation, in a format-independent form.
+type presentedCredential struct {
+	format Format
+	id     string
+	types  []string
+	issuer string
+	claims map[string]any
+	// issuedAt is when it was issued (issuanceDate, validFrom, iat); validFrom and validUntil
+	// bound its validity (zero: unbounded).
+	issuedAt, validFrom, validUntil time.Time
+	status                          []statusEntry
+	proofType                       string
+}
+
+// Verify checks raw against req. raw is what a wallet put in the presentation submission
+// attachment: a JSON-LD verifiable presentation; a VP-JWT (compact JWS), bare or as a JSON
+// string; or an SD-JWT with key binding (issuer JWT~disclosures~KB-JWT), bare or as a JSON
+// string.
+//
+// A refusal is a *RejectError naming the first check that failed; cheap checks run before
+// signatures, and signatures before any network request for a status list, so a forged
+// document costs little and cannot make the service fetch anything. Any other error is an
+// internal failure.
 func (v *Verifier) Verify(ctx context.Context, raw []byte, req Request) (*Result, error) {
 	if req.Policy == nil {
 		return nil, errors.New("verify: no policy")
@@ -123,313 +198,192 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, req Request) (*Result
 	if len(raw) > v.maxSize {
 		return nil, reject(ReasonMalformed, "presentation is %d bytes, the limit is %d", len(raw), v.maxSize)
 	}
-	if err := checkDepth(raw, v.maxDepth); err != nil {
-		return nil, err
-	}
-	var top any
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return nil, reject(ReasonMalformed, "presentation is not JSON: %v", err)
-	}
-	vp, ok := top.(map[string]any)
-	if !ok {
-		if _, isString := top.(string); isString {
-			return nil, reject(ReasonUnsupportedFormat, "JWT presentations are not supported")
-		}
-		return nil, reject(ReasonMalformed, "presentation is not a JSON object")
-	}
-	if !slices.Contains(types(vp), "VerifiablePresentation") {
-		return nil, reject(ReasonMalformed, "type does not include VerifiablePresentation")
-	}
-	holder, _ := vp["holder"].(string)
-	if holder == "" {
-		return nil, reject(ReasonHolderMismatch, "presentation names no holder")
-	}
-
-	vpProofs, err := v.proofs(vp, "presentation")
+	p, err := v.parse(raw, req)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range vpProofs {
-		if p.ProofPurpose != purposeAuthentication {
-			return nil, reject(ReasonMalformed, "presentation proof purpose is %q, want %q", truncate(p.ProofPurpose), purposeAuthentication)
-		}
-		if p.Challenge != req.Challenge {
-			return nil, reject(ReasonChallengeMismatch, "presentation proof challenge is not this session's")
-		}
-		if p.Domain != req.Domain {
-			return nil, reject(ReasonDomainMismatch, "presentation proof domain is %q, want %q", truncate(p.Domain), req.Domain)
-		}
-		if didOf(p.VerificationMethod) != holder {
-			return nil, reject(ReasonHolderMismatch, "presentation is signed by %s, not by its holder", truncate(p.VerificationMethod))
-		}
-	}
-
-	vcs, err := credentials(vp)
+	target, rule, err := v.checkPolicy(p, req)
 	if err != nil {
 		return nil, err
 	}
-	checked := make([]checkedCredential, 0, len(vcs))
-	var target *checkedCredential
-	for _, vc := range vcs {
-		c, err := v.checkCredential(vc, holder, req)
+	if err := p.verifyProofs(ctx); err != nil {
+		return nil, err
+	}
+	checked := false
+	for _, c := range p.creds {
+		ok, err := v.checkStatus(ctx, c, req.Policy)
 		if err != nil {
 			return nil, err
 		}
-		checked = append(checked, c)
-		if target == nil && slices.Contains(c.types, req.Policy.CredentialType) {
-			target = &checked[len(checked)-1]
+		if c == target {
+			checked = ok
+		}
+	}
+	if req.Challenge == "" {
+		return nil, reject(ReasonChallengeMismatch, "the request has no challenge")
+	}
+	fresh, err := v.replay.Use(ctx, replayKey(req), v.now().Add(v.replayWindow))
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		return nil, reject(ReasonReplayed, "this challenge was already answered")
+	}
+	return &Result{
+		HolderDID:      p.holder,
+		IssuerDID:      target.issuer,
+		CredentialType: rule.Type,
+		CredentialID:   target.id,
+		Claims:         target.claims,
+		IssuedAt:       target.issuedAt,
+		ExpiresAt:      target.validUntil,
+		ProofType:      target.proofType,
+		Format:         target.format,
+		StatusChecked:  checked,
+	}, nil
+}
+
+// parse detects the format of raw and runs that format's cheap checks.
+func (v *Verifier) parse(raw []byte, req Request) (*presented, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return nil, reject(ReasonMalformed, "presentation is empty")
+	}
+	token := ""
+	switch trimmed[0] {
+	case '{', '[':
+		if err := checkDepth(trimmed, v.maxDepth); err != nil {
+			return nil, err
+		}
+		var top any
+		if err := json.Unmarshal(trimmed, &top); err != nil {
+			return nil, reject(ReasonMalformed, "presentation is not JSON: %v", jsonError(err))
+		}
+		vp, ok := top.(map[string]any)
+		if !ok {
+			return nil, reject(ReasonMalformed, "presentation is not a JSON object")
+		}
+		return v.parseLD(vp, req)
+	case '"':
+		if err := json.Unmarshal(trimmed, &token); err != nil {
+			return nil, reject(ReasonMalformed, "presentation is not a JSON string: %v", jsonError(err))
+		}
+		token = strings.TrimSpace(token)
+	default:
+		token = string(trimmed)
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c <= ' ' || c > '~' {
+			return nil, reject(ReasonMalformed, "presentation is neither JSON nor a compact JWT")
+		}
+	}
+	switch {
+	case strings.Contains(token, "~"):
+		return v.parseSDJWT(token, req)
+	case strings.Count(token, ".") == 2:
+		return v.parseJWTVP(token, req)
+	case strings.Count(token, ".") == 4:
+		return nil, reject(ReasonUnsupportedFormat, "encrypted (JWE) presentations are not supported")
+	}
+	return nil, reject(ReasonMalformed, "presentation is neither JSON nor a compact JWT")
+}
+
+// checkPolicy finds the credential the policy asks for and checks what the policy demands of
+// it, except status. It returns that credential and the rule it satisfied.
+func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential, CredentialRule, error) {
+	pol := req.Policy
+	rules := pol.Rules()
+	var target *presentedCredential
+	var rule CredentialRule
+	for _, c := range p.creds {
+		if !pol.AcceptsFormat(c.format) {
+			return nil, rule, reject(ReasonFormatNotAllowed, "policy %q does not accept %s credentials", pol.Name, c.format)
+		}
+		if target != nil {
+			continue
+		}
+		for _, r := range rules {
+			if r.Matches(c.types) {
+				target, rule = c, r
+				break
+			}
 		}
 	}
 	if target == nil {
-		return nil, reject(ReasonMissingCredential, "no %s credential was presented", req.Policy.CredentialType)
+		want := make([]string, len(rules))
+		for i, r := range rules {
+			want[i] = r.Type
+		}
+		return nil, rule, reject(ReasonMissingCredential, "no %s credential was presented", strings.Join(want, " or "))
 	}
-	if !req.Policy.Trusts(target.issuer) {
-		return nil, reject(ReasonUntrustedIssuer, "%s is not trusted to issue %s", truncate(target.issuer), req.Policy.CredentialType)
+	if !rule.Trusts(target.issuer) {
+		return nil, rule, reject(ReasonUntrustedIssuer, "%s is not trusted to issue %s", truncate(target.issuer), rule.Type)
 	}
 	var missing []string
-	for _, name := range req.Policy.RequiredClaims {
-		if isEmpty(target.claims[name]) {
+	for _, name := range pol.RequiredClaims {
+		if isEmpty(claimValue(target.claims, name)) {
 			missing = append(missing, name)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, reject(ReasonMissingClaim, "credential lacks %s", strings.Join(missing, ", "))
+		return nil, rule, reject(ReasonMissingClaim, "credential lacks %s", strings.Join(missing, ", "))
 	}
-
-	// Structure and vocabulary: every term must be defined by a known context, otherwise it
-	// is silently left out of the signed data and could be changed at will.
-	vpOnly := make(map[string]any, len(vp))
-	for k, val := range vp {
-		if k != "verifiableCredential" {
-			vpOnly[k] = val
+	for _, name := range sortedKeys(pol.ClaimFilters) {
+		val := claimValue(target.claims, name)
+		if val == nil {
+			continue // presence is RequiredClaims' business
+		}
+		if err := pol.ClaimFilters[name].Check(val); err != nil {
+			return nil, rule, reject(ReasonClaimConstraint, "claim %s: %v", name, err)
 		}
 	}
-	if err := v.validateJSONLD(vpOnly, "presentation"); err != nil {
-		return nil, err
+	if pol.MaxCredentialAge > 0 && !target.issuedAt.IsZero() && v.now().Sub(target.issuedAt) > pol.MaxCredentialAge+v.skew(pol) {
+		return nil, rule, reject(ReasonCredentialTooOld, "credential was issued %s ago, the policy accepts %s", v.now().Sub(target.issuedAt).Truncate(time.Second), pol.MaxCredentialAge)
 	}
-	for _, c := range checked {
-		if err := v.validateJSONLD(c.doc, "credential"); err != nil {
-			return nil, err
-		}
-	}
-
-	// Signatures: the holder's over the presentation, each issuer's over its credential.
-	if err := v.checkProofs(ctx, vp, vpProofs, holder, purposeAuthentication, ReasonHolderMismatch); err != nil {
-		return nil, err
-	}
-	for _, c := range checked {
-		if err := v.checkProofs(ctx, c.doc, c.proofs, c.issuer, purposeAssertionMethod, ReasonIssuerMismatch); err != nil {
-			return nil, err
-		}
-	}
-
-	return &Result{
-		HolderDID:      holder,
-		IssuerDID:      target.issuer,
-		CredentialType: req.Policy.CredentialType,
-		CredentialID:   target.id,
-		Claims:         target.claims,
-		IssuedAt:       target.validFrom,
-		ExpiresAt:      target.validUntil,
-		ProofType:      target.proofs[0].Type,
-	}, nil
+	return target, rule, nil
 }
 
-type checkedCredential struct {
-	doc        map[string]any
-	id         string
-	types      []string
-	issuer     string
-	claims     map[string]any
-	validFrom  time.Time
-	validUntil time.Time
-	proofs     []*proof.Proof
+func (v *Verifier) skew(p *Policy) time.Duration {
+	if p.ClockSkew > 0 {
+		return p.ClockSkew
+	}
+	return v.clockSkew
 }
 
-// checkCredential runs every check of one credential that needs no cryptography.
-func (v *Verifier) checkCredential(vc map[string]any, holder string, req Request) (checkedCredential, error) {
-	c := checkedCredential{doc: vc, types: types(vc)}
-	if !slices.Contains(c.types, "VerifiableCredential") {
-		return c, reject(ReasonMalformed, "credential type does not include VerifiableCredential")
-	}
-	c.id, _ = vc["id"].(string)
-	switch iss := vc["issuer"].(type) {
-	case string:
-		c.issuer = iss
-	case map[string]any:
-		c.issuer, _ = iss["id"].(string)
-	}
-	if c.issuer == "" {
-		return c, reject(ReasonMalformed, "credential has no issuer")
-	}
-	proofs, err := v.proofs(vc, "credential")
-	if err != nil {
-		return c, err
-	}
-	for _, p := range proofs {
-		if p.ProofPurpose != purposeAssertionMethod {
-			return c, reject(ReasonMalformed, "credential proof purpose is %q, want %q", truncate(p.ProofPurpose), purposeAssertionMethod)
-		}
-		if didOf(p.VerificationMethod) != c.issuer {
-			return c, reject(ReasonIssuerMismatch, "credential is signed by %s, not by its issuer", truncate(p.VerificationMethod))
-		}
-	}
-	c.proofs = proofs
-
-	now := v.now()
-	skew := req.Policy.ClockSkew
-	if c.validFrom, err = timeField(vc, "issuanceDate", "validFrom"); err != nil {
-		return c, err
-	}
-	if c.validFrom.IsZero() {
-		return c, reject(ReasonMalformed, "credential has no issuanceDate")
-	}
-	if c.validFrom.After(now.Add(skew)) {
-		return c, reject(ReasonNotYetValid, "credential is valid from %s", c.validFrom.Format(time.RFC3339))
-	}
-	if c.validUntil, err = timeField(vc, "expirationDate", "validUntil"); err != nil {
-		return c, err
+// checkValidity checks a credential's validity period against the clock with the policy's skew.
+func (v *Verifier) checkValidity(c *presentedCredential, p *Policy) error {
+	now, skew := v.now(), v.skew(p)
+	if !c.validFrom.IsZero() && c.validFrom.After(now.Add(skew)) {
+		return reject(ReasonNotYetValid, "credential is valid from %s", c.validFrom.UTC().Format(time.RFC3339))
 	}
 	if !c.validUntil.IsZero() && !c.validUntil.After(now.Add(-skew)) {
-		return c, reject(ReasonExpiredCredential, "credential expired at %s", c.validUntil.Format(time.RFC3339))
-	}
-
-	subject, ok := vc["credentialSubject"].(map[string]any)
-	if !ok {
-		if list, isList := vc["credentialSubject"].([]any); isList && len(list) == 1 {
-			subject, ok = list[0].(map[string]any)
-		}
-	}
-	if !ok {
-		return c, reject(ReasonMalformed, "credential has no single credentialSubject object")
-	}
-	subjectID, _ := subject["id"].(string)
-	if subjectID == "" || (subjectID != holder && (req.ConnectionDID == "" || subjectID != req.ConnectionDID)) {
-		return c, reject(ReasonHolderMismatch, "credential subject is not the presentation's holder")
-	}
-	c.claims = make(map[string]any, len(subject))
-	for k, val := range subject {
-		if k != "id" {
-			c.claims[k] = val
-		}
-	}
-	return c, nil
-}
-
-// proofs returns the document's proofs, refusing documents without one and proof types the
-// verifier does not support.
-func (v *Verifier) proofs(doc map[string]any, what string) ([]*proof.Proof, error) {
-	raw, ok := doc["proof"]
-	if !ok {
-		return nil, reject(ReasonMissingProof, "%s has no proof", what)
-	}
-	// The proof type decides how its value is decoded: check it first.
-	entries, _ := raw.([]any)
-	if m, isMap := raw.(map[string]any); isMap {
-		entries = []any{m}
-	}
-	for _, e := range entries {
-		if m, isMap := e.(map[string]any); isMap {
-			if t, _ := m["type"].(string); !slices.Contains(SupportedProofTypes, t) {
-				return nil, reject(ReasonUnsupportedFormat, "%s proof type %q is not supported", what, truncate(t))
-			}
-		}
-	}
-	ps, err := proof.GetProofs(doc)
-	if err != nil {
-		return nil, reject(ReasonMalformed, "%s proof: %v", what, err)
-	}
-	if len(ps) == 0 {
-		return nil, reject(ReasonMissingProof, "%s has no proof", what)
-	}
-	for _, p := range ps {
-		if !slices.Contains(SupportedProofTypes, p.Type) {
-			return nil, reject(ReasonUnsupportedFormat, "%s proof type %q is not supported", what, truncate(p.Type))
-		}
-		if p.VerificationMethod == "" {
-			return nil, reject(ReasonMalformed, "%s proof has no verificationMethod", what)
-		}
-	}
-	return ps, nil
-}
-
-func (v *Verifier) validateJSONLD(doc map[string]any, what string) error {
-	b, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("re-encode %s: %w", what, err)
-	}
-	if err := docjsonld.ValidateJSONLD(string(b), docjsonld.WithDocumentLoader(v.loader)); err != nil {
-		return reject(ReasonMalformed, "%s is not valid JSON-LD with known contexts: %v", what, err)
+		return reject(ReasonExpiredCredential, "credential expired at %s", c.validUntil.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
 
-// checkProofs verifies every proof of doc with keys of signer authorised for purpose.
-func (v *Verifier) checkProofs(ctx context.Context, doc map[string]any, proofs []*proof.Proof, signer, purpose string, mismatch Reason) error {
-	keys := proofKeys{ctx: ctx, resolver: v.resolver, did: signer, purpose: purpose, mismatch: mismatch}
-	opts := []processor.Opts{processor.WithDocumentLoader(v.loader), processor.WithValidateRDF()}
-	for _, p := range proofs {
-		pub, err := keys.resolve(p.VerificationMethod)
-		if err != nil {
-			return err
-		}
-		s := v.suite(p.Type)
-		data, err := proof.CreateVerifyData(s, doc, p, opts...)
-		if err != nil {
-			return reject(ReasonMalformed, "canonicalise for %s: %v", p.Type, err)
-		}
-		sig := p.ProofValue
-		if p.SignatureRepresentation == proof.SignatureJWS {
-			if sig, err = proof.GetJWTSignature(p.JWS); err != nil {
-				return reject(ReasonMalformed, "proof jws: %v", err)
-			}
-		}
-		if err := s.Verify(pub, data, sig); err != nil {
-			return reject(ReasonBadSignature, "%s by %s does not verify", p.Type, truncate(p.VerificationMethod))
-		}
-	}
-	return nil
+// subjectBound reports whether a credential subject id binds the credential to the holder.
+func subjectBound(subjectID, holder string, req Request) bool {
+	return subjectID != "" && (subjectID == holder || (req.ConnectionDID != "" && subjectID == req.ConnectionDID))
 }
 
-func (v *Verifier) suite(proofType string) sigapi.SignatureSuite {
-	for _, s := range v.suites {
-		if s.Accept(proofType) {
-			return s
-		}
-	}
-	return nil // unreachable: proofs() admits supported types only
-}
+func replayKey(req Request) string { return ReplayKey(req.Domain, req.Challenge) }
 
-// proofKeys resolves the key a proof names, and only if it belongs to the expected signer and
-// is authorised for the proof's purpose.
-type proofKeys struct {
-	ctx      context.Context
-	resolver Resolver
-	did      string
-	purpose  string
-	mismatch Reason
-}
-
-func (k proofKeys) resolve(methodID string) (*sigapi.PublicKey, error) {
-	if didOf(methodID) != k.did || !strings.Contains(methodID, "#") {
-		return nil, reject(k.mismatch, "key %s does not belong to %s", truncate(methodID), truncate(k.did))
+// claimValue returns a claim by name; a dotted name ("address.postalCode") reaches into
+// nested objects.
+func claimValue(claims map[string]any, name string) any {
+	if v, ok := claims[name]; ok {
+		return v
 	}
-	doc, err := k.resolver.Resolve(k.ctx, k.did)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := doc.Method(methodID)
-	if !ok {
-		// A relative reference (#key-1) in the document is also an exact match.
-		frag := methodID[strings.Index(methodID, "#"):]
-		if m, ok = doc.Method(frag); !ok {
-			return nil, reject(ReasonUnresolvableDID, "%s has no key %s", truncate(k.did), truncate(methodID))
+	var cur any = claims
+	for _, part := range strings.Split(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
 		}
+		cur = m[part]
 	}
-	if (k.purpose == purposeAuthentication && !m.Authentication) || (k.purpose == purposeAssertionMethod && !m.AssertionMethod) {
-		return nil, reject(k.mismatch, "key %s is not authorised for %s", truncate(methodID), k.purpose)
-	}
-	return &sigapi.PublicKey{Type: m.Type, Value: m.PublicKey}, nil
+	return cur
 }
 
 // didOf returns the DID part of a DID URL.
@@ -455,37 +409,6 @@ func types(doc map[string]any) []string {
 		return out
 	}
 	return nil
-}
-
-func credentials(vp map[string]any) ([]map[string]any, error) {
-	var list []any
-	switch c := vp["verifiableCredential"].(type) {
-	case nil:
-		return nil, reject(ReasonMissingCredential, "presentation carries no credential")
-	case map[string]any:
-		list = []any{c}
-	case []any:
-		list = c
-	case string:
-		return nil, reject(ReasonUnsupportedFormat, "JWT credentials are not supported")
-	default:
-		return nil, reject(ReasonMalformed, "verifiableCredential is neither an object nor an array")
-	}
-	if len(list) == 0 {
-		return nil, reject(ReasonMissingCredential, "presentation carries no credential")
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, e := range list {
-		switch vc := e.(type) {
-		case map[string]any:
-			out = append(out, vc)
-		case string:
-			return nil, reject(ReasonUnsupportedFormat, "JWT credentials are not supported")
-		default:
-			return nil, reject(ReasonMalformed, "a credential is not a JSON object")
-		}
-	}
-	return out, nil
 }
 
 func timeField(doc map[string]any, names ...string) (time.Time, error) {
@@ -521,6 +444,21 @@ func isEmpty(v any) bool {
 	return false
 }
 
+// jsonError describes a JSON syntax error without quoting the input.
+func jsonError(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error at offset " + itoa(se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "unexpected " + te.Value + " at offset " + itoa(te.Offset)
+	}
+	return "invalid JSON"
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
 // checkDepth refuses JSON nested deeper than max without building it.
 func checkDepth(raw []byte, max int) error {
 	depth, inString, escaped := 0, false, false
@@ -547,4 +485,13 @@ func checkDepth(raw []byte, max int) error {
 		}
 	}
 	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

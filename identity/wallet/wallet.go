@@ -8,6 +8,8 @@ package wallet
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,8 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +62,9 @@ type Config struct {
 	Label string
 	// Logger receives internal logs; nil discards them.
 	Logger *slog.Logger
+	// Format is the credential format EnsureCredential obtains and presents: ldp (default),
+	// bbs, jwt or sd-jwt.
+	Format identity.Format
 }
 
 // Wallet is a demo holder. It runs one exchange at a time.
@@ -95,6 +102,12 @@ func Open(cfg Config) (*Wallet, error) {
 	}
 	if cfg.Label == "" {
 		cfg.Label = "HearRo demo wallet"
+	}
+	if cfg.Format == "" {
+		cfg.Format = identity.FormatLDP
+	}
+	if !slices.Contains(identity.Formats, cfg.Format) {
+		return nil, fmt.Errorf("wallet: unknown credential format %q", cfg.Format)
 	}
 	w := &Wallet{cfg: cfg, log: cfg.Logger, serveDone: make(chan struct{})}
 	if w.log == nil {
@@ -205,25 +218,70 @@ func (w *Wallet) Close() error {
 
 // Credential is a credential the wallet holds.
 type Credential struct {
+	// JSON is the credential: a JSON-LD object (ldp, bbs), or a JSON string holding a VC-JWT
+	// (jwt) or an SD-JWT with every disclosure (sd-jwt).
 	JSON   json.RawMessage   `json:"vc"`
 	Issuer string            `json:"issuer"`
 	Claims map[string]string `json:"claims"`
+	// Format is the credential's format; empty means ldp.
+	Format identity.Format `json:"format,omitempty"`
 }
 
 const credentialKey = "credential/VerifiedCustomer"
+
+func storeKey(f identity.Format) string {
+	if f == identity.FormatLDP {
+		return credentialKey
+	}
+	return credentialKey + "/" + string(f)
+}
+
+// issue obtains a credential in the wallet's format from iss.
+func (w *Wallet) issue(iss *issuer.Issuer, claims map[string]string) (Credential, error) {
+	c := Credential{Issuer: iss.DID(), Claims: claims, Format: w.cfg.Format}
+	var err error
+	switch w.cfg.Format {
+	case identity.FormatBBS:
+		c.JSON, err = iss.IssueBBS(w.holder.DID, claims, issuer.Options{})
+		if err == nil {
+			c.Issuer, err = iss.BBSDID()
+		}
+	case identity.FormatJWT:
+		var s string
+		if s, err = iss.IssueJWT(w.holder.DID, claims, issuer.Options{}); err == nil {
+			c.JSON, err = json.Marshal(s)
+		}
+	case identity.FormatSDJWT:
+		doc, rerr := identity.KeyResolver{}.Resolve(context.Background(), w.holder.DID)
+		if rerr != nil {
+			return c, rerr
+		}
+		var s string
+		if s, err = iss.IssueSDJWT(w.holder.DID, ed25519.PublicKey(doc.Methods[0].PublicKey), claims, issuer.Options{}); err == nil {
+			c.JSON, err = json.Marshal(s)
+		}
+	default:
+		c.JSON, err = iss.Issue(w.holder.DID, claims, issuer.Options{})
+	}
+	return c, err
+}
 
 // EnsureCredential returns the wallet's VerifiedCustomer credential. With claims given, it
 // makes sure the stored credential carries exactly those claims, obtaining a new one from the
 // development issuer if not; with claims nil it keeps what it has, or obtains one with
 // DefaultClaims. obtained reports whether a new credential was issued.
 func (w *Wallet) EnsureCredential(claims map[string]string) (c Credential, obtained bool, err error) {
-	b, err := w.meta.Get(credentialKey)
+	b, err := w.meta.Get(storeKey(w.cfg.Format))
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(b, &c); err != nil {
 			return c, false, fmt.Errorf("wallet: stored credential: %w", err)
 		}
-		if (claims == nil || maps.Equal(claims, c.Claims)) && c.Issuer == issuer.DevelopmentDID() && !expired(c.JSON) {
+		devIssuer := issuer.DevelopmentDID()
+		if w.cfg.Format == identity.FormatBBS {
+			devIssuer = issuer.DevelopmentBBSDID()
+		}
+		if (claims == nil || maps.Equal(claims, c.Claims)) && c.Issuer == devIssuer && !expired(c.JSON) {
 			return c, false, nil
 		}
 	case !errors.Is(err, storage.ErrDataNotFound):
@@ -232,14 +290,12 @@ func (w *Wallet) EnsureCredential(claims map[string]string) (c Credential, obtai
 	if claims == nil {
 		claims = DefaultClaims()
 	}
-	dev := issuer.Development()
-	vc, err := dev.Issue(w.holder.DID, claims, issuer.Options{})
+	c, err = w.issue(issuer.Development(), claims)
 	if err != nil {
 		return c, false, fmt.Errorf("wallet: obtain credential: %w", err)
 	}
-	c = Credential{JSON: vc, Issuer: dev.DID(), Claims: claims}
 	b, _ = json.Marshal(c)
-	if err := w.meta.Put(credentialKey, b); err != nil {
+	if err := w.meta.Put(storeKey(w.cfg.Format), b); err != nil {
 		return c, false, fmt.Errorf("wallet: store credential: %w", err)
 	}
 	return c, true, nil
@@ -251,12 +307,7 @@ func (w *Wallet) SelfIssued(claims map[string]string) (Credential, error) {
 	if claims == nil {
 		claims = DefaultClaims()
 	}
-	iss := issuer.Random()
-	vc, err := iss.Issue(w.holder.DID, claims, issuer.Options{})
-	if err != nil {
-		return Credential{}, err
-	}
-	return Credential{JSON: vc, Issuer: iss.DID(), Claims: claims}, nil
+	return w.issue(issuer.Random(), claims)
 }
 
 // DefaultClaims are the claims of the demo customer.
@@ -267,6 +318,9 @@ func DefaultClaims() map[string]string {
 func expired(vc []byte) bool {
 	var v struct {
 		Expiration time.Time `json:"expirationDate"`
+	}
+	if len(vc) > 0 && vc[0] == '"' {
+		return false // JWT formats: the verifier checks exp; the wallet re-issues on refusal
 	}
 	if json.Unmarshal(vc, &v) != nil {
 		return true
@@ -411,14 +465,7 @@ func (w *Wallet) answer(act service.DIDCommAction, connID string, cred Credentia
 	if err != nil {
 		return fmt.Errorf("holder key: %w", err)
 	}
-	vp, err := identity.Present(identity.Presentation{
-		Holder:             w.holder.DID,
-		VerificationMethod: w.holder.DID + "#" + w.holder.DID[len("did:key:"):],
-		Credentials:        []json.RawMessage{cred.JSON},
-		DefinitionID:       def.ID,
-		Challenge:          payload.Options.Challenge,
-		Domain:             payload.Options.Domain,
-	}, kmsSigner{crypto: w.crypto, kh: kh}, w.cfg.Loader)
+	vp, err := w.present(cred, def.ID, requestedClaims(payload.PresentationDefinition), payload.Options, kmsSigner{crypto: w.crypto, kh: kh})
 	if err != nil {
 		return fmt.Errorf("sign presentation: %w", err)
 	}
@@ -427,12 +474,106 @@ func (w *Wallet) answer(act service.DIDCommAction, connID string, cred Credentia
 		Formats: []presentproofsvc.Format{{AttachID: attachID, Format: didcomm.FormatPESubmission}},
 		Attachments: []decorator.GenericAttachment{{
 			ID:        attachID,
-			MediaType: "application/ld+json",
+			MediaType: mediaType(cred),
 			Data:      decorator.AttachmentData{JSON: json.RawMessage(vp)},
 		}},
 	}))
-	step("presented", "presentation sent (VerifiedCustomer from %s)", short(cred.Issuer))
+	step("presented", "presentation sent (VerifiedCustomer from %s, %s)", short(cred.Issuer), formatOf(cred))
 	return nil
+}
+
+func mediaType(c Credential) string {
+	if f := formatOf(c); f == identity.FormatJWT || f == identity.FormatSDJWT {
+		return "application/json"
+	}
+	return "application/ld+json"
+}
+
+func formatOf(c Credential) identity.Format {
+	if c.Format == "" {
+		return identity.FormatLDP
+	}
+	return c.Format
+}
+
+// present builds the submission attachment's content for cred's format: a JSON-LD VP object,
+// or (jwt, sd-jwt) a JSON string holding the compact VP-JWT or SD-JWT+KB, as Credo does with
+// data.json.
+func (w *Wallet) present(cred Credential, definitionID string, reveal []string, opts didcomm.PEOptions, s identity.Signer) ([]byte, error) {
+	vm := w.holder.DID + "#" + w.holder.DID[len("did:key:"):]
+	ldVP := func(vc json.RawMessage) ([]byte, error) {
+		return identity.Present(identity.Presentation{
+			Holder: w.holder.DID, VerificationMethod: vm, Credentials: []json.RawMessage{vc},
+			DefinitionID: definitionID, Challenge: opts.Challenge, Domain: opts.Domain,
+		}, s, w.cfg.Loader)
+	}
+	var token string
+	switch formatOf(cred) {
+	case identity.FormatBBS:
+		nonce := make([]byte, 32)
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		derived, err := identity.DeriveBBS(context.Background(), cred.JSON, reveal, nonce, identity.OfflineMethods(), w.cfg.Loader)
+		if err != nil {
+			return nil, err
+		}
+		return ldVP(derived)
+	case identity.FormatJWT:
+		if err := json.Unmarshal(cred.JSON, &token); err != nil {
+			return nil, err
+		}
+		vp, err := identity.PresentJWT(identity.JWTPresentation{Holder: w.holder.DID, KeyID: vm, Credentials: []string{token},
+			DefinitionID: definitionID, Challenge: opts.Challenge, Domain: opts.Domain}, s)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(vp)
+	case identity.FormatSDJWT:
+		if err := json.Unmarshal(cred.JSON, &token); err != nil {
+			return nil, err
+		}
+		p, err := identity.PresentSDJWT(identity.SDJWTPresentation{SDJWT: token, Reveal: reveal, Challenge: opts.Challenge, Domain: opts.Domain}, s)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(p)
+	}
+	return ldVP(cred.JSON)
+}
+
+// requestedClaims returns the claim names a presentation definition's fields ask for
+// ($.credentialSubject.x, $.vc.credentialSubject.x or, for SD-JWT, $.x): what a selective
+// disclosure wallet reveals.
+func requestedClaims(definition json.RawMessage) []string {
+	var def struct {
+		InputDescriptors []struct {
+			Constraints struct {
+				Fields []struct {
+					Path []string `json:"path"`
+				} `json:"fields"`
+			} `json:"constraints"`
+		} `json:"input_descriptors"`
+	}
+	_ = json.Unmarshal(definition, &def)
+	var out []string
+	for _, d := range def.InputDescriptors {
+		for _, f := range d.Constraints.Fields {
+			for _, p := range f.Path {
+				name := ""
+				for _, prefix := range []string{"$.credentialSubject.", "$.vc.credentialSubject.", "$."} {
+					if rest, ok := strings.CutPrefix(p, prefix); ok {
+						name = rest
+						break
+					}
+				}
+				if name != "" && name != "type" && name != "vct" && !strings.ContainsAny(name, ".[") && !slices.Contains(out, name) {
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func definitionPayload(req *didcomm.RequestPresentationV2) (*didcomm.PEPayload, error) {

@@ -1,0 +1,180 @@
+package identity
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// policyFile is the YAML shape of a policy file (see LoadPolicies).
+type policyFile struct {
+	Policies []policyYAML `yaml:"policies"`
+}
+
+type policyYAML struct {
+	Name             string                 `yaml:"name"`
+	Purpose          string                 `yaml:"purpose"`
+	Assurance        string                 `yaml:"assurance"`
+	Formats          []string               `yaml:"formats"`
+	Credentials      []credentialYAML       `yaml:"credentials"`
+	RequiredClaims   []string               `yaml:"required_claims"`
+	OptionalClaims   []string               `yaml:"optional_claims"`
+	DisplayClaims    []string               `yaml:"display_claims"`
+	ClaimFilters     map[string]ClaimFilter `yaml:"claim_filters"`
+	MaxCredentialAge string                 `yaml:"max_credential_age"`
+	ClockSkew        string                 `yaml:"clock_skew"`
+	Status           string                 `yaml:"status"`
+}
+
+type credentialYAML struct {
+	Type          string   `yaml:"type"`
+	SDJWTTypes    []string `yaml:"sd_jwt_vct"`
+	Issuers       []string `yaml:"issuers"`
+	IssuerDomains []string `yaml:"issuer_domains"`
+}
+
+// LoadPolicies reads a YAML policy file (see ParsePolicies).
+func LoadPolicies(path string) (map[string]*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	ps, err := ParsePolicies(b)
+	if err != nil {
+		return nil, fmt.Errorf("policy file %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// ParsePolicies parses a YAML policy file into validated policies by name. Unknown keys,
+// duplicate names, bad durations, unknown formats or status modes, issuers that are not DIDs
+// and invalid filter patterns are errors that name the line. The shape:
+//
+//	policies:
+//	  - name: retail-banking            # used by POST /v1/sessions {"policy": …}
+//	    purpose: Prove you are a customer of Example Bank.
+//	    assurance: substantial          # reported with every verification
+//	    formats: [ldp, bbs, jwt, sd-jwt] # default: all
+//	    credentials:                    # accepted types; the first is the policy's type
+//	      - type: VerifiedCustomer
+//	        sd_jwt_vct: [https://credentials.example-bank.com/VerifiedCustomer]
+//	        issuers: [did:web:issuer.example-bank.com]
+//	        issuer_domains: [example-bank.com, "*.example-bank.com"]
+//	    required_claims: [givenName, familyName, memberId]
+//	    optional_claims: [email]
+//	    display_claims: [givenName, familyName]
+//	    claim_filters:
+//	      memberId: {type: string, pattern: "^[0-9]{5,12}$"}
+//	    max_credential_age: 365d        # Go durations, plus d for days
+//	    clock_skew: 2m
+//	    status: fail_closed             # fail_closed (default), fail_open or off
+func ParsePolicies(data []byte) (map[string]*Policy, error) {
+	var f policyFile
+	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
+		return nil, errors.New(yaml.FormatError(err, false, false))
+	}
+	if len(f.Policies) == 0 {
+		return nil, errors.New("no policies: the file needs a \"policies\" list")
+	}
+	lines := policyLines(data, len(f.Policies))
+	out := make(map[string]*Policy, len(f.Policies))
+	for i, py := range f.Policies {
+		at := fmt.Sprintf("line %d", lines[i])
+		p, err := py.policy()
+		if err == nil {
+			err = p.Validate()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at, err)
+		}
+		if _, dup := out[p.Name]; dup {
+			return nil, fmt.Errorf("%s: policy %q is defined twice", at, p.Name)
+		}
+		out[p.Name] = p
+	}
+	return out, nil
+}
+
+// policyLines returns the line on which each policy starts (0 if unknown).
+func policyLines(data []byte, n int) []int {
+	lines := make([]int, n)
+	file, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return lines
+	}
+	for i := range lines {
+		path, err := yaml.PathString(fmt.Sprintf("$.policies[%d]", i))
+		if err != nil {
+			continue
+		}
+		node, err := path.FilterFile(file)
+		if err != nil || node == nil || node.GetToken() == nil {
+			continue
+		}
+		lines[i] = node.GetToken().Position.Line
+	}
+	return lines
+}
+
+func (py policyYAML) policy() (*Policy, error) {
+	p := &Policy{
+		Name: py.Name, Purpose: py.Purpose, Assurance: py.Assurance,
+		RequiredClaims: py.RequiredClaims, OptionalClaims: py.OptionalClaims, DisplayClaims: py.DisplayClaims,
+		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
+	}
+	if p.Name == "" {
+		return nil, errors.New("policy: name is empty")
+	}
+	for _, f := range py.Formats {
+		p.Formats = append(p.Formats, Format(f))
+	}
+	if len(py.Credentials) == 0 {
+		return nil, fmt.Errorf("policy %q: no credentials (each with a type and its issuers)", p.Name)
+	}
+	for _, c := range py.Credentials {
+		p.Credentials = append(p.Credentials, CredentialRule{
+			Type: c.Type, SDJWTTypes: c.SDJWTTypes, TrustedIssuers: c.Issuers, TrustedDomains: c.IssuerDomains,
+		})
+	}
+	first := p.Credentials[0]
+	p.CredentialType, p.TrustedIssuers, p.TrustedDomains = first.Type, first.TrustedIssuers, first.TrustedDomains
+	var err error
+	if p.MaxCredentialAge, err = parseDuration(py.MaxCredentialAge); err != nil {
+		return nil, fmt.Errorf("policy %q: max_credential_age: %w", p.Name, err)
+	}
+	if p.ClockSkew, err = parseDuration(py.ClockSkew); err != nil {
+		return nil, fmt.Errorf("policy %q: clock_skew: %w", p.Name, err)
+	}
+	if py.ClockSkew == "" {
+		p.ClockSkew = DefaultClockSkew
+	}
+	if p.Assurance == "" {
+		return nil, fmt.Errorf("policy %q: assurance is empty (say what a verification by this policy is worth)", p.Name)
+	}
+	return p, nil
+}
+
+// parseDuration parses a Go duration, or a whole number of days ("365d"); "" is zero.
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (e.g. 90s, 2m, 12h, 365d)", s)
+	}
+	return d, nil
+}
