@@ -73,6 +73,8 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusNotFound, "not_found", "no such resource")
 	case errors.Is(err, broker.ErrUnknownPolicy):
 		return newProblem(http.StatusUnprocessableEntity, "unknown_policy", err.Error())
+	case errors.Is(err, broker.ErrInvalidInput):
+		return newProblem(http.StatusUnprocessableEntity, "invalid_input", err.Error())
 	case errors.Is(err, broker.ErrConflict):
 		return newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, broker.ErrUnavailable):

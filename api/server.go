@@ -7,6 +7,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
 // Broker is what the API needs from the domain (implemented by *broker.Service).
@@ -24,17 +26,29 @@ type Broker interface {
 	DescribeSession(ctx context.Context, id string) (*broker.SessionView, error)
 	Watch(ctx context.Context, id string) (<-chan broker.Event, error)
 	Identity(ctx context.Context, id string) (*broker.Identity, error)
+	IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.Identity, error)
+	ListIdentities(ctx context.Context, f broker.IdentityFilter, cursor string, limit int) (*broker.IdentityPage, error)
+	EraseIdentity(ctx context.Context, id string) error
+	Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error)
+	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
 }
 
 // Config configures the HTTP surface.
 type Config struct {
 	// PublicURL is the service's URL as wallets and browsers reach it, without trailing slash.
 	PublicURL string
-	// Development opens the identity API without authentication (the CRM's OAuth 2.0 comes
-	// with the CRM API).
-	Development bool
 	// Tokens mints and checks session tokens.
 	Tokens *SessionTokens
+	// AccessTokens mints and checks the CRM's OAuth 2.0 access tokens.
+	AccessTokens *AccessTokens
+	// OAuthClients may use POST /oauth/token; AccessTokenTTL is the life of their tokens.
+	OAuthClients   map[string]OAuthClient
+	AccessTokenTTL time.Duration
+	// SessionLimiter limits session creation per client and per IP; nil: unlimited.
+	SessionLimiter Limiter
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed when finding a
+	// client's IP; none: the connection's address is the client's.
+	TrustedProxies []*net.IPNet
 	// DIDComm receives wallets' DIDComm messages (POST /didcomm).
 	DIDComm http.Handler
 	// Twilio, if set, is the Twilio API emulator, served under /_twilio/.
@@ -64,8 +78,19 @@ func New(cfg Config, b Broker) *echo.Echo {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &server{cfg: cfg, broker: b, log: cfg.Logger}
 
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	e.HTTPErrorHandler = errorHandler(cfg.Logger)
 	e.Use(middleware.RequestID())
 	e.Use(s.accessLog)
@@ -83,12 +108,23 @@ func New(cfg Config, b Broker) *echo.Echo {
 		},
 	}))
 
-	e.POST("/v1/sessions", s.createSession)
+	e.GET("/openapi.yaml", s.openAPI)
+	e.GET("/.well-known/jwks.json", s.jwks)
+	e.POST("/oauth/token", s.token)
+
+	e.POST("/v1/sessions", s.createSession, s.limitSessions)
 	e.GET("/v1/sessions/:id", s.getSession)
 	e.GET("/v1/sessions/:id/events", s.sessionEvents)
 	e.GET("/v1/sessions/:id/qr.png", s.sessionQRPNG)
 	e.GET("/v1/sessions/:id/qr.svg", s.sessionQRSVG)
-	e.GET("/v1/identities/:id", s.getIdentity)
+
+	read, write, sessions := s.requireScope(ScopeIdentitiesRead), s.requireScope(ScopeIdentitiesWrite), s.requireScope(ScopeSessionsWrite)
+	e.GET("/v1/identities", s.listIdentities, read)
+	e.GET("/v1/identities/:id", s.getIdentity, read)
+	e.DELETE("/v1/identities/:id", s.eraseIdentity, write)
+	e.GET("/v1/identities/by-flex/:flex_identity", s.identityByFlex, read)
+	e.GET("/v1/connections", s.listConnections, read)
+	e.POST("/v1/connections/:id/verify", s.verifyConnection, sessions, s.limitSessions)
 
 	e.GET("/i/:id", s.invitation)
 	e.POST("/didcomm", echo.WrapHandler(cfg.DIDComm))

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/oklog/ulid/v2"
-
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
@@ -25,6 +22,10 @@ type Wallets interface {
 	RequestPresentation(ctx context.Context, connectionID, threadID string, req didcomm.PresentationRequest) (didcomm.Peer, error)
 	Acknowledge(ctx context.Context, peer didcomm.Peer) error
 	Reject(ctx context.Context, peer didcomm.Peer, code, explain string) error
+	Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error)
+	// Connection returns one connection or an error matching didcomm.ErrUnknownConnection.
+	Connection(ctx context.Context, id string) (didcomm.ConnectionInfo, error)
+	RemoveConnection(ctx context.Context, id string) error
 }
 
 // Verifier decides whether a presentation satisfies a policy, implemented by
@@ -58,6 +59,9 @@ const (
 // Errors of the service's own. Callers match them with errors.Is.
 var (
 	ErrUnknownPolicy = errors.New("unknown policy")
+	// ErrInvalidInput: a request the service cannot act on as asked (bad paging, a connection
+	// not ready for a request, …); the message says what.
+	ErrInvalidInput = errors.New("invalid input")
 )
 
 // Config configures the Service.
@@ -98,6 +102,7 @@ type Service struct {
 	deps Deps
 	log  *slog.Logger
 	now  func() time.Time
+	ids  *idSource
 
 	bg       sync.WaitGroup
 	bgCtx    context.Context
@@ -137,7 +142,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.InvitationGoal == "" {
 		cfg.InvitationGoal = "Prove who you are to talk to an agent"
 	}
-	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, now: cfg.Now}
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, now: cfg.Now, ids: newIDSource()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -177,7 +182,7 @@ func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, e
 	}
 	now := s.now()
 	sess := &Session{
-		ID:           ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(),
+		ID:           s.ids.next(now),
 		Status:       StatusInvited,
 		Policy:       policy,
 		Nonce:        newNonce(),
@@ -315,26 +320,8 @@ func (s *Service) Connected(ctx context.Context, c didcomm.Connection) {
 		log.Warn("connection not recorded", "err", err)
 		return
 	}
-	threadID := uuid.NewString()
-	sess, err = s.transition(ctx, sess.ID, Transition{
-		From:  []Status{StatusConnected},
-		To:    StatusRequested,
-		Apply: func(x *Session) { x.ThreadID = threadID },
-	})
-	if err != nil {
+	if _, err := s.request(ctx, sess); err != nil {
 		log.Warn("presentation request not recorded", "err", err)
-		return
-	}
-	policy := s.cfg.Policies[sess.Policy]
-	_, err = s.deps.Wallets.RequestPresentation(ctx, c.ConnectionID, threadID, didcomm.PresentationRequest{
-		Comment:    policy.Purpose,
-		Definition: policy.PresentationDefinition(sess.ID),
-		Challenge:  sess.Nonce,
-		Domain:     s.cfg.Domain,
-	})
-	if err != nil {
-		log.Warn("presentation request not delivered", "err", err)
-		s.rejectSession(ctx, sess.ID, ReasonWalletUnreachable)
 	}
 }
 
@@ -382,7 +369,7 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 	}
 	now := s.now()
 	ident := &Identity{
-		ID:             ulid.MustNew(ulid.Timestamp(now), rand.Reader).String(),
+		ID:             s.ids.next(now),
 		FlexIdentity:   Pseudonym(s.cfg.PseudonymKey, res.HolderDID),
 		HolderDID:      res.HolderDID,
 		IssuerDID:      res.IssuerDID,

@@ -29,6 +29,39 @@ type fakeWallets struct {
 	rejects   map[string]string // thread → code
 	failSend  bool
 	inviteErr error
+	conns     map[string]didcomm.ConnectionInfo
+	removed   []string
+}
+
+func (w *fakeWallets) Connections(context.Context) ([]didcomm.ConnectionInfo, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []didcomm.ConnectionInfo
+	for _, c := range w.conns {
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (w *fakeWallets) Connection(_ context.Context, id string) (didcomm.ConnectionInfo, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, ok := w.conns[id]
+	if !ok {
+		return c, didcomm.ErrUnknownConnection
+	}
+	return c, nil
+}
+
+func (w *fakeWallets) RemoveConnection(_ context.Context, id string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.conns[id]; !ok {
+		return didcomm.ErrUnknownConnection
+	}
+	delete(w.conns, id)
+	w.removed = append(w.removed, id)
+	return nil
 }
 
 type requestCall struct {
@@ -477,5 +510,86 @@ func TestPseudonym(t *testing.T) {
 	}
 	if len(a) != len("hr_")+52 || a[:3] != "hr_" {
 		t.Errorf("pseudonym %q", a)
+	}
+}
+
+func TestReturningCustomerOverTheirConnection(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.wallets.conns = map[string]didcomm.ConnectionInfo{
+		"c-done":    {ConnectionID: "c-done", State: "completed"},
+		"c-pending": {ConnectionID: "c-pending", State: "requested"},
+	}
+	if _, err := h.svc.VerifyConnection(ctx, "nope", ""); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("unknown connection: %v", err)
+	}
+	if _, err := h.svc.VerifyConnection(ctx, "c-pending", ""); !errors.Is(err, broker.ErrInvalidInput) {
+		t.Fatalf("connection not completed: %v", err)
+	}
+	if _, err := h.svc.VerifyConnection(ctx, "c-done", "platinum"); !errors.Is(err, broker.ErrUnknownPolicy) {
+		t.Fatalf("unknown policy: %v", err)
+	}
+	s, err := h.svc.VerifyConnection(ctx, "c-done", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := h.wallets.lastRequest(t)
+	if s.Status != broker.StatusRequested || s.InvitationID != "" || req.connectionID != "c-done" || req.threadID != s.ThreadID {
+		t.Fatalf("session %+v request %+v", s, req)
+	}
+	present(h, didcomm.Peer{ThreadID: s.ThreadID, ConnectionID: "c-done"}, "ok:did:key:holder")
+	h.status(t, s.ID, broker.StatusBound)
+}
+
+func TestListAndEraseIdentities(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.wallets.conns = map[string]didcomm.ConnectionInfo{}
+	var ids []string
+	for i := range 5 {
+		s, peer := h.requested(t)
+		h.wallets.conns[peer.ConnectionID] = didcomm.ConnectionInfo{ConnectionID: peer.ConnectionID, State: "completed"}
+		present(h, peer, fmt.Sprintf("ok:did:key:holder-%d", i))
+		ids = append(ids, h.status(t, s.ID, broker.StatusBound).IdentityID)
+	}
+	var got []string
+	cursor := ""
+	for {
+		page, err := h.svc.ListIdentities(ctx, broker.IdentityFilter{}, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range page.Items {
+			got = append(got, x.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("paged %v, want %v", got, ids)
+	}
+	for _, bad := range []int{0, -1, broker.MaxPageSize + 1} {
+		if _, err := h.svc.ListIdentities(ctx, broker.IdentityFilter{}, "", bad); !errors.Is(err, broker.ErrInvalidInput) {
+			t.Errorf("limit %d: %v", bad, err)
+		}
+	}
+
+	victim, _ := h.svc.Identity(ctx, ids[2])
+	if err := h.svc.EraseIdentity(ctx, victim.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.Identity(ctx, victim.ID); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("erased identity still readable: %v", err)
+	}
+	if _, err := h.svc.IdentityByFlex(ctx, victim.FlexIdentity); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("erased identity still found by pseudonym: %v", err)
+	}
+	if fmt.Sprint(h.wallets.removed) != fmt.Sprint([]string{victim.ConnectionID}) {
+		t.Fatalf("connections removed: %v, want %s", h.wallets.removed, victim.ConnectionID)
+	}
+	if err := h.svc.EraseIdentity(ctx, victim.ID); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("erasing twice: %v", err)
 	}
 }

@@ -90,8 +90,10 @@ type Store interface {
 	// ULIDs, so the order is creation order and paging by the last ID seen is stable under
 	// inserts: nothing is skipped or returned twice. limit must be positive.
 	ListIdentities(ctx context.Context, f IdentityFilter, after string, limit int) ([]*Identity, error)
-	// DeleteIdentity erases an identity: the record, its claims and every index entry that
-	// leads to it. Sessions that verified it keep only the (dangling) ID. ErrNotFound if absent.
+	// DeleteIdentity erases an identity: the record, its claims, every index entry that leads
+	// to it, and every reference to it in the sessions that verified it (their IdentityID,
+	// ConnectionID and Chat are cleared, their Version incremented; their status is kept).
+	// Atomic. ErrNotFound if absent.
 	DeleteIdentity(ctx context.Context, id string) error
 
 	// Secret returns the secret stored under name, creating it with generate the first time.

@@ -47,6 +47,7 @@ var (
 	bucketByThread     = []byte("sessions_by_thread")     // thread ID → session ID (raw)
 	bucketIdentities   = []byte("identities")             // identity ID → broker.Identity
 	bucketByFlex       = []byte("identities_by_flex")     // flex identity → identity ID (raw)
+	bucketIdentitySess = []byte("identity_sessions")      // identity ID + 0x00 + session ID → empty
 	bucketSecrets      = []byte("secrets")                // name → secret bytes (raw)
 	bucketAgent        = []byte("afg")                    // one nested bucket per agent store
 
@@ -89,7 +90,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
-			bucketIdentities, bucketByFlex, bucketSecrets, bucketAgent} {
+			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketSecrets, bucketAgent} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,6 +76,46 @@ func (db *DB) DeleteIdentity(ctx context.Context, id string) error {
 		if err := identities.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
 		}
-		return nil
+		return scrubSessions(tx, id)
 	})
+}
+
+// identitySessionKey is the key recording that session verified identity.
+func identitySessionKey(identity, session string) []byte {
+	return append(append([]byte(identity), 0), session...)
+}
+
+// scrubSessions clears every reference to identity from the sessions that verified it.
+func scrubSessions(tx *bolt.Tx, identity string) error {
+	links, sessions := tx.Bucket(bucketIdentitySess), tx.Bucket(bucketSessions)
+	prefix := append([]byte(identity), 0)
+	var keys [][]byte
+	c := links.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		sid := k[len(prefix):]
+		var s broker.Session
+		err := get(sessions, "session", sid, &s)
+		switch {
+		case errors.Is(err, broker.ErrNotFound):
+		case err != nil:
+			return err
+		case s.IdentityID == identity:
+			s.IdentityID, s.ConnectionID, s.Chat = "", "", nil
+			s.Version++
+			val, err := json.Marshal(&s)
+			if err != nil {
+				return err
+			}
+			if err := sessions.Put(sid, val); err != nil {
+				return fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
+			}
+		}
+		if err := links.Delete(k); err != nil {
+			return fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
+		}
+	}
+	return nil
 }

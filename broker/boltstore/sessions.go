@@ -139,6 +139,9 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 				return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 			}
 			next.IdentityID = identityID
+			if err := tx.Bucket(bucketIdentitySess).Put(identitySessionKey(identityID, id), nil); err != nil {
+				return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
+			}
 		}
 		if err := move(tx.Bucket(bucketByInvitation), "invitation", cur.InvitationID, next.InvitationID, id); err != nil {
 			return err

@@ -182,6 +182,36 @@ func testDeleteIdentity(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 		sameJSON(t, "the other identity", keep, mustIdentity(t, st, keep.ID))
 	})
+	t.Run("sessions that verified it keep no reference to it", func(t *testing.T) {
+		st := open(t)
+		x := newIdentity(ulidLike(1), "hr_sessions")
+		putIdentity(t, st, x) // session one
+		again := newIdentity(ulidLike(9), "hr_sessions")
+		putIdentity(t, st, again) // session two, same customer
+		first := "s-for-" + ulidLike(1) + "-hr_sessions"
+		second := "s-for-" + ulidLike(9) + "-hr_sessions"
+		bound := move(t, st, second, broker.StatusBound, func(s *broker.Session) {
+			s.Chat = &broker.Chat{Identity: "hr_sessions", ConversationSID: "CH1"}
+			s.ConnectionID = "conn-of-the-erased"
+		})
+		other := newIdentity(ulidLike(2), "hr_other")
+		putIdentity(t, st, other)
+		otherSession := mustSession(t, st, "s-for-"+ulidLike(2)+"-hr_other")
+
+		if err := st.DeleteIdentity(t.Context(), x.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{first, second} {
+			s := mustSession(t, st, id)
+			if s.IdentityID != "" || s.Chat != nil || s.ConnectionID != "" {
+				t.Errorf("session %s still refers to the erased identity: identity %q connection %q chat %+v", id, s.IdentityID, s.ConnectionID, s.Chat)
+			}
+		}
+		if s := mustSession(t, st, second); s.Status != broker.StatusBound || s.Version != bound.Version+1 {
+			t.Errorf("scrubbed session: status %s version %d, want bound and version %d", s.Status, s.Version, bound.Version+1)
+		}
+		sameJSON(t, "a session of another identity", otherSession, mustSession(t, st, otherSession.ID))
+	})
 	t.Run("unknown and empty IDs are ErrNotFound", func(t *testing.T) {
 		st := open(t)
 		isNotFound(t, "DeleteIdentity(unknown)", st.DeleteIdentity(t.Context(), "nope"))

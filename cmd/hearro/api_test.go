@@ -68,7 +68,7 @@ func TestAPIErrors(t *testing.T) {
 		{"401/events without token", "GET", "/v1/sessions/" + c.ID + "/events", nil, "", 401, "unauthorized"},
 		{"404/QR of unknown session", "GET", "/v1/sessions/nope/qr.png", nil, "", 404, "not_found"},
 		{"404/unknown invitation", "GET", "/i/nope", nil, "", 404, "not_found"},
-		{"404/unknown identity", "GET", "/v1/identities/nope", nil, "", 404, "not_found"},
+		{"404/unknown identity", "GET", "/v1/identities/nope", map[string]string{"Authorization": s.crmToken(t, "identities:read")}, "", 404, "not_found"},
 		{"404/unknown route", "GET", "/v1/nope", nil, "", 404, "not_found"},
 		{"405/method not allowed", "DELETE", "/v1/sessions", nil, "", 405, "method_not_allowed"},
 	} {

@@ -57,7 +57,7 @@ func TestBadEnvironmentValueIsNamed(t *testing.T) {
 }
 
 func TestServeConfigValidate(t *testing.T) {
-	good := serveConfig{Addr: ":8080", DataDir: "./data", Dev: true, SessionTTL: 10 * time.Minute, ChatTokenTTL: time.Hour}
+	good := defaultServeConfig(t)
 	if err := good.Validate(); err != nil {
 		t.Fatalf("default configuration: %v", err)
 	}

@@ -15,10 +15,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity/issuer"
 )
+
+// defaultServeConfig is the configuration `hearro serve` has with no flags and no environment.
+func defaultServeConfig(t testing.TB) serveConfig {
+	t.Helper()
+	var cfg serveConfig
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	serveFlags(fs, &cfg)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
 
 // testService runs the real service in-process on a loopback port.
 type testService struct {
@@ -28,13 +42,21 @@ type testService struct {
 
 func startTestService(t testing.TB) *testService {
 	t.Helper()
+	return startTestServiceWith(t, nil)
+}
+
+// startTestServiceWith starts the service with the default configuration changed by mutate.
+func startTestServiceWith(t testing.TB, mutate func(*serveConfig)) *testService {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := serveConfig{
-		Addr: ln.Addr().String(), DataDir: t.TempDir(), Dev: true, Label: "HearRo test",
-		SessionTTL: 5 * time.Minute, ChatTokenTTL: 10 * time.Minute, ShutdownTimeout: 5 * time.Second,
+	cfg := defaultServeConfig(t)
+	cfg.Addr, cfg.DataDir, cfg.Label = ln.Addr().String(), t.TempDir(), "HearRo test"
+	cfg.SessionRate = 0 // tests start many sessions from one IP
+	if mutate != nil {
+		mutate(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -104,6 +126,16 @@ func (s *testService) session(t testing.TB, c createdSession) sessionState {
 		t.Fatalf("GET session: %d", code)
 	}
 	return st
+}
+
+// crmToken mints a CRM access token with scopes, as `hearro token` would.
+func (s *testService) crmToken(t testing.TB, scopes ...string) string {
+	t.Helper()
+	tok, _, err := s.access.Mint("test-crm", scopes, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
 }
 
 func getJSON(t testing.TB, url, auth string, v any) int {
@@ -260,7 +292,7 @@ func TestEndToEndVerifiedChat(t *testing.T) {
 		VerifiedAt     time.Time         `json:"verified_at"`
 		ExpiresAt      *time.Time        `json:"expires_at"`
 	}
-	if code := getJSON(t, s.url+"/v1/identities/"+st.IdentityID, "", &ident); code != http.StatusOK {
+	if code := getJSON(t, s.url+"/v1/identities/"+st.IdentityID, s.crmToken(t, "identities:read"), &ident); code != http.StatusOK {
 		t.Fatalf("GET identity: %d", code)
 	}
 	if ident.Issuer != issuer.DevelopmentDID() || ident.CredentialType != "VerifiedCustomer" || ident.FlexIdentity != st.Chat.Identity ||
@@ -372,8 +404,8 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := serveConfig{Addr: ln.Addr().String(), DataDir: t.TempDir(), Dev: true, Label: "t",
-		SessionTTL: time.Minute, ChatTokenTTL: time.Hour, ShutdownTimeout: 5 * time.Second}
+	cfg := defaultServeConfig(t)
+	cfg.Addr, cfg.DataDir = ln.Addr().String(), t.TempDir()
 	svc, err := startService(cfg, ln, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -14,12 +14,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
 	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
@@ -45,6 +47,15 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+
+	OAuthClientsFile string
+	OAuthJWKSURL     string
+	OAuthIssuer      string
+	OAuthAudience    string
+	AccessTokenTTL   time.Duration
+	SessionRate      int
+	SessionBurst     int
+	TrustedProxies   []string
 
 	TwilioAccountSID              string
 	TwilioAuthToken               string
@@ -74,7 +85,14 @@ Every flag has an environment twin, HEARRO_<FLAG_NAME>, e.g. HEARRO_PUBLIC_URL.`
 			return runServe(ctx, cfg, nil, log)
 		},
 	}
-	f := cmd.Flags()
+	serveFlags(cmd.Flags(), &cfg)
+	withEnv(cmd, "HEARRO_")
+	return cmd
+}
+
+// serveFlags declares every serve setting once: flag name, default and help (the
+// environment twin follows from the name).
+func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.Addr, "addr", ":8080", "listen address")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL wallets, browsers and Twilio reach this service at; used in invitations and the DIDComm endpoint (default http://localhost:<port of --addr>)")
 	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the embedded store")
@@ -86,14 +104,20 @@ Every flag has an environment twin, HEARRO_<FLAG_NAME>, e.g. HEARRO_PUBLIC_URL.`
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to drain requests and event streams on SIGTERM")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&cfg.OAuthClientsFile, "oauth-clients-file", "", "YAML file of the CRM clients allowed to use POST /oauth/token (ids, bcrypt-hashed secrets, scopes)")
+	f.StringVar(&cfg.OAuthJWKSURL, "oauth-jwks-url", "", "JWKS URL of an external identity provider whose access tokens the CRM API also accepts")
+	f.StringVar(&cfg.OAuthIssuer, "oauth-issuer", "", "issuer (iss) of the external identity provider's tokens")
+	f.StringVar(&cfg.OAuthAudience, "oauth-audience", api.DefaultAudience, "audience (aud) every CRM access token must carry")
+	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", api.DefaultAccessTokenTTL, "life of access tokens from POST /oauth/token")
+	f.IntVar(&cfg.SessionRate, "session-rate", 30, "sessions a client IP (or CRM client) may start per minute; 0: unlimited")
+	f.IntVar(&cfg.SessionBurst, "session-burst", 10, "sessions a client IP (or CRM client) may start at once")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
 	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
 	f.StringVar(&cfg.TwilioAuthToken, "twilio-auth-token", "", "Twilio Auth Token (or use the API key for REST calls)")
 	f.StringVar(&cfg.TwilioAPIKey, "twilio-api-key", "", "Twilio API Key SID (SK…) that signs customer access tokens")
 	f.StringVar(&cfg.TwilioAPISecret, "twilio-api-secret", "", "Twilio API Key secret")
 	f.StringVar(&cfg.TwilioAddressSID, "twilio-address-sid", "", "Flex web chat Conversations Address SID (IG…)")
 	f.StringVar(&cfg.TwilioConversationsServiceSID, "twilio-conversations-service-sid", "", "Conversations Service SID (IS…) of the customer's chat token")
-	withEnv(cmd, "HEARRO_")
-	return cmd
 }
 
 // Validate checks the settings that do not need the outside world.
@@ -116,6 +140,20 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.ChatTokenTTL < time.Minute || c.ChatTokenTTL > flex.MaxTokenTTL {
 		errs = append(errs, fmt.Errorf("--chat-token-ttl %s: between 1m and %s", c.ChatTokenTTL, flex.MaxTokenTTL))
+	}
+	if c.SessionRate < 0 || c.SessionBurst < 1 {
+		errs = append(errs, errors.New("--session-rate must be >= 0 and --session-burst >= 1"))
+	}
+	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--access-token-ttl %s: between 1m and 24h", c.AccessTokenTTL))
+	}
+	if c.OAuthJWKSURL != "" && c.OAuthIssuer == "" {
+		errs = append(errs, errors.New("--oauth-issuer is required with --oauth-jwks-url"))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies %q: not a CIDR", p))
+		}
 	}
 	if c.MasterKey != "" {
 		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
@@ -146,7 +184,9 @@ type service struct {
 	agent     *didcomm.Agent
 	broker    *broker.Service
 	emulator  *emulator.Emulator
+	access    *api.AccessTokens
 	http      *http.Server
+	stopOnce  sync.Once
 	listener  net.Listener
 }
 
@@ -269,9 +309,35 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	s.agent.SetHandler(s.broker)
 
+	signing, created, err := loadSigningKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created the API signing key", "path", filepath.Join(cfg.DataDir, signingKeyFile))
+	}
+	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
+	if err != nil {
+		return nil, err
+	}
+	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience,
+		&http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	var proxies []*net.IPNet
+	for _, p := range cfg.TrustedProxies {
+		_, n, _ := net.ParseCIDR(p)
+		proxies = append(proxies, n)
+	}
+	s.access = api.NewAccessTokens(signing, s.publicURL, cfg.OAuthAudience, external)
 	apiCfg := api.Config{
-		PublicURL: s.publicURL, Development: cfg.Dev, Tokens: tokens, DIDComm: s.agent.HTTPHandler(),
-		Ready: s.db.Ping, Logger: log,
+		PublicURL: s.publicURL, Tokens: tokens, DIDComm: s.agent.HTTPHandler(), Ready: s.db.Ping, Logger: log,
+		AccessTokens: s.access,
+		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: proxies,
+	}
+	if cfg.SessionRate > 0 {
+		apiCfg.SessionLimiter = api.NewLocalLimiter(cfg.SessionRate, cfg.SessionBurst, 0)
 	}
 	if s.emulator != nil {
 		apiCfg.Twilio = s.emulator
@@ -308,8 +374,14 @@ func (s *service) serve() error {
 }
 
 // shutdown stops taking requests, ends event streams, waits for in-flight work and closes
-// the stores. It is safe on a partly started service.
+// the stores. It is safe on a partly started service, and calls after the first do nothing.
 func (s *service) shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() { err = s.stop(ctx) })
+	return err
+}
+
+func (s *service) stop(ctx context.Context) error {
 	var errs []error
 	if s.http != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
@@ -341,30 +413,13 @@ func loopbackURL(ln net.Listener) string {
 // masterLock returns the secret lock of an agent's keys: from a configured key, or (empty)
 // from a key generated once into dir/master.key. created reports a newly generated key.
 func masterLock(configured, dir string) (lock secretlock.Service, created bool, err error) {
-	key := configured
-	if key == "" {
-		path := filepath.Join(dir, "master.key")
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			key = strings.TrimSpace(string(b))
-		case errors.Is(err, os.ErrNotExist):
-			raw, _ := randomBytes(32)()
-			key = base64.StdEncoding.EncodeToString(raw)
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return nil, false, err
-			}
-			if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
-				return nil, false, fmt.Errorf("write master key: %w", err)
-			}
-			created = true
-		default:
-			return nil, false, fmt.Errorf("read master key: %w", err)
+	var raw []byte
+	if configured != "" {
+		if raw, err = base64.StdEncoding.DecodeString(configured); err != nil || len(raw) != 32 {
+			return nil, false, errors.New("master key: want 32 bytes, base64-encoded")
 		}
-	}
-	raw, err := base64.StdEncoding.DecodeString(key)
-	if err != nil || len(raw) != 32 {
-		return nil, false, errors.New("master key: want 32 bytes, base64-encoded")
+	} else if raw, created, err = keyFile(filepath.Join(dir, "master.key")); err != nil {
+		return nil, false, fmt.Errorf("master key: %w", err)
 	}
 	// The local lock takes its key base64url-encoded.
 	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(raw)), nil)

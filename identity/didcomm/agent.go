@@ -132,9 +132,10 @@ type Agent struct {
 	hmu sync.RWMutex
 	h   Handler
 
-	actions chan service.DIDCommAction
-	states  chan service.StateMsg
-	wg      sync.WaitGroup
+	actions   chan service.DIDCommAction
+	states    chan service.StateMsg
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New starts a verifier agent. Serve HTTPHandler at Config.Endpoint and call SetHandler
@@ -355,8 +356,14 @@ func (a *Agent) Reject(_ context.Context, peer Peer, code, explain string) error
 	return a.sendProblem(peer, TypePresProblemV2, code, explain)
 }
 
-// Close stops the agent and waits for its goroutines.
+// Close stops the agent and waits for its goroutines. Calls after the first do nothing.
 func (a *Agent) Close() error {
+	var err error
+	a.closeOnce.Do(func() { err = a.close() })
+	return err
+}
+
+func (a *Agent) close() error {
 	if a.exchange != nil {
 		_ = a.exchange.UnregisterActionEvent(a.actions)
 		_ = a.exchange.UnregisterMsgEvent(a.states)

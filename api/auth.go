@@ -1,0 +1,225 @@
+package api
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// Scopes of the CRM API.
+const (
+	ScopeIdentitiesRead  = "identities:read"
+	ScopeIdentitiesWrite = "identities:write"
+	ScopeSessionsWrite   = "sessions:write"
+)
+
+// KnownScopes are every scope a token may carry.
+var KnownScopes = []string{ScopeIdentitiesRead, ScopeIdentitiesWrite, ScopeSessionsWrite}
+
+// DefaultAudience is the audience of access tokens for this API.
+const DefaultAudience = "hearro-api"
+
+// Principal is who a CRM request acts for.
+type Principal struct {
+	Subject string
+	Scopes  []string
+}
+
+// Has reports whether p was granted scope.
+func (p *Principal) Has(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+// SigningKey is the service's own signing key: it signs the access tokens of POST /oauth/token
+// and `hearro token`, and CRM webhooks. Its public half is served at /.well-known/jwks.json.
+type SigningKey struct {
+	private jwk.Key
+	public  jwk.Key
+}
+
+// NewSigningKey returns the key for an Ed25519 seed; its key ID is the JWK thumbprint.
+func NewSigningKey(seed []byte) (*SigningKey, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("signing key: need a %d-byte seed", ed25519.SeedSize)
+	}
+	priv, err := jwk.FromRaw(ed25519.NewKeyFromSeed(seed))
+	if err != nil {
+		return nil, err
+	}
+	pub, err := priv.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	tp, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	kid := base64.RawURLEncoding.EncodeToString(tp)
+	for _, k := range []jwk.Key{priv, pub} {
+		_ = k.Set(jwk.KeyIDKey, kid)
+		_ = k.Set(jwk.AlgorithmKey, jwa.EdDSA)
+		_ = k.Set(jwk.KeyUsageKey, "sig")
+	}
+	return &SigningKey{private: priv, public: pub}, nil
+}
+
+// PublicSet is the JWKS of the key.
+func (k *SigningKey) PublicSet() jwk.Set {
+	set := jwk.NewSet()
+	_ = set.AddKey(k.public)
+	return set
+}
+
+// AccessTokens mints and checks the API's OAuth 2.0 access tokens (EdDSA JWTs). It also
+// accepts tokens from an external identity provider when one is configured. Safe for
+// concurrent use.
+type AccessTokens struct {
+	key      *SigningKey
+	issuer   string
+	audience string
+
+	external *ExternalIssuer
+}
+
+// ExternalIssuer is an identity provider whose tokens the API accepts: its issuer, the
+// audience its tokens must carry, and its JWKS (fetched, cached and refreshed).
+type ExternalIssuer struct {
+	Issuer   string
+	Audience string
+	Keys     func(ctx context.Context) (jwk.Set, error)
+}
+
+// NewAccessTokens returns the minter/checker of tokens issued by issuer (the public URL) for
+// audience, signed with key; external may be nil.
+func NewAccessTokens(key *SigningKey, issuer, audience string, external *ExternalIssuer) *AccessTokens {
+	if audience == "" {
+		audience = DefaultAudience
+	}
+	return &AccessTokens{key: key, issuer: issuer, audience: audience, external: external}
+}
+
+// Mint returns an access token for subject with scopes, valid for ttl.
+func (a *AccessTokens) Mint(subject string, scopes []string, ttl time.Duration) (string, time.Time, error) {
+	for _, s := range scopes {
+		if !slices.Contains(KnownScopes, s) {
+			return "", time.Time{}, fmt.Errorf("unknown scope %q (known: %s)", s, strings.Join(KnownScopes, ", "))
+		}
+	}
+	now := time.Now()
+	exp := now.Add(ttl).Truncate(time.Second)
+	tok, err := jwt.NewBuilder().
+		Issuer(a.issuer).
+		Audience([]string{a.audience}).
+		Subject(subject).
+		IssuedAt(now).
+		NotBefore(now.Add(-time.Second)).
+		Expiration(exp).
+		JwtID(randomID()).
+		Claim("scope", strings.Join(scopes, " ")).
+		Build()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	b, err := jwt.Sign(tok, jwt.WithKey(jwa.EdDSA, a.key.private))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return string(b), exp, nil
+}
+
+var errInvalidAccessToken = errors.New("invalid access token")
+
+// Check verifies a bearer token and returns its principal.
+func (a *AccessTokens) Check(ctx context.Context, token string) (*Principal, error) {
+	tok, err := jwt.Parse([]byte(token),
+		jwt.WithKeySet(a.key.PublicSet(), jws.WithInferAlgorithmFromKey(true)),
+		jwt.WithValidate(true), jwt.WithIssuer(a.issuer), jwt.WithAudience(a.audience),
+		jwt.WithAcceptableSkew(30*time.Second))
+	if err != nil && a.external != nil {
+		var keys jwk.Set
+		if keys, err = a.external.Keys(ctx); err == nil {
+			tok, err = jwt.Parse([]byte(token),
+				jwt.WithKeySet(keys, jws.WithInferAlgorithmFromKey(true)),
+				jwt.WithValidate(true), jwt.WithIssuer(a.external.Issuer), jwt.WithAudience(a.external.Audience),
+				jwt.WithAcceptableSkew(30*time.Second))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errInvalidAccessToken, err)
+	}
+	return &Principal{Subject: tok.Subject(), Scopes: scopesOf(tok)}, nil
+}
+
+// scopesOf reads the OAuth scope claim ("scope": "a b") or the "scp" list some providers use.
+func scopesOf(tok jwt.Token) []string {
+	if v, ok := tok.Get("scope"); ok {
+		if s, ok := v.(string); ok {
+			return strings.Fields(s)
+		}
+	}
+	if v, ok := tok.Get("scp"); ok {
+		switch x := v.(type) {
+		case []any:
+			var out []string
+			for _, e := range x {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+			return out
+		case string:
+			return strings.Fields(x)
+		}
+	}
+	return nil
+}
+
+// requireScope authenticates the CRM's bearer token and checks it grants scope.
+func (s *server) requireScope(scope string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p, err := s.principal(c)
+			if err != nil {
+				return err
+			}
+			if !p.Has(scope) {
+				return problem(http.StatusForbidden, "insufficient_scope", "this route needs the %s scope", scope)
+			}
+			c.Set("principal", p)
+			return next(c)
+		}
+	}
+}
+
+func (s *server) principal(c echo.Context) (*Principal, error) {
+	token, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
+	if !ok || token == "" {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="hearro"`)
+		return nil, problem(http.StatusUnauthorized, "unauthorized", "send an OAuth 2.0 access token as a Bearer token")
+	}
+	p, err := s.cfg.AccessTokens.Check(c.Request().Context(), token)
+	if err != nil {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="hearro", error="invalid_token"`)
+		return nil, problem(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
+	}
+	return p, nil
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
