@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,50 @@ func TestServeConfigValidate(t *testing.T) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `policies:
+  - name: gold
+    purpose: Prove you are a gold customer.
+    assurance: substantial
+    credentials:
+      - type: VerifiedCustomer
+        issuers: ["did:key:z6MkiMCCuUTBB4wN4wdkWkabdQ6SkU2SdrCJDs4EkvTpC67F"]
+    required_claims: [memberId]
+    display_claims: [givenName]
+`)
+	cfg := defaultServeConfig(t)
+	cfg.PolicyFile = good
+	policies, err := loadPolicies(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if policies["gold"] == nil || policies["default"] == nil {
+		t.Fatalf("policies %v: want the file's and, in development, the built-in default", policies)
+	}
+	cfg.Dev, cfg.DefaultPolicy = false, "gold"
+	if policies, err = loadPolicies(cfg); err != nil || policies["default"] != nil {
+		t.Fatalf("production: %v %v", policies, err)
+	}
+	cfg.DefaultPolicy = "silver"
+	if _, err := loadPolicies(cfg); err == nil || !strings.Contains(err.Error(), `"silver"`) {
+		t.Fatalf("unknown default policy: %v", err)
+	}
+
+	cfg.DefaultPolicy = "default"
+	cfg.Dev = true
+	cfg.PolicyFile = write("bad.yaml", "policies:\n  - name: broken\n    assurance: low\n    credentials:\n      - type: X\n        issuers: [did:key:z6Mk]\n    display_claims: id\n")
+	if _, err := loadPolicies(cfg); err == nil || !strings.Contains(err.Error(), "[7:") {
+		t.Fatalf("a broken policy file must fail naming its line (7): %v", err)
 	}
 }

@@ -219,7 +219,7 @@ func (s *testService) waitStatus(t testing.TB, c createdSession, want ...string)
 
 func runWallet(t testing.TB, dir, url string, extra func(*walletConfig)) (summary walletSummary, stderr string, err error) {
 	t.Helper()
-	cfg := walletConfig{Dir: dir, JSON: true, Timeout: 20 * time.Second, Listen: "127.0.0.1:0", Label: "test wallet"}
+	cfg := walletConfig{Dir: dir, Format: "ldp", JSON: true, Timeout: 20 * time.Second, Listen: "127.0.0.1:0", Label: "test wallet"}
 	if extra != nil {
 		extra(&cfg)
 	}
@@ -428,5 +428,43 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestEndToEndFormats runs the whole flow with each credential format the demo wallet can
+// present. Formats with selective disclosure reveal only what the policy asks for.
+func TestEndToEndFormats(t *testing.T) {
+	s := startTestService(t)
+	for _, tc := range []struct {
+		format    string
+		selective bool
+	}{{"ldp", false}, {"jwt", false}, {"bbs", true}, {"sd-jwt", true}} {
+		t.Run(tc.format, func(t *testing.T) {
+			c := s.createSession(t)
+			sum, progress, err := runWallet(t, t.TempDir(), c.InvitationURL, func(w *walletConfig) {
+				w.Format = tc.format
+				w.Claims = "givenName=Ada,familyName=Lovelace,memberId=12345,email=ada@example.com"
+			})
+			if err != nil || sum.Status != "acknowledged" {
+				t.Fatalf("wallet: %v %+v\n%s", err, sum.Outcome, progress)
+			}
+			st := s.waitStatus(t, c, "bound")
+			var ident struct {
+				Claims map[string]string `json:"claims"`
+			}
+			getJSON(t, s.url+"/v1/identities/"+st.IdentityID, s.crmToken(t, "identities:read"), &ident)
+			if ident.Claims["memberId"] != "12345" || ident.Claims["givenName"] != "Ada" {
+				t.Fatalf("claims %v", ident.Claims)
+			}
+			if _, disclosed := ident.Claims["email"]; disclosed == tc.selective {
+				t.Errorf("email disclosed = %v with selective disclosure = %v", disclosed, tc.selective)
+			}
+
+			c = s.createSession(t)
+			sum, _, err = runWallet(t, t.TempDir(), c.InvitationURL, func(w *walletConfig) { w.Format = tc.format; w.SelfIssued = true })
+			if err == nil || sum.Outcome == nil || sum.Reason != "untrusted_issuer" {
+				t.Fatalf("self-issued %s: %v %+v", tc.format, err, sum.Outcome)
+			}
+		})
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +33,7 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/identity/status"
 )
 
 // serveConfig is every setting of `hearro serve`. Flags and their environment twins are
@@ -47,6 +50,11 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+
+	PolicyFile           string
+	DefaultPolicy        string
+	UniversalResolverURL string
+	RemoteTimeout        time.Duration
 
 	OAuthClientsFile string
 	OAuthJWKSURL     string
@@ -104,6 +112,10 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to drain requests and event streams on SIGTERM")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML file of verification policies (trusted issuers per credential type, claims, formats, status checks); development mode adds its own 'default' policy unless the file defines one")
+	f.StringVar(&cfg.DefaultPolicy, "default-policy", identity.DevelopmentPolicyName, "policy of sessions that do not name one")
+	f.StringVar(&cfg.UniversalResolverURL, "universal-resolver-url", "", "Universal Resolver for DID methods not resolved locally (e.g. did:sov, did:indy), e.g. https://resolver.example.com")
+	f.DurationVar(&cfg.RemoteTimeout, "remote-timeout", 5*time.Second, "timeout of each did:web, Universal Resolver and status list request")
 	f.StringVar(&cfg.OAuthClientsFile, "oauth-clients-file", "", "YAML file of the CRM clients allowed to use POST /oauth/token (ids, bcrypt-hashed secrets, scopes)")
 	f.StringVar(&cfg.OAuthJWKSURL, "oauth-jwks-url", "", "JWKS URL of an external identity provider whose access tokens the CRM API also accepts")
 	f.StringVar(&cfg.OAuthIssuer, "oauth-issuer", "", "issuer (iss) of the external identity provider's tokens")
@@ -166,10 +178,36 @@ func (c *serveConfig) Validate() error {
 		if c.TwilioAccountSID == "" {
 			errs = append(errs, errors.New("--twilio-account-sid (and the other --twilio-* settings) are required outside development mode"))
 		}
-		// Production policies come from a policy file; until then only development runs.
-		errs = append(errs, errors.New("production mode needs verification policies (--policy-file), which this version does not read yet; run with --dev"))
+		if c.PolicyFile == "" {
+			errs = append(errs, errors.New("--policy-file is required outside development mode: it says which issuers are trusted"))
+		}
+	}
+	if c.RemoteTimeout <= 0 || c.RemoteTimeout > time.Minute {
+		errs = append(errs, fmt.Errorf("--remote-timeout %s: between 0 and 1m", c.RemoteTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// loadPolicies returns the verification policies: the policy file's, and in development mode
+// the built-in development policy as "default" unless the file has its own.
+func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
+	policies := map[string]*identity.Policy{}
+	if cfg.PolicyFile != "" {
+		var err error
+		if policies, err = identity.LoadPolicies(cfg.PolicyFile); err != nil {
+			return nil, fmt.Errorf("--policy-file: %w", err)
+		}
+	}
+	if _, ok := policies[identity.DevelopmentPolicyName]; cfg.Dev && !ok {
+		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
+		// The development issuer signs BBS+ credentials with a key of its own.
+		p.TrustedIssuers = append(p.TrustedIssuers, issuer.DevelopmentBBSDID())
+		policies[p.Name] = p
+	}
+	if _, ok := policies[cfg.DefaultPolicy]; !ok {
+		return nil, fmt.Errorf("--default-policy %q is not a policy (have %s)", cfg.DefaultPolicy, strings.Join(slices.Sorted(maps.Keys(policies)), ", "))
+	}
+	return policies, nil
 }
 
 // useEmulator reports whether the built-in Twilio emulator stands in for Twilio.
@@ -271,7 +309,22 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}); err != nil {
 		return nil, err
 	}
-	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader})
+	remote := &http.Client{Timeout: cfg.RemoteTimeout}
+	resolver, err := identity.NewResolver(identity.ResolverConfig{
+		WebClient: remote, UniversalResolverURL: cfg.UniversalResolverURL, UniversalClient: remote,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("DID resolution: %w", err)
+	}
+	statusLists, err := status.NewFetcher(status.Config{Client: remote})
+	if err != nil {
+		return nil, fmt.Errorf("status lists: %w", err)
+	}
+	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader, Resolver: resolver, Status: statusLists})
+	if err != nil {
+		return nil, err
+	}
+	policies, err := loadPolicies(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -296,13 +349,8 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, fmt.Errorf("twilio configuration: %w", err)
 	}
 
-	policies := map[string]*identity.Policy{}
-	if cfg.Dev {
-		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
-		policies[p.Name] = p
-	}
 	if s.broker, err = broker.New(broker.Config{
-		Domain: s.publicURL, Policies: policies, DefaultPolicy: identity.DevelopmentPolicyName,
+		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
 	}, broker.Deps{Store: s.db, Events: broker.NewLocalEvents(), Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 type walletConfig struct {
 	Dir        string
+	Format     string
 	Claims     string
 	SelfIssued bool
 	JSON       bool
@@ -57,6 +59,7 @@ reason is printed), 1 on any other failure.`,
 	f := accept.Flags()
 	f.StringVar(&cfg.Dir, "wallet-dir", "./wallet", "directory of the wallet's keys, connections and credential")
 	f.StringVar(&cfg.Claims, "claims", "", `credential claims, e.g. "givenName=Ada,familyName=Lovelace,memberId=12345" (default: those of the stored credential, or that example)`)
+	f.StringVar(&cfg.Format, "format", "ldp", "credential format to present: ldp (JSON-LD, Ed25519Signature2020), jwt (VC-JWT in a VP-JWT), bbs (BBS+ selective disclosure), sd-jwt (SD-JWT VC with key binding)")
 	f.BoolVar(&cfg.SelfIssued, "self-issued", false, "present a credential signed by a key nobody trusts (the verifier must reject it)")
 	f.BoolVar(&cfg.JSON, "json", false, "print a final JSON summary on stdout")
 	f.DurationVar(&cfg.Timeout, "timeout", 60*time.Second, "how long to wait for the verifier")
@@ -83,6 +86,10 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		if claims, err = issuer.ParseClaims(cfg.Claims); err != nil {
 			return fmt.Errorf("--claims: %w", err)
 		}
+	}
+	format := identity.Format(cfg.Format)
+	if !slices.Contains(identity.Formats, format) {
+		return fmt.Errorf("--format %q: want one of %v", cfg.Format, identity.Formats)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -111,7 +118,7 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 	didcomm.RouteFrameworkLogs(quiet)
 	w, err := wallet.Open(wallet.Config{
 		Storage: db.AgentStorage(), SecretLock: lock, Loader: loader, Listen: cfg.Listen,
-		Endpoint: cfg.Endpoint, HTTPClient: client, Label: cfg.Label, Logger: quiet,
+		Endpoint: cfg.Endpoint, HTTPClient: client, Label: cfg.Label, Logger: quiet, Format: format,
 	})
 	if err != nil {
 		return err

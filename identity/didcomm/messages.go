@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
 )
 
 // Message types this package speaks, as the RFCs write them. Wallets may still use the legacy
@@ -159,4 +161,20 @@ func (p *PresentationV2) Submission() ([]byte, error) {
 		return nil, fmt.Errorf("format names attachment %q, which is missing", f.AttachID)
 	}
 	return nil, fmt.Errorf("no attachment in format %s", FormatPESubmission)
+}
+
+// Decode reads a received message into v with encoding/json. Use it instead of the
+// framework's DIDCommMsg.Decode, whose mapstructure hooks base64-decode every string bound for
+// a []byte: an attachment's data.json holding a JSON string (a compact VP-JWT or SD-JWT, as
+// wallets send them) then fails to decode.
+func Decode(msg service.DIDCommMsg, v any) error {
+	m, ok := msg.(service.DIDCommMsgMap)
+	if !ok {
+		return msg.Decode(v)
+	}
+	b, err := json.Marshal(map[string]interface{}(m))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }

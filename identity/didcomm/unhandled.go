@@ -39,7 +39,7 @@ func (u unhandled) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommCon
 	peer := Peer{ThreadID: thid, MyDID: dctx.MyDID(), TheirDID: dctx.TheirDID()}
 	if isProblemReport(msg.Type()) {
 		var pr ProblemReport
-		_ = msg.Decode(&pr)
+		_ = Decode(msg, &pr)
 		peer.ConnectionID, _ = u.agent.lookup.GetConnectionIDByDIDs(peer.MyDID, peer.TheirDID)
 		u.agent.handler().ProblemReported(context.Background(), ReceivedProblem{Peer: peer, Code: pr.Description.Code, Explain: pr.Description.En})
 		return "", nil
@@ -48,7 +48,7 @@ func (u unhandled) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommCon
 		var ping struct {
 			ResponseRequested *bool `json:"response_requested"`
 		}
-		_ = msg.Decode(&ping)
+		_ = Decode(msg, &ping)
 		if ping.ResponseRequested != nil && !*ping.ResponseRequested {
 			return "", nil
 		}

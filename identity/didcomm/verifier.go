@@ -77,7 +77,7 @@ func (p *verifierProtocol) HandleInbound(msg service.DIDCommMsg, dctx service.DI
 	switch NormalizeType(msg.Type()) {
 	case TypePresentationV2:
 		var pres PresentationV2
-		if err := msg.Decode(&pres); err != nil {
+		if err := Decode(msg, &pres); err != nil {
 			return "", p.agent.Reject(ctx, peer, "malformed", "presentation message cannot be decoded")
 		}
 		vp, err := pres.Submission()
@@ -88,7 +88,7 @@ func (p *verifierProtocol) HandleInbound(msg service.DIDCommMsg, dctx service.DI
 		return "", nil
 	case TypePresProblemV2:
 		var pr ProblemReport
-		_ = msg.Decode(&pr)
+		_ = Decode(msg, &pr)
 		p.agent.handler().ProblemReported(ctx, ReceivedProblem{Peer: peer, Code: pr.Description.Code, Explain: pr.Description.En})
 		return "", nil
 	case TypePresAckV2:

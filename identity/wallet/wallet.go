@@ -142,6 +142,9 @@ func Open(cfg Config) (*Wallet, error) {
 		ln.Close()
 		return nil, fmt.Errorf("wallet: start agent: %w", err)
 	}
+	if ctx, err := w.framework.Context(); err == nil {
+		inbound.Attach(ctx) // quick DID lookups: the verifier's request can overtake the exchange's end
+	}
 	w.server = &http.Server{Handler: inbound, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		defer close(w.serveDone)
@@ -430,7 +433,7 @@ func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential,
 				out.Status, out.Elapsed = "rejected", time.Since(start)
 				var pr didcomm.ProblemReport
 				if st.Msg != nil && didcomm.NormalizeType(st.Msg.Type()) == didcomm.TypePresProblemV2 {
-					_ = st.Msg.Decode(&pr)
+					_ = didcomm.Decode(st.Msg, &pr)
 				}
 				out.Reason, out.Explain = pr.Description.Code, pr.Description.En
 				if out.Reason == "" {
@@ -449,7 +452,7 @@ func (w *Wallet) answer(act service.DIDCommAction, connID string, cred Credentia
 		return fmt.Errorf("unexpected %s", act.Message.Type())
 	}
 	var req didcomm.RequestPresentationV2
-	if err := act.Message.Decode(&req); err != nil {
+	if err := didcomm.Decode(act.Message, &req); err != nil {
 		return fmt.Errorf("decode presentation request: %w", err)
 	}
 	payload, err := definitionPayload(&req)
