@@ -1,0 +1,580 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	spi "github.com/hyperledger/aries-framework-go/spi/storage"
+	"github.com/redis/go-redis/v9"
+)
+
+// agentTimeout bounds each Redis call of the agent storage: the SPI has no context.
+const agentTimeout = 10 * time.Second
+
+var (
+	errEmptyKey       = errors.New("key cannot be empty")
+	errEmptyStoreName = errors.New("store name cannot be empty")
+	errNoCurrent      = errors.New("iterator has no current entry: call Next first, and only while it returns true")
+)
+
+// AgentStorage returns the aries-framework-go storage provider kept in this Redis, next to the
+// broker's data under "prefix:a:" (see the package comment). Every call returns the same
+// provider. Replicas sharing the Redis share the agent's data.
+//
+// It implements the whole storage SPI — query sort options (numeric for decimal tag values),
+// initial pages, Iterator.TotalItems, Batch with IsNewKey — and passes aries-framework-go's
+// storage conformance suite without skips. Beyond the SPI's minimum, Query accepts expressions
+// joined by && and || (ANDs bind tighter).
+//
+// Each store is split into shards by a hash of the record key; each shard is one hash slot
+// holding its records and their tag indexes. Put, Delete and a Batch whose keys fall in one
+// shard are atomic; a Batch over several shards is atomic per shard (its IsNewKey checks all
+// run before anything is written, but a concurrent writer can still slip in between shards).
+// A Query reads every shard in one pipelined round trip and pages records in with one more
+// per page.
+//
+// Store handles hold no resources: Store.Close and Provider.Close only take stores off the
+// GetOpenStores list (of this process), and closed handles keep working. Neither closes the
+// client; Store.Close does. Store configurations are kept in Redis. The provider and its
+// stores are safe for concurrent use by many goroutines and processes; an Iterator belongs to
+// one goroutine. Every call is bounded by a 10 s timeout, since the SPI carries no context.
+func (s *Store) AgentStorage() spi.Provider { return s.agent }
+
+type agentProvider struct {
+	s *Store
+
+	mu   sync.Mutex
+	open map[string]*agentStore // by lower-cased name
+}
+
+var _ spi.Provider = (*agentProvider)(nil)
+
+func newAgentProvider(s *Store) *agentProvider {
+	return &agentProvider{s: s, open: map[string]*agentStore{}}
+}
+
+func agentContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), agentTimeout)
+}
+
+func (p *agentProvider) configKey(name string) string {
+	return p.s.keys.prefix + ":a:{" + escapeTag(name) + "}:cfg"
+}
+
+// OpenStore records the store in Redis if it is new (with this store's shard count) and
+// returns a handle to it.
+func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
+	if name == "" {
+		return nil, fmt.Errorf("redisstore: agent: open store: %w", errEmptyStoreName)
+	}
+	name = strings.ToLower(name)
+	ctx, cancel := agentContext()
+	defer cancel()
+	n, err := scriptAgentOpen.Run(ctx, p.s.client, []string{p.configKey(name)}, p.s.shards).Int()
+	if err != nil {
+		return nil, p.s.errf(err, "agent: open store %q", name)
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("redisstore: agent: store %q has a bad shard count %d", name, n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.open[name]
+	if !ok || st.shards != n {
+		st = newAgentStore(p, name, n)
+		p.open[name] = st
+	}
+	return st, nil
+}
+
+// SetStoreConfig replaces the store's configuration. The store must exist (OpenStore creates
+// it, in any process), or the error wraps spi.ErrStoreNotFound. Every tag is indexed whether
+// configured or not, so the configuration is only recorded.
+func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguration) error {
+	if name == "" {
+		return fmt.Errorf("redisstore: agent: set store config: %w", errEmptyStoreName)
+	}
+	name = strings.ToLower(name)
+	for _, tn := range config.TagNames {
+		if err := checkTagName(tn); err != nil {
+			return fmt.Errorf("redisstore: agent: set config of store %q: %w", name, err)
+		}
+	}
+	tags, err := json.Marshal(config.TagNames)
+	if err != nil {
+		return fmt.Errorf("redisstore: agent: set config of store %q: %w", name, err)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	status, err := scriptAgentSetConfig.Run(ctx, p.s.client, []string{p.configKey(name)}, tags).Text()
+	switch {
+	case err != nil:
+		return p.s.errf(err, "agent: set config of store %q", name)
+	case status == statusNotFound:
+		return fmt.Errorf("redisstore: agent: set config of store %q: %w", name, spi.ErrStoreNotFound)
+	}
+	return nil
+}
+
+// GetStoreConfig returns the store's configuration (empty if never set), or an error wrapping
+// spi.ErrStoreNotFound if the store was never opened on this Redis.
+func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, error) {
+	var config spi.StoreConfiguration
+	if name == "" {
+		return config, fmt.Errorf("redisstore: agent: get store config: %w", errEmptyStoreName)
+	}
+	name = strings.ToLower(name)
+	ctx, cancel := agentContext()
+	defer cancel()
+	fields, err := p.s.client.HGetAll(ctx, p.configKey(name)).Result()
+	switch {
+	case err != nil:
+		return config, p.s.errf(err, "agent: get config of store %q", name)
+	case len(fields) == 0:
+		return config, fmt.Errorf("redisstore: agent: get config of store %q: %w", name, spi.ErrStoreNotFound)
+	}
+	if raw := fields["tags"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &config.TagNames); err != nil {
+			return spi.StoreConfiguration{}, fmt.Errorf("redisstore: agent: config of store %q: %w", name, err)
+		}
+	}
+	return config, nil
+}
+
+// GetOpenStores returns the stores opened through this provider and not closed since, ordered
+// by name.
+func (p *agentProvider) GetOpenStores() []spi.Store {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names := make([]string, 0, len(p.open))
+	for name := range p.open {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	stores := make([]spi.Store, len(names))
+	for i, name := range names {
+		stores[i] = p.open[name]
+	}
+	return stores
+}
+
+// Close takes every store off the open list. It does not close the client (Store.Close does),
+// and the provider stays usable.
+func (p *agentProvider) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.open)
+	return nil
+}
+
+// agentStore is a handle on one store's shards.
+type agentStore struct {
+	p      *agentProvider
+	name   string
+	shards int
+	bases  []string // key prefix of each shard: "prefix:a:{<store>/<n>}:"
+}
+
+var _ spi.Store = (*agentStore)(nil)
+
+func newAgentStore(p *agentProvider, name string, shards int) *agentStore {
+	st := &agentStore{p: p, name: name, shards: shards, bases: make([]string, shards)}
+	for i := range shards {
+		st.bases[i] = p.s.keys.prefix + ":a:{" + escapeTag(name) + "/" + strconv.Itoa(i) + "}:"
+	}
+	return st
+}
+
+func (s *agentStore) errf(format string, args ...any) error {
+	return fmt.Errorf("redisstore: agent store %q: "+format, append([]any{s.name}, args...)...)
+}
+
+// redisErr wraps an error of Redis, classified (broker.ErrUnavailable, …).
+func (s *agentStore) redisErr(err error, format string, args ...any) error {
+	return s.errf(format+": %w", append(args, s.p.s.classify(err))...)
+}
+
+// shard returns the shard a record key belongs to.
+func (s *agentStore) shard(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(s.shards))
+}
+
+func (s *agentStore) recordKey(key string) string { return s.bases[s.shard(key)] + "r:" + key }
+
+// Put stores value and tags under key, replacing any earlier value and tags, atomically with
+// the tag indexes.
+func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
+	if key == "" {
+		return s.errf("put: %w", errEmptyKey)
+	}
+	if value == nil {
+		return s.errf("put %q: value cannot be nil", key)
+	}
+	if err := checkTags(tags); err != nil {
+		return s.errf("put %q: %w", key, err)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	base := s.bases[s.shard(key)]
+	res, err := scriptAgentWrite.Run(ctx, s.p.s.client, []string{base + "r:" + key},
+		base, "p", key, encodeRecord(value, tags)).Result()
+	if err != nil {
+		return s.redisErr(err, "put %q", key)
+	}
+	if res != statusOK {
+		return s.errf("put %q: unexpected script answer %v", key, res)
+	}
+	return nil
+}
+
+// Get returns a copy of the value under key, or an error wrapping spi.ErrDataNotFound.
+func (s *agentStore) Get(key string) ([]byte, error) {
+	if key == "" {
+		return nil, s.errf("get: %w", errEmptyKey)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	raw, err := s.p.s.client.Get(ctx, s.recordKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, s.errf("get %q: %w", key, spi.ErrDataNotFound)
+	}
+	if err != nil {
+		return nil, s.redisErr(err, "get %q", key)
+	}
+	value, _, err := decodeRecord(raw)
+	if err != nil {
+		return nil, s.errf("get %q: %w", key, err)
+	}
+	return value, nil
+}
+
+// GetTags returns the tags stored with key, or an error wrapping spi.ErrDataNotFound.
+func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
+	if key == "" {
+		return nil, s.errf("get tags: %w", errEmptyKey)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	raw, err := s.p.s.client.Get(ctx, s.recordKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, s.errf("get tags of %q: %w", key, spi.ErrDataNotFound)
+	}
+	if err != nil {
+		return nil, s.redisErr(err, "get tags of %q", key)
+	}
+	_, tags, err := decodeRecord(raw)
+	if err != nil {
+		return nil, s.errf("get tags of %q: %w", key, err)
+	}
+	return tags, nil
+}
+
+// GetBulk returns the values under keys, in order, in one pipelined round trip; a missing key
+// gives a nil value.
+func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, s.errf("get bulk: no keys given")
+	}
+	if slices.Contains(keys, "") {
+		return nil, s.errf("get bulk: %w", errEmptyKey)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	raws, err := s.getRecords(ctx, keys)
+	if err != nil {
+		return nil, s.redisErr(err, "get bulk")
+	}
+	values := make([][]byte, len(keys))
+	for i, raw := range raws {
+		if raw == nil {
+			continue
+		}
+		if values[i], _, err = decodeRecord(raw); err != nil {
+			return nil, s.errf("get bulk: %q: %w", keys[i], err)
+		}
+	}
+	return values, nil
+}
+
+// getRecords reads the records of keys in one pipeline (nil for a missing key).
+func (s *agentStore) getRecords(ctx context.Context, keys []string) ([][]byte, error) {
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err := s.p.s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		for i, key := range keys {
+			cmds[i] = pipe.Get(ctx, s.recordKey(key))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([][]byte, len(keys))
+	for i, cmd := range cmds {
+		raw, err := cmd.Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, err
+		default:
+			out[i] = raw
+		}
+	}
+	return out, nil
+}
+
+// Delete removes key, its value and its tags. Deleting a missing key is not an error.
+func (s *agentStore) Delete(key string) error {
+	if key == "" {
+		return s.errf("delete: %w", errEmptyKey)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	base := s.bases[s.shard(key)]
+	res, err := scriptAgentWrite.Run(ctx, s.p.s.client, []string{base + "r:" + key}, base, "d", key, "").Result()
+	if err != nil {
+		return s.redisErr(err, "delete %q", key)
+	}
+	if res != statusOK {
+		return s.errf("delete %q: unexpected script answer %v", key, res)
+	}
+	return nil
+}
+
+// Batch applies the operations in order: an operation with a nil Value deletes its key. With
+// PutOptions.IsNewKey, a key that already exists (stored, or put earlier in the batch) fails the
+// batch with an error wrapping spi.ErrDuplicateKey. The operations of each shard run in one
+// script, all of them or none; the shards' scripts go in one pipelined round trip, after a
+// first round trip that checks every IsNewKey key, so that in the absence of concurrent writers
+// a duplicate key fails the whole batch before anything is written.
+func (s *agentStore) Batch(operations []spi.Operation) error {
+	if len(operations) == 0 {
+		return s.errf("batch: no operations given")
+	}
+	type shardOps struct {
+		args  []any // base, then kind, key, record per operation
+		index []int // index in operations of each of the shard's operations
+	}
+	byShard := map[int]*shardOps{}
+	var order []int
+	var newKeys []string         // keys put with IsNewKey before any other operation on them
+	touched := map[string]bool{} // keys of the operations so far
+	for i, op := range operations {
+		if op.Key == "" {
+			return s.errf("batch: operation %d: %w", i, errEmptyKey)
+		}
+		kind, rec := "d", []byte(nil)
+		if op.Value != nil {
+			if err := checkTags(op.Tags); err != nil {
+				return s.errf("batch: operation %d (%q): %w", i, op.Key, err)
+			}
+			kind, rec = "p", encodeRecord(op.Value, op.Tags)
+			if op.PutOptions != nil && op.PutOptions.IsNewKey {
+				kind = "n"
+				if !touched[op.Key] {
+					newKeys = append(newKeys, op.Key)
+				}
+			}
+		}
+		touched[op.Key] = true
+		n := s.shard(op.Key)
+		so := byShard[n]
+		if so == nil {
+			so = &shardOps{args: []any{s.bases[n]}}
+			byShard[n] = so
+			order = append(order, n)
+		}
+		so.args = append(so.args, kind, op.Key, rec)
+		so.index = append(so.index, i)
+	}
+	ctx, cancel := agentContext()
+	defer cancel()
+	if len(order) > 1 && len(newKeys) > 0 {
+		raws, err := s.getRecords(ctx, newKeys)
+		if err != nil {
+			return s.redisErr(err, "batch")
+		}
+		for i, raw := range raws {
+			if raw != nil {
+				return s.errf("batch: key %q: %w", newKeys[i], spi.ErrDuplicateKey)
+			}
+		}
+	}
+	calls := make([]scriptCall, len(order))
+	for i, n := range order {
+		calls[i] = scriptCall{scriptAgentWrite, []string{s.bases[n] + "r:"}, byShard[n].args}
+	}
+	for i, cmd := range s.p.s.runScripts(ctx, calls) {
+		res, err := cmd.Result()
+		if err != nil {
+			return s.redisErr(err, "batch")
+		}
+		if dup, ok := res.([]any); ok && len(dup) == 2 {
+			j, _ := dup[1].(int64)
+			op := byShard[order[i]].index[j]
+			return s.errf("batch: operation %d (%q): %w", op, operations[op].Key, spi.ErrDuplicateKey)
+		}
+		if res != statusOK {
+			return s.errf("batch: unexpected script answer %v", res)
+		}
+	}
+	return nil
+}
+
+// Flush does nothing: every write is done before it returns.
+func (s *agentStore) Flush() error { return nil }
+
+// Close takes the store off the provider's open list. The handle keeps working.
+func (s *agentStore) Close() error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.open[s.name] == s {
+		delete(s.p.open, s.name)
+	}
+	return nil
+}
+
+// scriptCall is one script run of a pipeline.
+type scriptCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+}
+
+// runScripts runs the calls in one pipeline (EVALSHA) and returns their commands, whose errors
+// the caller checks one by one. Calls that Redis answers with NOSCRIPT (it lost its script
+// cache: a restart, a failover, a new cluster node) did not run: runScripts loads the scripts
+// and runs those calls again, and only those, so that no write runs twice.
+func (s *Store) runScripts(ctx context.Context, calls []scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
+	todo := make([]int, len(calls))
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 0; ; attempt++ {
+		_, _ = s.client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for _, i := range todo {
+				cmds[i] = calls[i].script.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+			}
+			return nil
+		})
+		var again []int
+		for _, i := range todo {
+			if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 || attempt > 0 {
+			return cmds
+		}
+		for _, i := range again {
+			// ScriptLoad reaches every primary of a cluster; an error shows in the rerun.
+			_ = calls[i].script.Load(ctx, s.client).Err()
+		}
+		todo = again
+	}
+}
+
+// encodeRecord lays out a value and its tags as "1", len(tag list) in decimal, ":", the tag
+// list, then the value; the tag list is, for each tag, len(name) ":" name len(value) ":" value.
+// Decimal lengths keep any byte usable in names and values and let the scripts parse the tags.
+func encodeRecord(value []byte, tags []spi.Tag) []byte {
+	var list []byte
+	for _, t := range tags {
+		list = strconv.AppendInt(list, int64(len(t.Name)), 10)
+		list = append(list, ':')
+		list = append(list, t.Name...)
+		list = strconv.AppendInt(list, int64(len(t.Value)), 10)
+		list = append(list, ':')
+		list = append(list, t.Value...)
+	}
+	rec := make([]byte, 0, 12+len(list)+len(value))
+	rec = append(rec, '1')
+	rec = strconv.AppendInt(rec, int64(len(list)), 10)
+	rec = append(rec, ':')
+	rec = append(rec, list...)
+	return append(rec, value...)
+}
+
+// decodeRecord splits a record into its value (never nil) and tags.
+func decodeRecord(raw []byte) (value []byte, tags []spi.Tag, err error) {
+	bad := errors.New("corrupt record")
+	if len(raw) == 0 || raw[0] != '1' {
+		return nil, nil, fmt.Errorf("%w: unknown format", bad)
+	}
+	n, rest, ok := cutLength(raw[1:])
+	if !ok || n > len(rest) {
+		return nil, nil, fmt.Errorf("%w: bad tag list length", bad)
+	}
+	list, value := rest[:n], rest[n:]
+	for len(list) > 0 {
+		var name, val []byte
+		if name, list, ok = cutField(list); !ok {
+			return nil, nil, fmt.Errorf("%w: bad tag name", bad)
+		}
+		if val, list, ok = cutField(list); !ok {
+			return nil, nil, fmt.Errorf("%w: bad tag value", bad)
+		}
+		tags = append(tags, spi.Tag{Name: string(name), Value: string(val)})
+	}
+	return append([]byte{}, value...), tags, nil
+}
+
+// cutLength reads a decimal length and its ":".
+func cutLength(b []byte) (n int, rest []byte, ok bool) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 10 {
+		n = n*10 + int(b[i]-'0')
+		i++
+	}
+	if i == 0 || i >= len(b) || b[i] != ':' {
+		return 0, nil, false
+	}
+	return n, b[i+1:], true
+}
+
+// cutField reads a length-prefixed field.
+func cutField(b []byte) (field, rest []byte, ok bool) {
+	n, rest, ok := cutLength(b)
+	if !ok || n > len(rest) {
+		return nil, nil, false
+	}
+	return rest[:n], rest[n:], true
+}
+
+func checkTagName(name string) error {
+	if name == "" {
+		return errors.New("tag name cannot be empty")
+	}
+	if strings.Contains(name, ":") {
+		return fmt.Errorf("tag name %q contains ':'", name)
+	}
+	return nil
+}
+
+// checkTags enforces the SPI's rules: no ':' in names or values, one tag per name.
+func checkTags(tags []spi.Tag) error {
+	for i, tag := range tags {
+		if err := checkTagName(tag.Name); err != nil {
+			return err
+		}
+		if strings.Contains(tag.Value, ":") {
+			return fmt.Errorf("value %q of tag %q contains ':'", tag.Value, tag.Name)
+		}
+		for _, earlier := range tags[:i] {
+			if earlier.Name == tag.Name {
+				return fmt.Errorf("tag name %q given twice", tag.Name)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hearro/trustbroker/broker"
+)
+
+// listBudget is how many index entries one ListIdentities script call looks at, at most, so
+// that a selective filter over a large index never blocks Redis for long.
+const listBudget = 1024
+
+// Identity returns the identity with that ID, or an error matching broker.ErrNotFound.
+func (s *Store) Identity(ctx context.Context, id string) (*broker.Identity, error) {
+	if id == "" {
+		return nil, fmt.Errorf("redisstore: empty identity ID: %w", broker.ErrNotFound)
+	}
+	rec, err := s.client.Get(ctx, s.keys.identity(id)).Bytes()
+	if err != nil {
+		return nil, s.errf(err, "identity %q", id)
+	}
+	ident, err := decodeIdentityOnly(id, rec)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
+	}
+	return ident, nil
+}
+
+// IdentityByFlex returns the identity whose FlexIdentity is flexIdentity, or an error matching
+// broker.ErrNotFound. One round trip.
+func (s *Store) IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.Identity, error) {
+	if flexIdentity == "" {
+		return nil, fmt.Errorf("redisstore: empty flex identity: %w", broker.ErrNotFound)
+	}
+	id, rec, err := s.via(ctx, s.keys.flex(flexIdentity), s.keys.identityPrefix())
+	if err != nil {
+		return nil, s.errf(err, "identity with flex identity %q", flexIdentity)
+	}
+	ident, err := decodeIdentityOnly(id, rec)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
+	}
+	return ident, nil
+}
+
+// ListIdentities returns up to limit identities matching f in ascending ID order, starting
+// after the ID after (see broker.Store). It walks the smallest of the indexes f names (issuer,
+// credential type, claims; the set of all IDs if it names none) in ID order and keeps the IDs
+// present in all of them, in a script that returns them with their records; every identity is
+// then checked with f.Match (which alone decides VerifiedSince and VerifiedUntil). A page costs
+// one round trip unless the time bounds or the intersection drop many candidates.
+func (s *Store) ListIdentities(ctx context.Context, f broker.IdentityFilter, after string, limit int) ([]*broker.Identity, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("redisstore: list identities: limit %d is not positive", limit)
+	}
+	indexes := s.keys.filterIndexes(f)
+	var out []*broker.Identity
+	cursor := after
+	for len(out) < limit {
+		res, err := scriptListIdentities.Run(ctx, s.client, indexes,
+			cursor, limit-len(out), listBudget, s.keys.identityPrefix()).Slice()
+		if err != nil {
+			return nil, s.errf(err, "list identities")
+		}
+		if len(res) < 2 || len(res)%2 != 0 {
+			return nil, fmt.Errorf("redisstore: list identities: unexpected script answer of %d items", len(res))
+		}
+		for i := 2; i < len(res) && len(out) < limit; i += 2 {
+			id, _ := res[i].(string)
+			rec, _ := res[i+1].(string)
+			ident, err := decodeIdentityOnly(id, []byte(rec))
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
+			}
+			if f.Match(ident) {
+				out = append(out, ident)
+			}
+		}
+		last, _ := res[0].(string)
+		if ended, _ := res[1].(string); ended == "1" || last == "" {
+			break
+		}
+		cursor = last
+	}
+	return out, nil
+}
+
+// DeleteIdentity erases the identity, its flex identity index entry, its entries in every
+// identity index, and every reference to it in the sessions that verified it (their
+// IdentityID, ConnectionID and Chat are cleared and their Version incremented; status,
+// UpdatedAt and expiry are kept), atomically, in two round trips: a script reads the identity
+// and its sessions (the record lists them), and a second one erases and rewrites only if none
+// of them changed in between (otherwise DeleteIdentity reads again).
+func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
+	if id == "" {
+		return fmt.Errorf("redisstore: delete identity: empty ID: %w", broker.ErrNotFound)
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if err := backoff(ctx, attempt); err != nil {
+			return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
+		}
+		err := s.tryDeleteIdentity(ctx, id)
+		if !errors.Is(err, errStale) {
+			return err
+		}
+	}
+	return fmt.Errorf("redisstore: delete identity %q: %w", id, ErrContention)
+}
+
+func (s *Store) tryDeleteIdentity(ctx context.Context, id string) error {
+	k := s.keys
+	res, err := scriptIdentityRead.Run(ctx, s.client, []string{k.identity(id)}, k.sessionPrefix()).Slice()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: identity %q: %w", id, broker.ErrNotFound)
+	}
+	if err != nil {
+		return s.errf(err, "delete identity %q", id)
+	}
+	if len(res)%2 != 1 {
+		return fmt.Errorf("redisstore: delete identity %q: unexpected script answer of %d items", id, len(res))
+	}
+	rec, _ := res[0].(string)
+	ident, err := decodeIdentityOnly(id, []byte(rec))
+	if err != nil {
+		return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
+	}
+	keys := []string{k.identity(id), k.flex(ident.FlexIdentity), k.identityIDs()}
+	var rewrites []any
+	for i := 1; i < len(res); i += 2 {
+		sid, _ := res[i].(string)
+		raw, ok := res[i+1].(string)
+		if !ok {
+			continue // expired
+		}
+		sess, err := decodeSession([]byte(raw))
+		if err != nil {
+			return fmt.Errorf("redisstore: session %q: %w", sid, err)
+		}
+		if sess.IdentityID != id {
+			continue // verified another identity since
+		}
+		sess.IdentityID, sess.ConnectionID, sess.Chat = "", "", nil
+		sess.Version++
+		val, err := encodeSession(sess)
+		if err != nil {
+			return fmt.Errorf("redisstore: session %q: %w", sid, err)
+		}
+		keys = append(keys, k.session(sid))
+		rewrites = append(rewrites, raw[:sessionHeaderLen], val, s.expiry(sess))
+	}
+	keys = append(keys, k.identityIndexes(ident)...)
+	args := append([]any{rec, id, len(rewrites) / 3}, rewrites...)
+	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
+	if err != nil {
+		return s.errf(err, "delete identity %q", id)
+	}
+	switch status {
+	case statusOK:
+		return nil
+	case statusNotFound:
+		return fmt.Errorf("redisstore: identity %q: %w", id, broker.ErrNotFound)
+	case statusStale:
+		return errStale
+	}
+	return fmt.Errorf("redisstore: delete identity %q: unexpected script answer %q", id, status)
+}
+
+// Secret returns the secret stored under name, creating it with generate the first time:
+// GET, and if missing, SET NX GET of a generated value, so that concurrent first callers (in
+// any process) may each run generate but all get the value written first. Once the secret
+// exists generate is never called. Secrets never expire. The returned slice is the caller's.
+func (s *Store) Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+	if name == "" {
+		return nil, errors.New("redisstore: secret: empty name")
+	}
+	key := s.keys.secret(name)
+	got, err := s.client.Get(ctx, key).Bytes()
+	switch {
+	case err == nil:
+		return got, nil
+	case !errors.Is(err, redis.Nil):
+		return nil, s.errf(err, "secret %q", name)
+	case generate == nil:
+		return nil, fmt.Errorf("redisstore: secret %q: %w and no generator given", name, broker.ErrNotFound)
+	}
+	fresh, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: secret %q: generate: %w", name, err)
+	}
+	if len(fresh) == 0 {
+		return nil, fmt.Errorf("redisstore: secret %q: generator returned an empty secret", name)
+	}
+	fresh = bytes.Clone(fresh)
+	prev, err := s.client.SetArgs(ctx, key, fresh, redis.SetArgs{Mode: "NX", Get: true}).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil): // not set before: ours is stored
+		return fresh, nil
+	case err != nil:
+		return nil, s.errf(err, "secret %q", name)
+	}
+	return prev, nil
+}

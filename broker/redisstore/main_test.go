@@ -1,0 +1,76 @@
+package redisstore_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+)
+
+// The cluster is the slow part (a second or two to start and join): one serves every test of
+// the binary that needs one, started by the first of them and stopped by TestMain.
+var (
+	clusterOnce sync.Once
+	cluster     *redistest.ClusterServers
+	clusterErr  error
+	clusterDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cluster != nil {
+		_ = cluster.Close()
+	}
+	if clusterDir != "" {
+		_ = os.RemoveAll(clusterDir)
+	}
+	os.Exit(code)
+}
+
+// sharedCluster returns the binary's Redis Cluster, starting it on first use.
+func sharedCluster(t testing.TB) *redistest.ClusterServers {
+	t.Helper()
+	if err := redistest.Missing(); err != nil {
+		redistest.Unavailable(t, err.Error())
+	}
+	clusterOnce.Do(func() {
+		clusterDir, clusterErr = os.MkdirTemp("", "redisstore-cluster-")
+		if clusterErr == nil {
+			cluster, clusterErr = redistest.StartCluster(clusterDir, 3)
+		}
+	})
+	if clusterErr != nil {
+		t.Fatalf("start the test cluster: %v", clusterErr)
+	}
+	return cluster
+}
+
+// newPrefix returns a key prefix no other test uses.
+func newPrefix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "t" + hex.EncodeToString(b)
+}
+
+// open opens a store on url with the given prefix (a fresh one if empty) and closes it when
+// the test ends.
+func open(t testing.TB, url, prefix string) *redisstore.Store {
+	t.Helper()
+	if prefix == "" {
+		prefix = newPrefix()
+	}
+	s, err := redisstore.Open(t.Context(), url, redisstore.Options{Prefix: prefix})
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", url, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close = %v", err)
+		}
+	})
+	return s
+}

@@ -1,0 +1,287 @@
+// Package redisstore is the production store: broker.Store, the DIDComm agent's storage
+// (aries-framework-go's storage SPI) and cross-replica session events (broker.Events), all on
+// one Redis — standalone, Sentinel or Cluster — through a go-redis v9 UniversalClient.
+//
+// Several stateless service replicas share one Redis: every broker.Store method is atomic on
+// its own (a Lua script checks and writes in one step), so replicas racing on one session
+// produce one outcome, and a replica that dies loses nothing that was acknowledged.
+//
+// # Connection URL
+//
+// One URL selects the deployment; Open and ValidateURL accept:
+//
+//	redis://[user:password@]host[:port][/db][?option=value…]     standalone
+//	rediss://…                                                    standalone over TLS
+//	unix://[user:password@]/path/to/redis.sock[?db=N&…]           standalone over a Unix socket
+//	redis+sentinel://[user:password@]host[:port][/db]?master_name=NAME[&addr=host:port…]
+//	rediss+sentinel://…                                           Sentinel, TLS to every node
+//	redis+cluster://[user:password@]host[:port][?addr=host:port…]
+//	rediss+cluster://…                                            Cluster over TLS
+//
+// The options are go-redis's (ParseURL, ParseFailoverURL, ParseClusterURL), in snake case:
+// dial_timeout=3s, read_timeout=2s, pool_size=20, max_retries=2, skip_verify=true, … For
+// Sentinel the user info authenticates to the sentinels and the username/password options to
+// the Redis nodes; more sentinels (or cluster seed nodes) are given as repeated addr options.
+// Errors name the part of the URL that is wrong and never echo its password.
+//
+// # Key layout
+//
+// Every key starts with Options.Prefix and ":" (default "hearro:"), so one Redis can hold
+// several deployments and `SCAN MATCH prefix:*` finds everything this package wrote.
+//
+//	prefix:{b}:s:<session ID>              session: 0x01, version (8 bytes, big endian), JSON
+//	prefix:{b}:si:<invitation ID>          → session ID
+//	prefix:{b}:st:<thread ID>              → session ID
+//	prefix:{b}:i:<identity ID>             identity: the sessions that verified it, then the
+//	                                       identity, compact binary (see codec.go)
+//	prefix:{b}:if:<flex identity>          → identity ID
+//	prefix:{b}:ids                         sorted set (all scores 0) of identity IDs
+//	prefix:{b}:ix:i:<issuer DID>           sorted set of the IDs of that issuer's identities
+//	prefix:{b}:ix:t:<credential type>      sorted set of IDs, by credential type
+//	prefix:{b}:ix:c:<len>:<claim><text>    sorted set of IDs, by claim name and text value
+//	prefix:{b}:secret:<name>               a service secret
+//
+//	prefix:a:{<store>}:cfg                 agent store: shard count and configured tag names
+//	prefix:a:{<store>/<n>}:r:<key>         agent record of shard n: tags and value
+//	prefix:a:{<store>/<n>}:n:<tag>         sorted set of the shard's keys having the tag
+//	prefix:a:{<store>/<n>}:v:<tag>:<value> sorted set of the shard's keys with tag:value
+//
+// Every broker key shares the hash tag {b}: in a Cluster they all live in one hash slot, hence
+// on one primary, because a transition writes a session, its indexes, an identity and its
+// indexes in one atomic script, and Redis runs a script on one slot only. The broker's data is
+// small (sessions expire; an identity is a few hundred bytes), so one slot is not a capacity
+// limit; it does mean the broker's load goes to one primary, and its failover is the broker's.
+// The agent's data — connections, DID documents, keys, protocol state: the bulk — is spread:
+// each agent store is split into Options.AgentShards shards (16 by default, fixed per store
+// when the store is first opened), each shard a hash tag of its own, so records and their tag
+// indexes are atomic per shard and spread over the whole cluster. Store names are lower-cased
+// and escaped (%, {, } and / as %XX) inside the tags.
+//
+// Scripts declare their first key (which picks the slot); some also read or write keys they
+// derive from their arguments, always under the same hash tag, so in the same slot. Cluster
+// clients route by the declared key; Redis only requires that a script stay in its slot.
+//
+// # Round trips
+//
+// CreateSession, Session, SessionByInvitation/Thread, Identity, IdentityByFlex, an agent Put,
+// Get or Delete: one round trip each. Transition: two (a read script, then a conditional write
+// script; see Transition), more only when it loses a race. DeleteIdentity: two. A page of
+// ListIdentities: one, unless the filter's time bounds drop many candidates. An agent Query:
+// one for all shards, then one per page of records.
+//
+// # Retention
+//
+// A session and its invitation and thread index entries expire at ExpiresAt plus
+// Options.SessionRetention (24 hours by default): every write passes that instant (SET … PXAT),
+// so a transition that changes ExpiresAt moves the expiry of all three. A session without
+// ExpiresAt does not expire. Identities, their indexes, secrets and agent records never expire.
+//
+// DeleteIdentity erases an identity, every index entry that names it and every reference to
+// it in the sessions that verified it: each identity record lists those sessions (pruned of
+// the expired ones at each verification), so erasure finds them without a scan. Agent records
+// (the customer's DIDComm connection, DID documents) are the agent's to delete.
+//
+// # Memory
+//
+// An identity with the demo credential's three claims takes about 900 bytes of Redis memory in
+// the keys it owns (record ≈ 210 bytes: DIDs, pseudonyms, UUIDs and ULIDs are stored as their
+// bytes, times as deltas, common claim names as one byte) and about 1.25 KiB counting its
+// share of the shared indexes (IDs, issuer, type); see BenchmarkIdentityMemory.
+//
+// # Errors
+//
+// redis.Nil becomes broker.ErrNotFound; a Redis that cannot be reached, is loading its data,
+// is read-only after a failover, is out of memory or whose cluster is down gives errors
+// matching broker.ErrUnavailable. Errors of the caller's context are returned as they are.
+//
+// redisstore depends on broker, go-redis and aries-framework-go's storage SPI; it must not
+// depend on api, identity or flex.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hearro/trustbroker/broker"
+)
+
+// Defaults of Options.
+const (
+	DefaultPrefix           = "hearro"
+	DefaultSessionRetention = 24 * time.Hour
+	DefaultAgentShards      = 16
+)
+
+// Options tune Open. The zero value is ready to use.
+type Options struct {
+	// Prefix starts every key (followed by ":"); default DefaultPrefix. It must not contain
+	// '{' or '}', which Redis Cluster reads as a hash tag.
+	Prefix string
+	// Logger receives the store's warnings (event bus reconnects, …); nil discards.
+	Logger *slog.Logger
+	// SessionRetention is how long a session is kept after its ExpiresAt; default
+	// DefaultSessionRetention.
+	SessionRetention time.Duration
+	// AgentShards is the number of shards (hash slots) of each agent store created from now on;
+	// default DefaultAgentShards. Stores that exist keep the count they were created with.
+	AgentShards int
+}
+
+// Store is a Redis-backed broker.Store and aries-framework-go storage provider. It is safe for
+// concurrent use by many goroutines and many processes sharing the Redis.
+type Store struct {
+	client    redis.UniversalClient
+	log       *slog.Logger
+	keys      keys
+	retention time.Duration
+	shards    int
+	agent     *agentProvider
+}
+
+var _ broker.Store = (*Store)(nil)
+
+// Open connects to the Redis the URL names (see the package comment for the forms), checks
+// that it answers and loads the store's scripts. A Redis that does not answer gives an error
+// matching broker.ErrUnavailable.
+func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	client, err := NewClient(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(ctx, client, opts)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a Store over a client the caller built; Close closes it. Open is New over the
+// client a URL describes.
+func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Store, error) {
+	if err := checkPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		client:    client,
+		log:       opts.Logger,
+		keys:      newKeys(cmpOr(opts.Prefix, DefaultPrefix)),
+		retention: opts.SessionRetention,
+		shards:    opts.AgentShards,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.retention <= 0 {
+		s.retention = DefaultSessionRetention
+	}
+	if s.shards <= 0 {
+		s.shards = DefaultAgentShards
+	}
+	if err := s.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("redisstore: open: %w", err)
+	}
+	for _, sc := range allScripts {
+		if err := sc.Load(ctx, client).Err(); err != nil {
+			return nil, fmt.Errorf("redisstore: open: load scripts: %w", s.classify(err))
+		}
+	}
+	s.agent = newAgentProvider(s)
+	return s, nil
+}
+
+func checkPrefix(p string) error {
+	if strings.ContainsAny(p, "{}") {
+		return fmt.Errorf("redisstore: prefix %q must not contain '{' or '}'", p)
+	}
+	return nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Client returns the store's Redis client, for health checks, metrics hooks and tests.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Prefix returns the prefix every key of this store starts with (without the ":").
+func (s *Store) Prefix() string { return s.keys.prefix }
+
+// Close closes the Redis client. Afterwards every method fails with an error matching
+// broker.ErrUnavailable. Events built on the store must be closed first.
+func (s *Store) Close() error {
+	if err := s.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		return fmt.Errorf("redisstore: close: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers; otherwise the error matches broker.ErrUnavailable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		err = s.classify(err)
+		if !errors.Is(err, broker.ErrUnavailable) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+		}
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// classify marks errors that mean "Redis cannot serve this now" with broker.ErrUnavailable
+// and redis.Nil with broker.ErrNotFound; other errors come back unchanged.
+func (s *Store) classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return broker.ErrNotFound
+	case unavailable(err):
+		return fmt.Errorf("%w: %w", broker.ErrUnavailable, err)
+	}
+	return err
+}
+
+// unavailable reports whether err says Redis could not be reached or cannot serve right now.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the caller's context ended (go-redis's own timeouts are net errors)
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted),
+		redis.IsLoadingError(err), redis.IsReadOnlyError(err), redis.IsClusterDownError(err),
+		redis.IsTryAgainError(err), redis.IsMasterDownError(err), redis.IsMaxClientsError(err),
+		redis.IsOOMError(err), redis.IsNoReplicasError(err):
+		return true
+	}
+	// Errors go-redis raises itself when it has no connection to give (e.g. no cluster node
+	// reachable) are plain strings.
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") ||
+		strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "broken pipe") ||
+		strings.Contains(msg, "circuit breaker")
+}
+
+// errf formats a store error: "redisstore: <what>: <err>", with err classified.
+func (s *Store) errf(err error, format string, args ...any) error {
+	return fmt.Errorf("redisstore: "+format+": %w", append(args, s.classify(err))...)
+}

@@ -1,0 +1,397 @@
+package redisstore
+
+import (
+	"github.com/redis/go-redis/v9"
+)
+
+// The store's Lua scripts. Each one runs atomically on the primary of its first key's slot.
+// Besides their declared keys, some read or write keys they derive from an argument prefix;
+// those share the declared keys' hash tag (see the package comment), so they are in the same
+// slot. Write scripts answer with a status word (statusOK or a reason); they check everything
+// before they write anything, so a refusal writes nothing.
+var (
+	allScripts = []*redis.Script{
+		scriptCreateSession, scriptVia, scriptTransitionRead, scriptTransitionWrite,
+		scriptIdentityRead, scriptDeleteIdentity, scriptListIdentities,
+		scriptAgentOpen, scriptAgentSetConfig, scriptAgentWrite, scriptAgentQuery,
+	}
+)
+
+// Status words of the write scripts.
+const (
+	statusOK         = "OK"
+	statusStale      = "STALE"      // what the caller read has changed since: read again
+	statusNotFound   = "NOTFOUND"   // the record is gone
+	statusSession    = "SESSION"    // the session ID is taken
+	statusInvitation = "INVITATION" // the invitation ID belongs to another session
+	statusThread     = "THREAD"     // the thread ID belongs to another session
+	statusIdentityID = "IDENTITY"   // a new identity's ID belongs to another identity
+)
+
+// scriptCreateSession stores a new session and its index entries.
+//
+//	KEYS: session, invitation index, thread index
+//	ARGV: record, expiry (Unix ms, "0" for none), session ID, invitation ID, thread ID
+var scriptCreateSession = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'SESSION' end
+if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'INVITATION' end
+if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'THREAD' end
+local function put(key, val)
+  if ARGV[2] == '0' then redis.call('SET', key, val) else redis.call('SET', key, val, 'PXAT', ARGV[2]) end
+end
+put(KEYS[1], ARGV[1])
+if ARGV[4] ~= '' then put(KEYS[2], ARGV[3]) end
+if ARGV[5] ~= '' then put(KEYS[3], ARGV[3]) end
+return 'OK'
+`)
+
+// scriptVia follows an index entry to its record.
+//
+//	KEYS: index entry
+//	ARGV: key prefix of the records
+//	→ {record ID, record}, or nil
+var scriptVia = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local rec = redis.call('GET', ARGV[1] .. id)
+if not rec then return false end
+return {id, rec}
+`)
+
+// scriptTransitionRead reads what a transition decides on: the session and, if the transition
+// stores an identity, the identity that has its flex identity (if any), with which of the
+// sessions that verified that identity still exist.
+//
+//	KEYS: session[, flex index]
+//	ARGV: key prefix of identities, key prefix of sessions
+//	→ {session[, identity ID, identity record, "1" or "0" per session of the identity]}, or
+//	  nil without session
+var scriptTransitionRead = redis.NewScript(luaSessions + `
+local s = redis.call('GET', KEYS[1])
+if not s then return false end
+if #KEYS < 2 then return {s} end
+local id = redis.call('GET', KEYS[2])
+if not id then return {s} end
+local rec = redis.call('GET', ARGV[1] .. id)
+if not rec then return {s, id, ''} end
+local live = ''
+for _, sid in ipairs(sessions(rec)) do
+  live = live .. redis.call('EXISTS', ARGV[2] .. sid)
+end
+return {s, id, rec, live}
+`)
+
+// luaSessions parses the list of sessions at the head of an identity record (see codec.go).
+const luaSessions = `
+local function sessions(rec)
+  local out = {}
+  local colon = string.find(rec, ':', 2, true)
+  local len = tonumber(string.sub(rec, 2, colon - 1))
+  local pos, stop = colon + 1, colon + len
+  while pos <= stop do
+    local c = string.find(rec, ':', pos, true)
+    local n = tonumber(string.sub(rec, pos, c - 1))
+    out[#out + 1] = string.sub(rec, c + 1, c + n)
+    pos = c + n + 1
+  end
+  return out
+end
+`
+
+// scriptTransitionWrite writes a transition if nothing it was decided on has changed: the
+// session's header (its version), and the flex identity's index entry and identity record.
+//
+//	KEYS: 1 session, 2 old invitation index, 3 new invitation index, 4 old thread index,
+//	      5 new thread index, 6 flex index, 7 identity, 8 all identity IDs,
+//	      9… the identity's old indexes (ARGV[13] of them), then its new ones (ARGV[14])
+//	ARGV: 1 session header read, 2 new session record, 3 expiry (Unix ms, "0" for none),
+//	      4 session ID, 5 old invitation ID, 6 new invitation ID, 7 old thread ID,
+//	      8 new thread ID, 9 identity mode ("" none, "new", "update"), 10 identity ID,
+//	      11 identity record read (update), 12 new identity record, 13, 14 index counts
+var scriptTransitionWrite = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 'NOTFOUND' end
+if string.sub(cur, 1, string.len(ARGV[1])) ~= ARGV[1] then return 'STALE' end
+local sid = ARGV[4]
+if ARGV[6] ~= '' and ARGV[6] ~= ARGV[5] then
+  local owner = redis.call('GET', KEYS[3])
+  if owner and owner ~= sid then return 'INVITATION' end
+end
+if ARGV[8] ~= '' and ARGV[8] ~= ARGV[7] then
+  local owner = redis.call('GET', KEYS[5])
+  if owner and owner ~= sid then return 'THREAD' end
+end
+local mode = ARGV[9]
+if mode == 'new' then
+  if redis.call('EXISTS', KEYS[6]) == 1 then return 'STALE' end
+  if redis.call('EXISTS', KEYS[7]) == 1 then return 'IDENTITY' end
+elseif mode == 'update' then
+  if redis.call('GET', KEYS[6]) ~= ARGV[10] then return 'STALE' end
+  if redis.call('GET', KEYS[7]) ~= ARGV[11] then return 'STALE' end
+end
+local function put(key, val)
+  if ARGV[3] == '0' then redis.call('SET', key, val) else redis.call('SET', key, val, 'PXAT', ARGV[3]) end
+end
+if ARGV[5] ~= '' and ARGV[5] ~= ARGV[6] and redis.call('GET', KEYS[2]) == sid then redis.call('DEL', KEYS[2]) end
+if ARGV[7] ~= '' and ARGV[7] ~= ARGV[8] and redis.call('GET', KEYS[4]) == sid then redis.call('DEL', KEYS[4]) end
+put(KEYS[1], ARGV[2])
+if ARGV[6] ~= '' then put(KEYS[3], sid) end
+if ARGV[8] ~= '' then put(KEYS[5], sid) end
+if mode ~= '' then
+  local id = ARGV[10]
+  redis.call('SET', KEYS[7], ARGV[12])
+  redis.call('SET', KEYS[6], id)
+  local nOld, nNew = tonumber(ARGV[13]), tonumber(ARGV[14])
+  for i = 9, 8 + nOld do redis.call('ZREM', KEYS[i], id) end
+  redis.call('ZADD', KEYS[8], 0, id)
+  for i = 9 + nOld, 8 + nOld + nNew do redis.call('ZADD', KEYS[i], 0, id) end
+end
+return 'OK'
+`)
+
+// scriptIdentityRead reads what erasing an identity decides on: its record and the sessions
+// that verified it.
+//
+//	KEYS: identity
+//	ARGV: key prefix of sessions
+//	→ {identity record, session ID, session record or nil, …}, or nil without identity
+var scriptIdentityRead = redis.NewScript(luaSessions + `
+local rec = redis.call('GET', KEYS[1])
+if not rec then return false end
+local out = {rec}
+for _, sid in ipairs(sessions(rec)) do
+  out[#out + 1] = sid
+  out[#out + 1] = redis.call('GET', ARGV[1] .. sid)
+end
+return out
+`)
+
+// scriptDeleteIdentity erases an identity and rewrites the sessions that verified it, if the
+// identity record (which lists those sessions) and each session's header are still what the
+// caller read.
+//
+//	KEYS: 1 identity, 2 flex index, 3 all identity IDs, 4… the sessions to rewrite (ARGV[3] of
+//	      them), then the identity's indexes
+//	ARGV: 1 identity record read, 2 identity ID, 3 number of sessions to rewrite, then per
+//	      session: header read, new record, expiry (Unix ms, "0" for none)
+var scriptDeleteIdentity = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 'NOTFOUND' end
+if cur ~= ARGV[1] then return 'STALE' end
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  local s = redis.call('GET', KEYS[3 + i])
+  local header = ARGV[1 + 3 * i]
+  if s and string.sub(s, 1, string.len(header)) ~= header then return 'STALE' end
+end
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[3 + i]) == 1 then
+    local exp = ARGV[3 + 3 * i]
+    if exp == '0' then redis.call('SET', KEYS[3 + i], ARGV[2 + 3 * i])
+    else redis.call('SET', KEYS[3 + i], ARGV[2 + 3 * i], 'PXAT', exp) end
+  end
+end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[3], ARGV[2])
+for i = 4 + n, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
+return 'OK'
+`)
+
+// scriptListIdentities walks, in ID order from just after a cursor, the smallest of the given
+// sorted sets of identity IDs, keeps the IDs that are in all of them, and returns them with
+// their records. It stops after want matches or after looking at budget IDs, so that one call
+// never blocks Redis for long.
+//
+//	KEYS: the sorted sets (at least one)
+//	ARGV: cursor ("" for the start), want, budget, key prefix of identities
+//	→ {last ID looked at ("" if none), "1" if the walk reached the end else "0", ID, record, …}
+var scriptListIdentities = redis.NewScript(`
+local best, bestN = 1, redis.call('ZCARD', KEYS[1])
+for i = 2, #KEYS do
+  local n = redis.call('ZCARD', KEYS[i])
+  if n < bestN then best, bestN = i, n end
+end
+local last = ARGV[1]
+local want, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {'', '0'}
+local found, seen = 0, 0
+local ended = false
+while found < want and seen < budget do
+  local min = '-'
+  if last ~= '' then min = '(' .. last end
+  local chunk = math.min(budget - seen, 128)
+  local ids = redis.call('ZRANGEBYLEX', KEYS[best], min, '+', 'LIMIT', 0, chunk)
+  local stopped = false
+  for _, id in ipairs(ids) do
+    seen = seen + 1
+    last = id
+    local all = true
+    for i = 1, #KEYS do
+      if i ~= best and not redis.call('ZSCORE', KEYS[i], id) then all = false break end
+    end
+    if all then
+      local rec = redis.call('GET', ARGV[4] .. id)
+      if rec then
+        out[#out + 1] = id
+        out[#out + 1] = rec
+        found = found + 1
+        if found >= want then stopped = true break end
+      end
+    end
+  end
+  if not stopped and #ids < chunk then ended = true break end
+end
+out[1] = last
+if ended then out[2] = '1' end
+return out
+`)
+
+// The agent's record value is "1", the length of its tag list in decimal, ":", the tag list,
+// then the value; the tag list is, for each tag, len(name) ":" name len(value) ":" value (see
+// agent.go). luaTags parses it; the index of a tag is a sorted set of keys under the shard's
+// key prefix: n:<name> for the tag, v:<name>:<value> for the tag with that value.
+const luaTags = `
+local function tags(rec)
+  local out = {}
+  local colon = string.find(rec, ':', 2, true)
+  local len = tonumber(string.sub(rec, 2, colon - 1))
+  local pos, stop = colon + 1, colon + len
+  while pos <= stop do
+    local c1 = string.find(rec, ':', pos, true)
+    local nl = tonumber(string.sub(rec, pos, c1 - 1))
+    local name = string.sub(rec, c1 + 1, c1 + nl)
+    pos = c1 + nl + 1
+    local c2 = string.find(rec, ':', pos, true)
+    local vl = tonumber(string.sub(rec, pos, c2 - 1))
+    out[#out + 1] = name
+    out[#out + 1] = string.sub(rec, c2 + 1, c2 + vl)
+    pos = c2 + vl + 1
+  end
+  return out
+end
+`
+
+// scriptAgentOpen records an agent store (its configuration key), keeping the shard count of a
+// store that exists.
+//
+//	KEYS: configuration
+//	ARGV: shard count for a new store
+//	→ the store's shard count
+var scriptAgentOpen = redis.NewScript(`
+redis.call('HSETNX', KEYS[1], 'shards', ARGV[1])
+return redis.call('HGET', KEYS[1], 'shards')
+`)
+
+// scriptAgentSetConfig sets the tag names of an agent store that exists.
+//
+//	KEYS: configuration
+//	ARGV: tag names (JSON)
+var scriptAgentSetConfig = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'NOTFOUND' end
+redis.call('HSET', KEYS[1], 'tags', ARGV[1])
+return 'OK'
+`)
+
+// scriptAgentWrite applies puts and deletes to the records of one shard, in order, with their
+// tag indexes: all of them or, if a put marked new finds its key (stored, or put earlier in
+// the same call), none.
+//
+//	KEYS: any key of the shard
+//	ARGV: key prefix of the shard, then per operation: kind ("p" put, "n" put of a new key,
+//	      "d" delete), key, record ("" for a delete)
+//	→ "OK", or {"DUPLICATE", index of the operation}
+var scriptAgentWrite = redis.NewScript(luaTags + `
+local base = ARGV[1]
+local n = (#ARGV - 1) / 3
+local present = {}
+for i = 0, n - 1 do
+  local kind, key = ARGV[2 + 3 * i], ARGV[3 + 3 * i]
+  if kind == 'n' then
+    local p = present[key]
+    if p == nil then p = redis.call('EXISTS', base .. 'r:' .. key) == 1 end
+    if p then return {'DUPLICATE', i} end
+  end
+  present[key] = kind ~= 'd'
+end
+for i = 0, n - 1 do
+  local kind, key, rec = ARGV[2 + 3 * i], ARGV[3 + 3 * i], ARGV[4 + 3 * i]
+  local rk = base .. 'r:' .. key
+  local old = redis.call('GET', rk)
+  if old then
+    local t = tags(old)
+    for j = 1, #t, 2 do
+      redis.call('ZREM', base .. 'n:' .. t[j], key)
+      redis.call('ZREM', base .. 'v:' .. t[j] .. ':' .. t[j + 1], key)
+    end
+  end
+  if kind == 'd' then
+    if old then redis.call('DEL', rk) end
+  else
+    redis.call('SET', rk, rec)
+    local t = tags(rec)
+    for j = 1, #t, 2 do
+      redis.call('ZADD', base .. 'n:' .. t[j], 0, key)
+      redis.call('ZADD', base .. 'v:' .. t[j] .. ':' .. t[j + 1], 0, key)
+    end
+  end
+end
+return 'OK'
+`)
+
+// scriptAgentQuery finds the keys of one shard that match a query in disjunctive form: a key
+// matches if it is in every index of at least one group. With a sort tag it also returns each
+// key's value of that tag (nil if the record does not have the tag).
+//
+//	KEYS: any key of the shard
+//	ARGV: key prefix of the shard, sort tag ("" for none), number of groups, then per group
+//	      the number of indexes and their names relative to the prefix
+//	→ {key, …} or, sorting, {key, value, …}
+var scriptAgentQuery = redis.NewScript(luaTags + `
+local base, sortTag = ARGV[1], ARGV[2]
+local seen, hits = {}, {}
+local pos = 4
+for g = 1, tonumber(ARGV[3]) do
+  local cnt = tonumber(ARGV[pos])
+  pos = pos + 1
+  local sets = {}
+  for c = 1, cnt do
+    sets[c] = base .. ARGV[pos]
+    pos = pos + 1
+  end
+  local best, bestN = 1, redis.call('ZCARD', sets[1])
+  for c = 2, cnt do
+    local n = redis.call('ZCARD', sets[c])
+    if n < bestN then best, bestN = c, n end
+  end
+  if bestN > 0 then
+    for _, k in ipairs(redis.call('ZRANGE', sets[best], 0, -1)) do
+      if not seen[k] then
+        local all = true
+        for c = 1, cnt do
+          if c ~= best and not redis.call('ZSCORE', sets[c], k) then all = false break end
+        end
+        if all then
+          seen[k] = true
+          hits[#hits + 1] = k
+        end
+      end
+    end
+  end
+end
+if sortTag == '' then return hits end
+local out = {}
+for _, k in ipairs(hits) do
+  local v = false
+  local rec = redis.call('GET', base .. 'r:' .. k)
+  if rec then
+    local t = tags(rec)
+    for j = 1, #t, 2 do
+      if t[j] == sortTag then v = t[j + 1] break end
+    end
+  end
+  out[#out + 1] = k
+  out[#out + 1] = v
+end
+return out
+`)

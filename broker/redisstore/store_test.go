@@ -1,0 +1,516 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	spi "github.com/hyperledger/aries-framework-go/spi/storage"
+	"github.com/mr-tron/base58"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/broker/storetest"
+)
+
+// TestConformance runs the broker.Store suite against a private redis-server, each subtest
+// under a fresh key prefix.
+func TestConformance(t *testing.T) {
+	srv := redistest.Server(t)
+	storetest.Run(t, func(t *testing.T) broker.Store { return open(t, srv.URL(), "") })
+}
+
+// TestConformanceShared runs the suite on the shared Redis (REDIS_URL or 127.0.0.1:6379),
+// under a prefix whose keys are deleted afterwards.
+func TestConformanceShared(t *testing.T) {
+	shared := redistest.Shared(t)
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) broker.Store {
+		return open(t, shared.URL, fmt.Sprintf("%s:%d", shared.Prefix, n.Add(1)))
+	})
+}
+
+// TestConformanceCluster runs the suite on a three-node Redis Cluster.
+func TestConformanceCluster(t *testing.T) {
+	c := sharedCluster(t)
+	storetest.Run(t, func(t *testing.T) broker.Store { return open(t, c.URL(), "") })
+}
+
+// realIdentity returns an identity shaped like the service's: ULID-sized IDs, a pseudonym, a
+// did:key holder, and the demo credential's default claims with values unique to i.
+func realIdentity(i int, now time.Time) *broker.Identity {
+	return &broker.Identity{
+		ID:             fmt.Sprintf("01JZ%022d", i),
+		FlexIdentity:   broker.Pseudonym([]byte("0123456789abcdef0123456789abcdef"), fmt.Sprintf("did:key:holder-%d", i)),
+		HolderDID:      didKey(fmt.Sprint("holder-", i)),
+		IssuerDID:      "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH",
+		CredentialType: "VerifiedCustomer",
+		Claims:         map[string]any{"givenName": fmt.Sprintf("Ada%d", i), "familyName": fmt.Sprintf("Lovelace%d", i), "memberId": fmt.Sprint(10000 + i)},
+		Policy:         "verified-customer",
+		Assurance:      "substantial",
+		ConnectionID:   fmt.Sprintf("6f1c2a54-3b1e-4f0e-9a43-%012d", i),
+		SessionID:      fmt.Sprintf("01JY%022d", i),
+		CreatedAt:      now,
+		VerifiedAt:     now,
+		ExpiresAt:      now.AddDate(1, 0, 0),
+	}
+}
+
+// didKey returns a well-formed did:key of an Ed25519 key derived from seed.
+func didKey(seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	pub := ed25519.NewKeyFromSeed(sum[:]).Public().(ed25519.PublicKey)
+	return "did:key:z" + base58.Encode(append([]byte{0xed, 0x01}, pub...))
+}
+
+// verify stores ident through a fresh session, the only way the contract offers, and returns
+// the session.
+func verify(t testing.TB, st broker.Store, sid string, ident *broker.Identity, now time.Time) *broker.Session {
+	t.Helper()
+	s := &broker.Session{ID: sid, Status: broker.StatusRequested, Policy: "verified-customer", Nonce: "n",
+		InvitationID: "inv-" + sid, ThreadID: "th-" + sid, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
+	if err := st.CreateSession(context.Background(), s); err != nil {
+		t.Fatalf("CreateSession(%s) = %v", sid, err)
+	}
+	out, err := st.Transition(context.Background(), sid, broker.Transition{
+		From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified, Identity: ident,
+	}, now)
+	if err != nil {
+		t.Fatalf("verify %s: %v", sid, err)
+	}
+	return out
+}
+
+func TestValidateURL(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want redisstore.Topology
+		err  string // part of the error, "" for none
+	}{
+		{"redis://127.0.0.1:6379", redisstore.Standalone, ""},
+		{"redis://user:pw@localhost/3?dial_timeout=3s&pool_size=5", redisstore.Standalone, ""},
+		{"rediss://cache.example:6380?skip_verify=true", redisstore.Standalone, ""},
+		{"unix:///run/redis.sock?db=2", redisstore.Standalone, ""},
+		{"redis+sentinel://s1:26379/0?master_name=mymaster&addr=s2:26379&password=pw", redisstore.Sentinel, ""},
+		{"rediss+sentinel://s1:26379?master_name=mymaster", redisstore.Sentinel, ""},
+		{"redis+cluster://n1:7000?addr=n2:7000&addr=n3:7000", redisstore.Cluster, ""},
+		{"rediss+cluster://n1:7000", redisstore.Cluster, ""},
+		{"", "", "empty Redis URL"},
+		{"http://localhost:6379", "", `unknown scheme "http"`},
+		{"redis+ring://n1:7000", "", "must be sentinel or cluster"},
+		{"redis://", "", "no host"},
+		{"redis://h:6379?master_name=m", "", "master_name is a Sentinel option: use redis+sentinel://"},
+		{"redis://h:6379?addr=h2:6379", "", "need redis+cluster://"},
+		{"redis+sentinel://s1:26379", "", "needs master_name"},
+		{"redis+cluster://n1:7000/2", "", "no database number"},
+		{"redis://h:6379?dial_timout=3s", "", "unexpected option: dial_timout"},
+		{"redis://h:6379/x", "", "invalid database number"},
+		{"redis://user:s3cret@h:6379?bogus=1", "", "bogus"},
+		{"redis://user:s3cret@h:6379/%zz", "", "not a URL"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			got, err := redisstore.ValidateURL(tc.url)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("ValidateURL = %v", err)
+			case tc.err == "" && got != tc.want:
+				t.Errorf("ValidateURL = %s, want %s", got, tc.want)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("ValidateURL = %v, want an error containing %q", err, tc.err)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+	t.Run("Open rejects a prefix with a hash tag", func(t *testing.T) {
+		if _, err := redisstore.Open(t.Context(), "redis://127.0.0.1:1", redisstore.Options{Prefix: "a{b}"}); err == nil {
+			t.Error("Open = nil error")
+		}
+	})
+}
+
+// TestSentinel opens the store through a real Sentinel watching a real Redis.
+func TestSentinel(t *testing.T) {
+	primary := redistest.Server(t)
+	sentinel := redistest.Sentinel(t, primary, "mymaster")
+	st := open(t, "redis+sentinel://"+sentinel.Addr()+"?master_name=mymaster", "")
+	verify(t, st, "s1", realIdentity(1, time.Now()), time.Now())
+	// The data is on the primary the Sentinel named.
+	n, err := primary.Client(t).Exists(t.Context(), st.Prefix()+":{b}:s:s1").Result()
+	if err != nil || n != 1 {
+		t.Errorf("session key on the primary: %d, %v", n, err)
+	}
+}
+
+// TestExpiry checks the TTL of every key: a session and its index entries expire at
+// ExpiresAt + retention, moved by a transition that moves ExpiresAt; identities and secrets
+// never expire.
+func TestExpiry(t *testing.T) {
+	srv := redistest.Server(t)
+	st := open(t, srv.URL(), "")
+	ctx, c := t.Context(), st.Client()
+	now := time.Now().Truncate(time.Millisecond)
+	ident := realIdentity(1, now)
+	verify(t, st, "s1", ident, now)
+	if _, err := st.Secret(ctx, "k", func() ([]byte, error) { return []byte("x"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	p := st.Prefix() + ":{b}:"
+	expireAt := func(key string) int64 {
+		t.Helper()
+		ms, err := c.Do(ctx, "PEXPIRETIME", key).Int64()
+		if err != nil {
+			t.Fatalf("PEXPIRETIME %s = %v", key, err)
+		}
+		return ms
+	}
+	want := now.Add(10 * time.Minute).Add(redisstore.DefaultSessionRetention).UnixMilli()
+	for _, key := range []string{p + "s:s1", p + "si:inv-s1", p + "st:th-s1"} {
+		if got := expireAt(key); got != want {
+			t.Errorf("%s expires at %d, want ExpiresAt + 24h = %d", key, got, want)
+		}
+	}
+	for _, key := range []string{p + "i:" + ident.ID, p + "if:" + ident.FlexIdentity, p + "ids", p + "secret:k"} {
+		if got := expireAt(key); got != -1 {
+			t.Errorf("%s expires at %d, want never (-1)", key, got)
+		}
+	}
+	later := now.Add(time.Hour)
+	if _, err := st.Transition(ctx, "s1", broker.Transition{
+		From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Apply: func(s *broker.Session) { s.ExpiresAt = later },
+	}, now); err != nil {
+		t.Fatal(err)
+	}
+	want = later.Add(redisstore.DefaultSessionRetention).UnixMilli()
+	for _, key := range []string{p + "s:s1", p + "si:inv-s1", p + "st:th-s1"} {
+		if got := expireAt(key); got != want {
+			t.Errorf("after moving ExpiresAt: %s expires at %d, want %d", key, got, want)
+		}
+	}
+}
+
+// countingHook counts what the client sends: each command, and each pipeline, is one round
+// trip.
+type countingHook struct{ n atomic.Int64 }
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// TestRoundTrips counts the round trips of the store's hot operations: a transition costs two
+// (read, conditional write), with or without an identity, new or returning.
+func TestRoundTrips(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
+		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := open(t, url(t), "")
+			ctx := t.Context()
+			hook := &countingHook{}
+			st.Client().AddHook(hook)
+			now := time.Now()
+			for _, id := range []string{"s1", "s2"} {
+				if err := st.CreateSession(ctx, &broker.Session{ID: id, Status: broker.StatusInvited, InvitationID: "inv-" + id, ExpiresAt: now.Add(time.Minute)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func(what string, max int64, f func() error) {
+				t.Helper()
+				before := hook.n.Load()
+				if err := f(); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				n := hook.n.Load() - before
+				t.Logf("%s: %d round trips", what, n)
+				if n > max {
+					t.Errorf("%s took %d round trips, want at most %d", what, n, max)
+				}
+			}
+			step := func(id string, from, to broker.Status, ident *broker.Identity) func() error {
+				return func() error {
+					_, err := st.Transition(ctx, id, broker.Transition{From: []broker.Status{from}, To: to, Identity: ident,
+						Apply: func(s *broker.Session) { s.ConnectionID = "c" }}, now)
+					return err
+				}
+			}
+			count("CreateSession", 1, func() error {
+				return st.CreateSession(ctx, &broker.Session{ID: "s3", Status: broker.StatusInvited, InvitationID: "inv-s3"})
+			})
+			count("Transition", 3, step("s1", broker.StatusInvited, broker.StatusRequested, nil))
+			count("Transition storing a new identity", 3, step("s1", broker.StatusRequested, broker.StatusVerified, realIdentity(1, now)))
+			count("Transition storing a returning identity", 3, step("s2", broker.StatusInvited, broker.StatusVerified, realIdentity(1, now)))
+			count("Transition refused (state)", 3, func() error {
+				if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusBound}, now); !errors.Is(err, broker.ErrConflict) {
+					return fmt.Errorf("want ErrConflict, got %v", err)
+				}
+				return nil
+			})
+			count("SessionByInvitation", 1, func() error { _, err := st.SessionByInvitation(ctx, "inv-s1"); return err })
+			count("IdentityByFlex", 1, func() error { _, err := st.IdentityByFlex(ctx, realIdentity(1, now).FlexIdentity); return err })
+			count("ListIdentities", 1, func() error {
+				_, err := st.ListIdentities(ctx, broker.IdentityFilter{Issuer: realIdentity(1, now).IssuerDID}, "", 10)
+				return err
+			})
+			count("DeleteIdentity", 2, func() error { return st.DeleteIdentity(ctx, realIdentity(1, now).ID) })
+		})
+	}
+}
+
+// TestErasureLeavesNoTrace erases a customer who verified twice and was bound to a chat, then
+// reads every key under the store's prefix — names and contents, whatever their type — and
+// finds nothing of the identity: not its ID, pseudonym, DIDs, connection or claim values.
+func TestErasureLeavesNoTrace(t *testing.T) {
+	st := open(t, redistest.Server(t).URL(), "")
+	ctx := t.Context()
+	now := time.Now()
+	gone, keep := realIdentity(7, now), realIdentity(8, now)
+	gone.Claims["address"] = map[string]any{"street": "12 Erasure Lane"} // structured claim, indexed as ""
+	verify(t, st, "s1", gone, now)
+	again := *gone
+	again.ID = "01JZ-ignored-for-a-returning-customer"
+	again.SessionID = "s2"
+	verify(t, st, "s2", &again, now)
+	if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound,
+		Apply: func(s *broker.Session) { s.Chat = &broker.Chat{Identity: gone.FlexIdentity, ConversationSID: "CH1"} }}, now); err != nil {
+		t.Fatal(err)
+	}
+	verify(t, st, "s3", keep, now)
+
+	if err := st.DeleteIdentity(ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteIdentity = %v", err)
+	}
+	dump := dumpKeys(t, st)
+	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "12 Erasure Lane"}
+	for _, v := range gone.Claims {
+		if s, ok := v.(string); ok {
+			traces = append(traces, s)
+		}
+	}
+	for key, content := range dump {
+		for _, trace := range traces {
+			if strings.Contains(key, trace) || strings.Contains(content, trace) {
+				t.Errorf("key %q still holds %q after erasure:\n%q", key, trace, content)
+			}
+		}
+	}
+	// The scan does see data: the other customer is all there.
+	found := false
+	for key, content := range dump {
+		found = found || strings.Contains(key, keep.Claims["memberId"].(string)) && strings.Contains(content, keep.ID)
+	}
+	if !found {
+		t.Errorf("the other identity's memberId index is not in the dump of %d keys", len(dump))
+	}
+}
+
+// dumpKeys returns every key under the store's prefix with a text form of its content.
+func dumpKeys(t *testing.T, st *redisstore.Store) map[string]string {
+	t.Helper()
+	ctx, c := t.Context(), st.Client()
+	out := map[string]string{}
+	iter := c.Scan(ctx, 0, st.Prefix()+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		typ, err := c.Type(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var content any
+		switch typ {
+		case "string":
+			content, err = c.Get(ctx, key).Result()
+		case "zset":
+			content, err = c.ZRangeWithScores(ctx, key, 0, -1).Result()
+		case "hash":
+			content, err = c.HGetAll(ctx, key).Result()
+		case "set":
+			content, err = c.SMembers(ctx, key).Result()
+		case "list":
+			content, err = c.LRange(ctx, key, 0, -1).Result()
+		default:
+			t.Fatalf("key %s has unexpected type %s", key, typ)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key] = fmt.Sprintf("%s %v", typ, content)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOutage stops Redis under a store in use: every operation fails with an error matching
+// broker.ErrUnavailable (Ping included); after a restart with the AOF on, what was written
+// before is there and every operation works again (scripts are reloaded as needed).
+func TestOutage(t *testing.T) {
+	srv := redistest.Server(t, redistest.WithAOF(true))
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
+	st, err := redisstore.New(t.Context(), client, redisstore.Options{Prefix: newPrefix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	now := time.Now()
+	ident := realIdentity(1, now)
+	verify(t, st, "s1", ident, now)
+	secret, err := st.Secret(ctx, "k", func() ([]byte, error) { return []byte("s3cret"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := st.AgentStorage().OpenStore("connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Put("conn_1", []byte("value-conn_1"), spi.Tag{Name: "state", Value: "completed"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	gen := func() ([]byte, error) { return []byte("x"), nil }
+	for name, call := range map[string]func() error{
+		"Ping":                func() error { return st.Ping(ctx) },
+		"CreateSession":       func() error { return st.CreateSession(ctx, &broker.Session{ID: "s2"}) },
+		"Session":             func() error { _, err := st.Session(ctx, "s1"); return err },
+		"SessionByInvitation": func() error { _, err := st.SessionByInvitation(ctx, "inv-s1"); return err },
+		"SessionByThread":     func() error { _, err := st.SessionByThread(ctx, "th-s1"); return err },
+		"Identity":            func() error { _, err := st.Identity(ctx, ident.ID); return err },
+		"IdentityByFlex":      func() error { _, err := st.IdentityByFlex(ctx, ident.FlexIdentity); return err },
+		"ListIdentities":      func() error { _, err := st.ListIdentities(ctx, broker.IdentityFilter{}, "", 10); return err },
+		"DeleteIdentity":      func() error { return st.DeleteIdentity(ctx, ident.ID) },
+		"Secret":              func() error { _, err := st.Secret(ctx, "new", gen); return err },
+		"Transition": func() error {
+			_, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound}, now)
+			return err
+		},
+		"agent Put":       func() error { return agent.Put("k", []byte("v")) },
+		"agent Get":       func() error { _, err := agent.Get("conn_1"); return err },
+		"agent Query":     func() error { _, err := agent.Query("state"); return err },
+		"agent Batch":     func() error { return agent.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b"}}) },
+		"agent OpenStore": func() error { _, err := st.AgentStorage().OpenStore("other"); return err },
+	} {
+		if err := call(); !errors.Is(err, broker.ErrUnavailable) {
+			t.Errorf("%s with Redis down = %v, want an error matching broker.ErrUnavailable", name, err)
+		}
+	}
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Fatalf("Ping after the restart = %v", err)
+	}
+	if s, err := st.Session(ctx, "s1"); err != nil || s.Status != broker.StatusVerified || s.IdentityID != ident.ID {
+		t.Errorf("Session after the restart = %+v, %v", s, err)
+	}
+	if got, err := st.IdentityByFlex(ctx, ident.FlexIdentity); err != nil || got.ID != ident.ID {
+		t.Errorf("IdentityByFlex after the restart = %+v, %v", got, err)
+	}
+	if got, err := st.Secret(ctx, "k", nil); err != nil || string(got) != string(secret) {
+		t.Errorf("Secret after the restart = %q, %v", got, err)
+	}
+	if _, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound}, now); err != nil {
+		t.Errorf("Transition after the restart = %v", err)
+	}
+	if v, err := agent.Get("conn_1"); err != nil || string(v) != "value-conn_1" {
+		t.Errorf("agent Get after the restart = %q, %v", v, err)
+	}
+	if keys, total := collect(t, agent, "state:completed"); total != 1 || len(keys) != 1 {
+		t.Errorf("agent Query after the restart = %v (%d)", keys, total)
+	}
+	if err := agent.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b", Value: []byte("w")}}); err != nil {
+		t.Errorf("agent Batch after the restart = %v", err)
+	}
+	if err := st.DeleteIdentity(ctx, ident.ID); err != nil {
+		t.Errorf("DeleteIdentity after the restart = %v", err)
+	}
+}
+
+// TestReplicasRace races three replicas (each its own client) on one session: half try to
+// verify it (with an identity), half to reject it. Exactly one transition wins, the session
+// ends in the winner's state with one version more, and a rejected session never becomes
+// verified afterwards.
+func TestReplicasRace(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
+		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u, prefix := url(t), newPrefix()
+			replicas := []*redisstore.Store{open(t, u, prefix), open(t, u, prefix), open(t, u, prefix)}
+			ctx := t.Context()
+			now := time.Now()
+			for round := range 5 {
+				sid := fmt.Sprintf("s%d", round)
+				if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				const racers = 30
+				var wins atomic.Int64
+				var winner atomic.Value
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range racers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						st := replicas[i%len(replicas)]
+						tr := broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusRejected,
+							Apply: func(s *broker.Session) { s.Reason = "revoked" }}
+						if i%2 == 0 {
+							tr = broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
+								Identity: realIdentity(round*100+i, now)}
+						}
+						<-start
+						_, err := st.Transition(ctx, sid, tr, now)
+						switch {
+						case err == nil:
+							wins.Add(1)
+							winner.Store(tr.To)
+						case !errors.Is(err, broker.ErrConflict):
+							t.Errorf("racer %d: %v", i, err)
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if wins.Load() != 1 {
+					t.Fatalf("round %d: %d transitions won, want 1", round, wins.Load())
+				}
+				got, err := replicas[1].Session(ctx, sid)
+				if err != nil || got.Status != winner.Load() || got.Version != 2 {
+					t.Fatalf("round %d: session %+v, %v; want %s at version 2", round, got, err, winner.Load())
+				}
+				if got.Status == broker.StatusRejected {
+					_, err := replicas[2].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified}, now)
+					if !errors.Is(err, broker.ErrConflict) {
+						t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
+					}
+				}
+				if n, err := replicas[0].ListIdentities(ctx, broker.IdentityFilter{}, "", 1000); err != nil || len(n) > round+1 {
+					t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(n), err)
+				}
+			}
+		})
+	}
+}
