@@ -180,7 +180,7 @@ func TestHealthAndReadiness(t *testing.T) {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}
-	s.db.Close() // the store goes away: not ready, still alive
+	s.backend.close() // the store goes away: not ready, still alive
 	if resp, body := do(t, "GET", s.url+"/readyz", nil, ""); resp.StatusCode != 503 || !bytes.Contains(body, []byte(`"not_ready"`)) || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("readyz without a store: %d %s", resp.StatusCode, body)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity/issuer"
 )
@@ -377,7 +378,7 @@ func TestEndToEndSelfIssuedIsRejected(t *testing.T) {
 	if n := len(s.emulator.Requests()); n != 0 {
 		t.Errorf("%d requests reached Twilio for a rejected session", n)
 	}
-	if _, err := s.db.IdentityByFlex(context.Background(), broker.Pseudonym(mustSecret(t, s), sum.HolderDID)); !errors.Is(err, broker.ErrNotFound) {
+	if _, err := s.backend.store.IdentityByFlex(context.Background(), broker.Pseudonym(mustSecret(t, s), sum.HolderDID)); !errors.Is(err, broker.ErrNotFound) {
 		t.Errorf("an identity was stored for the rejected holder: %v", err)
 	}
 	var statuses []string
@@ -391,7 +392,7 @@ func TestEndToEndSelfIssuedIsRejected(t *testing.T) {
 
 func mustSecret(t testing.TB, s *testService) []byte {
 	t.Helper()
-	k, err := s.db.Secret(context.Background(), "pseudonym-key", func() ([]byte, error) { return nil, errors.New("must exist") })
+	k, err := s.backend.store.Secret(context.Background(), "pseudonym-key", func() ([]byte, error) { return nil, errors.New("must exist") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,5 +467,24 @@ func TestEndToEndFormats(t *testing.T) {
 				t.Fatalf("self-issued %s: %v %+v", tc.format, err, sum.Outcome)
 			}
 		})
+	}
+}
+
+// TestEndToEndOnRedis runs the flow with the service on Redis (a private redis-server).
+func TestEndToEndOnRedis(t *testing.T) {
+	srv := redistest.Server(t)
+	s := startTestServiceWith(t, func(c *serveConfig) {
+		c.RedisURL, c.MasterKey = srv.URL(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+	})
+	c := s.createSession(t)
+	if _, progress, err := runWallet(t, t.TempDir(), c.InvitationURL, nil); err != nil {
+		t.Fatalf("wallet: %v\n%s", err, progress)
+	}
+	st := s.waitStatus(t, c, "bound")
+	if code := getJSON(t, s.url+"/v1/identities/"+st.IdentityID, s.crmToken(t, "identities:read"), nil); code != 200 {
+		t.Fatalf("identity: %d", code)
+	}
+	if entries, _ := os.ReadDir(s.cfg.DataDir); len(entries) != 0 {
+		t.Errorf("on Redis, the data dir got files: %v", entries)
 	}
 }

@@ -32,7 +32,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newWalletCmd(), newIssuerCmd(), newTokenCmd(), newOAuthCmd())
+	root.AddCommand(newServeCmd(), newWalletCmd(), newIssuerCmd(), newTokenCmd(), newOAuthCmd(), newEmulatorCmd())
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "hearro:", err)
 		var ee *exitError

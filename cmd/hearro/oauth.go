@@ -139,7 +139,7 @@ func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, clien
 }
 
 func newTokenCmd() *cobra.Command {
-	var dataDir, publicURL, subject, audience string
+	var dataDir, redisURL, redisPrefix, publicURL, subject, audience string
 	var scopes []string
 	var ttl time.Duration
 	cmd := &cobra.Command{
@@ -152,12 +152,12 @@ directory, for operators and scripts (like vault token create). The service acce
   curl -H "Authorization: Bearer $(hearro token --scope identities:read)" localhost:8080/v1/identities`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, created, err := loadSigningKey(dataDir)
+			key, created, err := signingKeyFor(cmd.Context(), dataDir, redisURL, redisPrefix)
 			if err != nil {
 				return err
 			}
 			if created {
-				fmt.Fprintf(cmd.ErrOrStderr(), "hearro: created a new signing key in %s; the service uses it from its next start\n", dataDir)
+				fmt.Fprintln(cmd.ErrOrStderr(), "hearro: created a new signing key; the service uses it from its next start")
 			}
 			var list []string
 			for _, s := range scopes {
@@ -178,7 +178,9 @@ directory, for operators and scripts (like vault token create). The service acce
 	f.StringSliceVar(&scopes, "scope", nil, "scopes to grant: "+strings.Join(api.KnownScopes, ", ")+" (repeat or comma-separate)")
 	f.DurationVar(&ttl, "ttl", time.Hour, "token lifetime")
 	f.StringVar(&subject, "subject", "operator", "the token's subject (who it is for)")
-	f.StringVar(&dataDir, "data-dir", "./data", "the service's data directory")
+	f.StringVar(&dataDir, "data-dir", "./data", "the service's data directory (embedded store)")
+	f.StringVar(&redisURL, "redis-url", "", "the service's --redis-url (replicas keep the signing key in Redis)")
+	f.StringVar(&redisPrefix, "redis-prefix", "hearro", "the service's --redis-prefix")
 	f.StringVar(&publicURL, "public-url", "http://localhost:8080", "the service's --public-url (the tokens' issuer)")
 	f.StringVar(&audience, "oauth-audience", api.DefaultAudience, "the service's --oauth-audience")
 	withEnv(cmd, "HEARRO_")

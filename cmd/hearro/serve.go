@@ -27,7 +27,7 @@ import (
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/broker/boltstore"
+	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
@@ -51,6 +51,9 @@ type serveConfig struct {
 	LogLevel        string
 	LogFormat       string
 
+	RedisURL    string
+	RedisPrefix string
+
 	PolicyFile           string
 	DefaultPolicy        string
 	UniversalResolverURL string
@@ -65,6 +68,7 @@ type serveConfig struct {
 	SessionBurst     int
 	TrustedProxies   []string
 
+	TwilioAPIURL                  string
 	TwilioAccountSID              string
 	TwilioAuthToken               string
 	TwilioAPIKey                  string
@@ -103,7 +107,9 @@ Every flag has an environment twin, HEARRO_<FLAG_NAME>, e.g. HEARRO_PUBLIC_URL.`
 func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.Addr, "addr", ":8080", "listen address")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL wallets, browsers and Twilio reach this service at; used in invitations and the DIDComm endpoint (default http://localhost:<port of --addr>)")
-	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the embedded store")
+	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the embedded store (without --redis-url)")
+	f.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for several replicas: redis://, rediss://, redis+sentinel://…?master_name=, redis+cluster://… (empty: the embedded store)")
+	f.StringVar(&cfg.RedisPrefix, "redis-prefix", "hearro", "prefix of every key in Redis (several deployments can share one Redis)")
 	f.BoolVar(&cfg.Dev, "dev", true, "development mode: trust the published development issuer, open the identity API, use the Twilio emulator when no Twilio account is set")
 	f.StringVar(&cfg.Label, "label", "HearRo Trust Broker", "name wallets show for this service")
 	f.StringVar(&cfg.MasterKey, "master-key", "", "base64 32-byte key encrypting the DIDComm agent's private keys at rest (development: generated into the data dir)")
@@ -124,6 +130,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.IntVar(&cfg.SessionRate, "session-rate", 30, "sessions a client IP (or CRM client) may start per minute; 0: unlimited")
 	f.IntVar(&cfg.SessionBurst, "session-burst", 10, "sessions a client IP (or CRM client) may start at once")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
+	f.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", "", "root of a Twilio API emulator to use instead of Twilio, e.g. http://emulator:8081/_twilio (development: the built-in one when no Twilio account is set)")
 	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
 	f.StringVar(&cfg.TwilioAuthToken, "twilio-auth-token", "", "Twilio Auth Token (or use the API key for REST calls)")
 	f.StringVar(&cfg.TwilioAPIKey, "twilio-api-key", "", "Twilio API Key SID (SK…) that signs customer access tokens")
@@ -165,6 +172,14 @@ func (c *serveConfig) Validate() error {
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
 			errs = append(errs, fmt.Errorf("--trusted-proxies %q: not a CIDR", p))
+		}
+	}
+	if c.RedisURL != "" {
+		if _, err := redisstore.ValidateURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
+		}
+		if c.MasterKey == "" {
+			errs = append(errs, errors.New("--master-key is required with --redis-url: every replica must open the agent's keys with the same master key"))
 		}
 	}
 	if c.MasterKey != "" {
@@ -211,14 +226,16 @@ func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
 }
 
 // useEmulator reports whether the built-in Twilio emulator stands in for Twilio.
-func (c *serveConfig) useEmulator() bool { return c.Dev && c.TwilioAccountSID == "" }
+func (c *serveConfig) useEmulator() bool {
+	return c.Dev && c.TwilioAccountSID == "" && c.TwilioAPIURL == ""
+}
 
 // service is a running broker: everything runServe builds, so it can also be started in tests.
 type service struct {
 	cfg       serveConfig
 	log       *slog.Logger
 	publicURL string
-	db        *boltstore.DB
+	backend   *backend
 	agent     *didcomm.Agent
 	broker    *broker.Service
 	emulator  *emulator.Emulator
@@ -270,15 +287,16 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		s.publicURL = fmt.Sprintf("http://localhost:%d", port)
 	}
 
-	if s.db, err = boltstore.Open(filepath.Join(cfg.DataDir, "hearro.db"), boltstore.Options{}); err != nil {
-		return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
-	}
 	ctx := context.Background()
-	pseudonymKey, err := s.db.Secret(ctx, "pseudonym-key", randomBytes(32))
+	if s.backend, err = openBackend(ctx, cfg, log); err != nil {
+		return nil, err
+	}
+	store := s.backend.store
+	pseudonymKey, err := store.Secret(ctx, "pseudonym-key", randomBytes(32))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	tokenSeed, err := s.db.Secret(ctx, "session-token-key", randomBytes(32))
+	tokenSeed, err := store.Secret(ctx, "session-token-key", randomBytes(32))
 	if err != nil {
 		return nil, fmt.Errorf("session token key: %w", err)
 	}
@@ -304,7 +322,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		label += " (development)"
 	}
 	if s.agent, err = didcomm.New(didcomm.Config{
-		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.db.AgentStorage(),
+		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.backend.agent,
 		SecretLock: lock, Loader: loader, Logger: log,
 	}); err != nil {
 		return nil, err
@@ -320,7 +338,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, fmt.Errorf("status lists: %w", err)
 	}
-	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader, Resolver: resolver, Status: statusLists})
+	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader, Resolver: resolver, Status: statusLists, Replay: s.backend.replay})
 	if err != nil {
 		return nil, err
 	}
@@ -335,14 +353,22 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
 		Logger: log,
 	}
-	if cfg.useEmulator() {
+	if cfg.Dev && cfg.TwilioAccountSID == "" {
+		// Development without a Twilio account: an emulator with its published development
+		// account — the built-in one, or a shared one at --twilio-api-url (several replicas).
 		dev := emulator.DevConfig()
-		s.emulator = emulator.New(dev)
+		base := cfg.TwilioAPIURL
+		if base == "" {
+			s.emulator = emulator.New(dev)
+			base = loopbackURL(ln) + "/_twilio"
+		}
 		twilio = flex.Config{
 			AccountSID: dev.AccountSID, AuthToken: dev.AuthToken, APIKeySID: dev.APIKeySID, APIKeySecret: dev.APIKeySecret,
 			AddressSID: dev.AddressSID, ConversationsServiceSID: dev.ConversationsServiceSID,
-			BaseURL: loopbackURL(ln) + "/_twilio", Logger: log,
+			BaseURL: base, Logger: log,
 		}
+	} else {
+		twilio.BaseURL = cfg.TwilioAPIURL
 	}
 	chats, err := flex.New(twilio)
 	if err != nil {
@@ -352,18 +378,11 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if s.broker, err = broker.New(broker.Config{
 		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
-	}, broker.Deps{Store: s.db, Events: broker.NewLocalEvents(), Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
+	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
 		return nil, err
 	}
 	s.agent.SetHandler(s.broker)
 
-	signing, created, err := loadSigningKey(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Info("created the API signing key", "path", filepath.Join(cfg.DataDir, signingKeyFile))
-	}
 	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
 	if err != nil {
 		return nil, err
@@ -378,14 +397,14 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		_, n, _ := net.ParseCIDR(p)
 		proxies = append(proxies, n)
 	}
-	s.access = api.NewAccessTokens(signing, s.publicURL, cfg.OAuthAudience, external)
+	s.access = api.NewAccessTokens(s.backend.signing, s.publicURL, cfg.OAuthAudience, external)
 	apiCfg := api.Config{
-		PublicURL: s.publicURL, Tokens: tokens, DIDComm: s.agent.HTTPHandler(), Ready: s.db.Ping, Logger: log,
+		PublicURL: s.publicURL, Tokens: tokens, DIDComm: s.agent.HTTPHandler(), Ready: s.backend.ping, Logger: log,
 		AccessTokens: s.access,
 		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: proxies,
 	}
-	if cfg.SessionRate > 0 {
-		apiCfg.SessionLimiter = api.NewLocalLimiter(cfg.SessionRate, cfg.SessionBurst, 0)
+	if s.backend.limiter != nil {
+		apiCfg.SessionLimiter = s.backend.limiter
 	}
 	if s.emulator != nil {
 		apiCfg.Twilio = s.emulator
@@ -408,9 +427,16 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	if s.emulator != nil {
 		log.Warn("DEVELOPMENT MODE: chats go to the built-in Twilio emulator at " + s.publicURL + "/_twilio/, not to Twilio")
+	} else if twilio.BaseURL != "" {
+		log.Warn("chats go to the Twilio API emulator at " + twilio.BaseURL + ", not to Twilio")
+	}
+	storeDesc := "embedded:" + filepath.Join(cfg.DataDir, "hearro.db")
+	if cfg.RedisURL != "" {
+		topo, _ := redisstore.ValidateURL(cfg.RedisURL)
+		storeDesc = fmt.Sprintf("redis (%v)", topo)
 	}
 	log.Info("hearro serving", "addr", ln.Addr().String(), "public_url", s.publicURL,
-		"didcomm_endpoint", s.publicURL+"/didcomm", "data_dir", cfg.DataDir, "development", cfg.Dev)
+		"didcomm_endpoint", s.publicURL+"/didcomm", "store", storeDesc, "development", cfg.Dev)
 	return s, nil
 }
 
@@ -442,8 +468,8 @@ func (s *service) stop(ctx context.Context) error {
 	if s.agent != nil {
 		errs = append(errs, s.agent.Close())
 	}
-	if s.db != nil {
-		errs = append(errs, s.db.Close())
+	if s.backend != nil {
+		errs = append(errs, s.backend.close())
 	}
 	return errors.Join(errs...)
 }

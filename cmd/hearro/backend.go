@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/hyperledger/aries-framework-go/spi/storage"
+
+	"github.com/hearro/trustbroker/api"
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/boltstore"
+	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/identity"
+)
+
+// backend is where a service keeps its state: the embedded file (one node) or Redis (any
+// number of replicas). Everything that must be shared between replicas comes from here.
+type backend struct {
+	store   broker.Store
+	agent   storage.Provider
+	events  broker.Events
+	replay  identity.ReplayGuard // nil: the verifier's in-process guard (one node)
+	limiter api.Limiter          // nil: no rate limit
+	signing *api.SigningKey
+	ping    func(context.Context) error
+	close   func() error
+
+	// bolt is set on the embedded store (tests read its file).
+	bolt *boltstore.DB
+}
+
+const signingKeySecret = "api-signing-key"
+
+func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
+	if cfg.RedisURL != "" {
+		return openRedisBackend(ctx, cfg, log)
+	}
+	db, err := boltstore.Open(filepath.Join(cfg.DataDir, "hearro.db"), boltstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
+	}
+	b := &backend{store: db, agent: db.AgentStorage(), events: broker.NewLocalEvents(), ping: db.Ping, close: db.Close, bolt: db}
+	if cfg.SessionRate > 0 {
+		b.limiter = api.NewLocalLimiter(cfg.SessionRate, cfg.SessionBurst, 0)
+	}
+	signing, created, err := loadSigningKey(cfg.DataDir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if created {
+		log.Info("created the API signing key", "path", filepath.Join(cfg.DataDir, signingKeyFile))
+	}
+	b.signing = signing
+	return b, nil
+}
+
+func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
+	st, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	events := redisstore.NewEvents(st, redisstore.EventsOptions{})
+	b := &backend{
+		store: st, agent: st.AgentStorage(), events: events, replay: redisstore.NewReplayGuard(st),
+		ping: func(ctx context.Context) error {
+			return errors.Join(st.Ping(ctx), events.Ready(ctx))
+		},
+		close: func() error { return errors.Join(events.Close(), st.Close()) },
+	}
+	if cfg.SessionRate > 0 {
+		b.limiter = redisstore.NewLimiter(st, cfg.SessionRate, cfg.SessionBurst)
+	}
+	seed, err := st.Secret(ctx, signingKeySecret, randomBytes(32))
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("API signing key: %w", err)
+	}
+	if b.signing, err = api.NewSigningKey(seed); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// signingKeyFor returns the API signing key the service with these settings uses, for
+// `hearro token`: from Redis when --redis-url is set, otherwise from the data directory.
+func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix string) (key *api.SigningKey, created bool, err error) {
+	if redisURL == "" {
+		return loadSigningKey(dataDir)
+	}
+	st, err := redisstore.Open(ctx, redisURL, redisstore.Options{Prefix: redisPrefix})
+	if err != nil {
+		return nil, false, fmt.Errorf("--redis-url: %w", err)
+	}
+	defer st.Close()
+	fresh := false
+	seed, err := st.Secret(ctx, signingKeySecret, func() ([]byte, error) { fresh = true; return randomBytes(32)() })
+	if err != nil {
+		return nil, false, fmt.Errorf("API signing key: %w", err)
+	}
+	key, err = api.NewSigningKey(seed)
+	return key, fresh, err
+}
