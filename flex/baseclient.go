@@ -170,6 +170,25 @@ func (b *BaseClient) lastStatus() int {
 	return int(b.call.status.Load())
 }
 
+// lastRetryAfter is the Retry-After of the last response of a bound client,
+// 0 when it had none.
+func (b *BaseClient) lastRetryAfter() time.Duration {
+	if b.call == nil {
+		return 0
+	}
+	v, _ := b.call.retryAfter.Load().(string)
+	return parseRetryAfter(v, time.Now())
+}
+
+// forget clears what a bound client remembers of the last response, before
+// its next request.
+func (b *BaseClient) forget() {
+	if b.call != nil {
+		b.call.status.Store(0)
+		b.call.retryAfter.Store("")
+	}
+}
+
 // done ends a bound client's call: it cancels the requests' contexts, which
 // also frees the connections of error responses twilio-go never closes.
 func (b *BaseClient) done() {
@@ -181,9 +200,10 @@ func (b *BaseClient) done() {
 // callTransport ties requests to the context of one call, on top of the
 // HTTP client's own timeout.
 type callTransport struct {
-	ctx    context.Context
-	base   http.RoundTripper
-	status atomic.Int32
+	ctx        context.Context
+	base       http.RoundTripper
+	status     atomic.Int32
+	retryAfter atomic.Value // string: the last response's Retry-After
 
 	mu       sync.Mutex
 	releases []func()
@@ -205,6 +225,7 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	t.status.Store(int32(resp.StatusCode))
+	t.retryAfter.Store(resp.Header.Get("Retry-After"))
 	t.mu.Lock()
 	t.releases = append(t.releases, release)
 	t.mu.Unlock()

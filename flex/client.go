@@ -7,35 +7,51 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
 	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client/jwt"
-	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
-	flexv2 "github.com/twilio/twilio-go/rest/flex/v2"
 )
 
-// VerificationKey is the conversation attribute that carries the
-// verification summary.
+// VerificationKey is the conversation (or channel) attribute, and the
+// participant attribute, that carries the verification summary.
 const VerificationKey = "verification"
 
 // MaxTokenTTL is the longest life Twilio accepts for an access token.
 const MaxTokenTTL = 24 * time.Hour
 
-// Client opens Flex web chats and mints customer access tokens. It is safe
-// for concurrent use.
+// UniqueNamePrefix starts the unique name OpenChat gives the chat it opens
+// for an idempotency key: UniqueNamePrefix + ChatRequest.IdempotencyKey.
+const UniqueNamePrefix = "hearro-"
+
+// Client opens Flex chats and mints customer access tokens, in the mode its
+// Config says. It is safe for concurrent use. All its calls to Twilio share
+// one circuit breaker.
 type Client struct {
-	cfg  Config
-	base *BaseClient
-	log  *slog.Logger
-	now  func() time.Time
+	cfg     Config
+	base    *BaseClient
+	log     *slog.Logger
+	now     func() time.Time
+	retry   Retry
+	breaker *gobreaker.CircuitBreaker[struct{}]
+	locks   keyedLocks
+
+	flowMu      sync.Mutex
+	flowCheckAt time.Time // when the Flex Flow was last found usable
 }
 
-// New validates cfg and returns a Client.
+// flowCheckEvery is how long a Flex Flow found usable is trusted before
+// OpenChat checks it again.
+const flowCheckEvery = 5 * time.Minute
+
+// New validates cfg and returns a Client. It does not call Twilio: see Check.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Mode = cfg.mode()
 	base, err := NewBaseClient(cfg)
 	if err != nil {
 		return nil, err
@@ -44,39 +60,91 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, base: base, log: log, now: time.Now}, nil
+	return &Client{
+		cfg: cfg, base: base, log: log, now: time.Now,
+		retry:   cfg.Retry.withDefaults(),
+		breaker: newBreaker(cfg.Breaker, log),
+	}, nil
 }
+
+// Mode is the mode the Client opens chats in.
+func (c *Client) Mode() Mode { return c.cfg.Mode }
 
 // ChatRequest describes the chat to open for a verified customer.
 type ChatRequest struct {
 	// Identity is the customer's pseudonym (hr_…); it becomes the
-	// Conversations identity. It must never be a DID or a real name.
+	// Conversations (or Chat) identity. It must never be a DID or a real name.
 	Identity string
 	// CustomerFriendlyName is what the agent sees as the customer's name.
 	CustomerFriendlyName string
-	// ChatFriendlyName is the conversation's friendly name.
+	// ChatFriendlyName is the conversation's (or channel's) friendly name.
 	ChatFriendlyName string
-	// Attributes is the verification summary. It is sent as the web chat's
-	// pre-engagement data and stored under "verification" in the
-	// conversation attributes. Only what the policy discloses belongs here.
+	// Attributes is the verification summary. It is sent as the chat's
+	// pre-engagement data (which Flex copies into the task attributes) and
+	// stored under "verification" in the conversation (or channel)
+	// attributes and, in conversations mode, in the customer participant's
+	// attributes. Only what the policy discloses belongs here.
 	Attributes map[string]any
+	// IdempotencyKey, when set, makes OpenChat idempotent: calls with the
+	// same key (retried, concurrent, or repeated after an error) open at most
+	// one chat. Use the verification session's ID. It is sent to Twilio as
+	// the chat's unique name (UniqueNamePrefix + key), so it must not be
+	// personal data.
+	IdempotencyKey string
 }
 
-// Chat is an opened Flex web chat.
+// Chat is an opened Flex chat.
 type Chat struct {
-	ConversationSID string // CH…
-	Identity        string // the Conversations identity of the customer
+	// ConversationSID is the chat's SID: the Conversation (CH…) in
+	// conversations mode; in Flex Flow mode the Programmable Chat channel's
+	// SID, the same as ChannelSID, so that code keeping one chat SID works
+	// in both modes (webhooks name it as WebhookEvent.ChatSID).
+	ConversationSID string
+	// ChannelSID is the Programmable Chat channel (CH…) in Flex Flow mode;
+	// empty in conversations mode. Set means: the chat is a channel.
+	ChannelSID string
+	// Identity is the customer's Conversations (or Chat) identity.
+	Identity string
+	// TaskSID is the TaskRouter task (WT…) Flex created for the chat, when
+	// Twilio said (Flex Flow mode, new chats only).
+	TaskSID string
+	// Reused reports that the chat existed already: opened earlier for the
+	// same idempotency key, or an active chat of the same customer.
+	Reused bool
 }
 
-// OpenChat creates a Flex web chat (Flex API v2 WebChats) for req.Identity
-// and stores req.Attributes under "verification" in the conversation's
-// attributes, keeping what Flex put there.
+// SID is the chat's Twilio SID in either mode.
+func (ch Chat) SID() string {
+	if ch.ChannelSID != "" {
+		return ch.ChannelSID
+	}
+	return ch.ConversationSID
+}
+
+// OpenChat opens the customer's Flex chat, or finds the one to reuse, and
+// puts the verification summary where the agent sees it.
 //
-// When the chat was created but storing the summary failed, OpenChat returns
-// the Chat together with the error: retry with SetVerification rather than
-// opening a second chat. Errors from Twilio are *Error.
+// Conversations mode: a Flex API v2 WebChat on the configured address, the
+// summary in the conversation's and the customer participant's attributes.
+// Flex Flow mode: a Flex API v1 Channel in the configured web Flex Flow, the
+// summary as pre-engagement data (task attributes) and in the channel's
+// attributes.
+//
+// It reuses rather than creates: first the chat already opened for
+// req.IdempotencyKey, then an active chat of req.Identity (a returning
+// customer keeps one chat and one Twilio user). Calls for one identity are
+// serialised within the process. Temporary failures are retried (see
+// Config.Retry) and every attempt starts by looking for what an earlier
+// attempt may have created, so a lost response does not open a second chat.
+//
+// Errors are *Error. When the chat exists but annotating it failed for good,
+// OpenChat returns the Chat together with the error; calling OpenChat again
+// with the same request completes it.
 func (c *Client) OpenChat(ctx context.Context, req ChatRequest) (Chat, error) {
-	const op = "create web chat"
+	op := "create web chat"
+	if c.cfg.Mode == ModeFlexFlow {
+		op = "create flex channel"
+	}
 	if req.Identity == "" {
 		return Chat{}, &Error{Op: op, Message: "identity is required"}
 	}
@@ -87,97 +155,65 @@ func (c *Client) OpenChat(ctx context.Context, req ChatRequest) (Chat, error) {
 	if err := ctx.Err(); err != nil {
 		return Chat{}, &Error{Op: op, Message: err.Error(), Err: err}
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.retry.Total)
+	defer cancel()
+
+	unlock, err := c.locks.lock(ctx, req.Identity)
+	if err != nil {
+		return Chat{}, &Error{Op: op, Message: err.Error(), Err: err}
+	}
+	defer unlock()
 
 	bc := c.base.bind(ctx)
 	defer bc.done()
 	rest := restClient(bc)
-
-	params := &flexv2.CreateWebChannelParams{}
-	params.SetAddressSid(c.cfg.AddressSID)
-	params.SetIdentity(req.Identity)
-	params.SetPreEngagementData(string(summary))
-	if req.CustomerFriendlyName != "" {
-		params.SetCustomerFriendlyName(req.CustomerFriendlyName)
-	}
-	if req.ChatFriendlyName != "" {
-		params.SetChatFriendlyName(req.ChatFriendlyName)
-	}
-	wc, err := rest.FlexV2.CreateWebChannel(params)
-	if err != nil {
-		return Chat{}, wrapError(op, err, bc.lastStatus())
-	}
-	if wc.ConversationSid == nil || *wc.ConversationSid == "" {
-		return Chat{}, &Error{Op: op, Status: bc.lastStatus(), Message: "response has no conversation_sid"}
-	}
-	chat := Chat{ConversationSID: *wc.ConversationSid, Identity: req.Identity}
-	if wc.Identity != nil && *wc.Identity != "" {
-		chat.Identity = *wc.Identity
-	}
-	c.log.InfoContext(ctx, "flex web chat created",
-		slog.String("conversation_sid", chat.ConversationSID), slog.String("identity", chat.Identity))
-
-	if err := c.setVerification(ctx, rest, bc, chat.ConversationSID, summary); err != nil {
-		return chat, err
-	}
-	return chat, nil
+	return withRetry(ctx, c, op, func() (Chat, error) {
+		if c.cfg.Mode == ModeFlexFlow {
+			return c.openChannel(ctx, bc, rest, req, summary)
+		}
+		return c.openConversation(ctx, bc, rest, req, summary)
+	})
 }
 
 // SetVerification stores summary under "verification" in the attributes of
-// conversation conversationSID, keeping every other attribute (fetch, merge,
-// update). Doing it twice with the same summary is harmless, so a failed
-// OpenChat can be completed with it. Errors from Twilio are *Error.
-func (c *Client) SetVerification(ctx context.Context, conversationSID string, summary map[string]any) error {
+// the chat sid (a conversation, or in Flex Flow mode a channel), keeping
+// every other attribute (fetch, merge, update). Doing it twice with the same
+// summary is harmless. It does not touch participant attributes (OpenChat
+// does). Errors from Twilio are *Error.
+func (c *Client) SetVerification(ctx context.Context, sid string, summary map[string]any) error {
 	raw, err := marshalSummary(summary)
 	if err != nil {
 		return &Error{Op: "update conversation", Message: "verification summary is not JSON", Err: err}
 	}
 	bc := c.base.bind(ctx)
 	defer bc.done()
-	return c.setVerification(ctx, restClient(bc), bc, conversationSID, raw)
+	rest := restClient(bc)
+	_, err = withRetry(ctx, c, "update conversation", func() (struct{}, error) {
+		if c.cfg.Mode == ModeFlexFlow {
+			return struct{}{}, c.annotateChannel(ctx, bc, rest, sid, nil, raw)
+		}
+		_, err := c.annotateConversation(ctx, bc, rest, sid, raw, "", false)
+		return struct{}{}, err
+	})
+	return err
 }
 
-func (c *Client) setVerification(ctx context.Context, rest *twilio.RestClient, bc *BaseClient, sid string, summary json.RawMessage) error {
-	if sid == "" {
-		return &Error{Op: "fetch conversation", Message: "conversation SID is required"}
-	}
-	if err := ctx.Err(); err != nil {
-		return &Error{Op: "fetch conversation", Message: err.Error(), Err: err}
-	}
-	conv, err := rest.ConversationsV1.FetchConversation(sid)
-	if err != nil {
-		return wrapError("fetch conversation", err, bc.lastStatus())
-	}
-	existing := ""
-	if conv.Attributes != nil {
-		existing = *conv.Attributes
-	}
-	merged, err := mergeVerification(existing, summary)
-	if err != nil {
-		return &Error{Op: "fetch conversation", Message: "conversation attributes are not a JSON object", Err: err}
-	}
-
-	if err := ctx.Err(); err != nil {
-		return &Error{Op: "update conversation", Message: err.Error(), Err: err}
-	}
-	params := &conversations.UpdateConversationParams{}
-	params.SetAttributes(merged)
-	if _, err := rest.ConversationsV1.UpdateConversation(sid, params); err != nil {
-		return wrapError("update conversation", err, bc.lastStatus())
-	}
-	c.log.InfoContext(ctx, "flex conversation annotated", slog.String("conversation_sid", sid))
-	return nil
-}
-
-// Token returns a Conversations access token for identity, signed with the
-// API key, with a ChatGrant for the configured Conversations service, and
-// when it expires. ttl must be positive and at most MaxTokenTTL; tokens
-// shorter than twilio-go's one-hour floor get their expiry from ValidUntil.
+// Token returns an access token for identity, signed with the API key, with
+// a ChatGrant for the configured Conversations service (or, in Flex Flow
+// mode, the Flex Flow's Chat service), and when it expires. ttl must be
+// positive and at most MaxTokenTTL; tokens shorter than twilio-go's one-hour
+// floor get their expiry from ValidUntil. Token does not call Twilio; it is
+// for callers to decide whether identity may still have one.
 func (c *Client) Token(identity string, ttl time.Duration) (token string, expiresAt time.Time, err error) {
 	if identity == "" {
 		return "", time.Time{}, errors.New("flex: token: identity is required")
 	}
 	if ttl <= 0 || ttl > MaxTokenTTL {
 		return "", time.Time{}, fmt.Errorf("flex: token: ttl %v is outside (0, %v]", ttl, MaxTokenTTL)
+	}
+	service := c.cfg.ConversationsServiceSID
+	if c.cfg.Mode == ModeFlexFlow {
+		service = c.cfg.ChatServiceSID
 	}
 	// JWT times are whole seconds; never promise more than the token says.
 	expiresAt = c.now().Add(ttl).Truncate(time.Second)
@@ -189,7 +225,7 @@ func (c *Client) Token(identity string, ttl time.Duration) (token string, expire
 		Ttl:           ttl.Seconds(),
 		ValidUntil:    float64(expiresAt.Unix()),
 	})
-	at.AddGrant(&jwt.ChatGrant{ServiceSid: c.cfg.ConversationsServiceSID})
+	at.AddGrant(&jwt.ChatGrant{ServiceSid: service})
 	token, err = at.ToJwt()
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("flex: token: %w", err)
@@ -207,10 +243,17 @@ func restClient(bc *BaseClient) *twilio.RestClient {
 	return rest
 }
 
-// mergeVerification returns the conversation attributes existing with
-// summary stored under VerificationKey, every other attribute unchanged.
-// Empty or null attributes count as {}; anything else but an object is an
-// error.
+// uniqueName is the chat unique name for an idempotency key, "" for none.
+func uniqueName(key string) string {
+	if key == "" {
+		return ""
+	}
+	return UniqueNamePrefix + key
+}
+
+// mergeVerification returns the attributes existing with summary stored
+// under VerificationKey, every other attribute unchanged. Empty or null
+// attributes count as {}; anything else but an object is an error.
 func mergeVerification(existing string, summary json.RawMessage) (string, error) {
 	attrs := map[string]json.RawMessage{}
 	if strings.TrimSpace(existing) != "" {
@@ -234,4 +277,12 @@ func marshalSummary(summary map[string]any) (json.RawMessage, error) {
 		return json.RawMessage("{}"), nil
 	}
 	return json.Marshal(summary)
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -24,9 +24,19 @@ import (
 	"github.com/hearro/trustbroker/flex/emulator"
 )
 
+// fastRetry retries quickly, so that fault tests take milliseconds.
+var fastRetry = flex.Retry{Initial: time.Millisecond, Max: 10 * time.Millisecond, Total: 5 * time.Second}
+
 // setup runs an emulator behind wrap (when not nil) on a loopback server and
 // returns a Client pointed at it.
 func setup(t *testing.T, wrap func(http.Handler) http.Handler, modify ...func(*flex.Config)) (*flex.Client, *emulator.Emulator, flex.Config) {
+	t.Helper()
+	c, emu, cfg, _ := setupServer(t, wrap, modify...)
+	return c, emu, cfg
+}
+
+// setupServer is setup, also returning the server.
+func setupServer(t *testing.T, wrap func(http.Handler) http.Handler, modify ...func(*flex.Config)) (*flex.Client, *emulator.Emulator, flex.Config, *httptest.Server) {
 	t.Helper()
 	emu := emulator.New(emulator.DevConfig())
 	var h http.Handler = emu
@@ -36,11 +46,12 @@ func setup(t *testing.T, wrap func(http.Handler) http.Handler, modify ...func(*f
 	mux := http.NewServeMux()
 	mux.Handle(emulator.PathPrefix, h)
 	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() { srv.Close(); emu.Close() })
 
 	cfg := devConfig()
 	cfg.BaseURL = srv.URL + "/_twilio"
 	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.Retry = fastRetry
 	for _, m := range modify {
 		m(&cfg)
 	}
@@ -48,18 +59,30 @@ func setup(t *testing.T, wrap func(http.Handler) http.Handler, modify ...func(*f
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, emu, cfg
+	return c, emu, cfg, srv
+}
+
+// flexFlowMode is a setup modifier for legacy Flex.
+func flexFlowMode(c *flex.Config) { c.Mode = flex.ModeFlexFlow }
+
+// restFor returns the real twilio-go client for cfg.
+func restFor(t *testing.T, cfg flex.Config) *twilio.RestClient {
+	t.Helper()
+	bc, err := flex.NewBaseClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: bc})
+	rc.SetEdge("")
+	rc.SetRegion("")
+	return rc
 }
 
 // fetchAttributes reads a conversation's attributes with the real twilio-go
 // client.
 func fetchAttributes(t *testing.T, cfg flex.Config, sid string) map[string]any {
 	t.Helper()
-	bc, err := flex.NewBaseClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv, err := twilio.NewRestClientWithParams(twilio.ClientParams{Client: bc}).ConversationsV1.FetchConversation(sid)
+	conv, err := restFor(t, cfg).ConversationsV1.FetchConversation(sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,17 +112,19 @@ func TestOpenChat(t *testing.T) {
 		CustomerFriendlyName: "Verified customer",
 		ChatFriendlyName:     "Verified chat",
 		Attributes:           summary(),
+		IdempotencyKey:       "01SESSION",
 	}
 	chat, err := c.OpenChat(context.Background(), req)
 	if err != nil {
 		t.Fatalf("OpenChat: %v", err)
 	}
-	if !strings.HasPrefix(chat.ConversationSID, "CH") || len(chat.ConversationSID) != 34 || chat.Identity != req.Identity {
+	if !strings.HasPrefix(chat.ConversationSID, "CH") || len(chat.ConversationSID) != 34 || chat.Identity != req.Identity ||
+		chat.ChannelSID != "" || chat.Reused || chat.SID() != chat.ConversationSID {
 		t.Fatalf("chat = %+v", chat)
 	}
 
 	// The conversation carries the summary under "verification", and keeps
-	// what Flex put there.
+	// what Flex put there; its unique name is the idempotency key's.
 	attrs := fetchAttributes(t, cfg, chat.ConversationSID)
 	want := roundTrip(t, map[string]any{
 		"verification":        summary(),
@@ -109,43 +134,72 @@ func TestOpenChat(t *testing.T) {
 	if !reflect.DeepEqual(attrs, want) {
 		t.Errorf("attributes = %v\nwant %v", attrs, want)
 	}
+	rc := restFor(t, cfg)
+	if conv, err := rc.ConversationsV1.FetchConversation(flex.UniqueNamePrefix + "01SESSION"); err != nil || *conv.Sid != chat.ConversationSID {
+		t.Errorf("fetch by unique name = %v, %v", conv, err)
+	}
+	// So does the customer's participant.
+	parts, err := rc.ConversationsV1.ListConversationParticipant(chat.ConversationSID, nil)
+	if err != nil || len(parts) != 1 {
+		t.Fatalf("participants = %v, %v", parts, err)
+	}
+	wantPart := roundTrip(t, map[string]any{"friendlyName": "Verified customer", "verification": summary()})
+	if got := decode(t, *parts[0].Attributes); !reflect.DeepEqual(got, any(wantPart)) {
+		t.Errorf("participant attributes = %v, want %v", got, wantPart)
+	}
 
 	// What reached "Twilio": exactly these requests, exactly these fields.
 	reqs := emu.Requests()
-	reqs = reqs[:len(reqs)-1] // the fetch above
+	reqs = reqs[:len(reqs)-3] // the fetches above
 	var calls []string
 	for _, r := range reqs {
-		calls = append(calls, r.Method+" "+strings.Replace(r.Path, chat.ConversationSID, "{sid}", 1))
+		calls = append(calls, r.Method+" "+strings.NewReplacer(chat.ConversationSID, "{sid}", *parts[0].Sid, "{participant}").Replace(r.Path))
 	}
 	wantCalls := []string{
+		"GET /_twilio/conversations/v1/ParticipantConversations",
 		"POST /_twilio/flex-api/v2/WebChats",
 		"GET /_twilio/conversations/v1/Conversations/{sid}",
 		"POST /_twilio/conversations/v1/Conversations/{sid}",
+		"GET /_twilio/conversations/v1/Conversations/{sid}/Participants",
+		"POST /_twilio/conversations/v1/Conversations/{sid}/Participants/{participant}",
 	}
 	if !reflect.DeepEqual(calls, wantCalls) {
 		t.Fatalf("calls = %q, want %q", calls, wantCalls)
 	}
-	assertForm(t, reqs[0].Form, map[string]string{
+	if got := reqs[0].Query.Get("Identity"); got != req.Identity {
+		t.Errorf("participant conversations of %q", got)
+	}
+	assertForm(t, reqs[1].Form, map[string]string{
 		"AddressSid":           cfg.AddressSID,
 		"Identity":             req.Identity,
 		"CustomerFriendlyName": req.CustomerFriendlyName,
 		"ChatFriendlyName":     req.ChatFriendlyName,
 		"PreEngagementData":    "",
 	})
-	if got := decode(t, reqs[0].Form.Get("PreEngagementData")); !reflect.DeepEqual(got, roundTrip(t, summary())) {
+	if got := decode(t, reqs[1].Form.Get("PreEngagementData")); !reflect.DeepEqual(got, any(roundTrip(t, summary()))) {
 		t.Errorf("PreEngagementData = %v", got)
 	}
-	if len(reqs[1].Body) != 0 || len(reqs[1].Query) != 0 {
-		t.Errorf("fetch sent %q ?%v", reqs[1].Body, reqs[1].Query)
+	if len(reqs[2].Body) != 0 {
+		t.Errorf("fetch sent %q", reqs[2].Body)
 	}
-	assertForm(t, reqs[2].Form, map[string]string{"Attributes": ""})
-	if got := decode(t, reqs[2].Form.Get("Attributes")); !reflect.DeepEqual(got, want) {
+	assertForm(t, reqs[3].Form, map[string]string{"Attributes": "", "UniqueName": flex.UniqueNamePrefix + "01SESSION"})
+	if got := decode(t, reqs[3].Form.Get("Attributes")); !reflect.DeepEqual(got, any(want)) {
 		t.Errorf("Attributes sent = %v", got)
 	}
+	assertForm(t, reqs[5].Form, map[string]string{"Attributes": ""})
 	for _, r := range reqs {
 		if r.AuthUser != cfg.AccountSID {
 			t.Errorf("%s %s authenticated as %q", r.Method, r.Path, r.AuthUser)
 		}
+	}
+
+	// The same request again (a retried bind) opens nothing new.
+	again, err := c.OpenChat(context.Background(), req)
+	if err != nil || again.ConversationSID != chat.ConversationSID || !again.Reused {
+		t.Errorf("second OpenChat = %+v, %v; want the same chat, reused", again, err)
+	}
+	if n := count(emu.Requests(), "CreateWebChannel"); n != 1 {
+		t.Errorf("%d web chats created, want 1", n)
 	}
 }
 
@@ -158,11 +212,30 @@ func TestOpenChatWithoutAttributesOrNames(t *testing.T) {
 	if got := fetchAttributes(t, cfg, chat.ConversationSID)["verification"]; !reflect.DeepEqual(got, map[string]any{}) {
 		t.Errorf("verification = %v, want {}", got)
 	}
-	first := emu.Requests()[0]
-	assertForm(t, first.Form, map[string]string{"AddressSid": cfg.AddressSID, "Identity": "hr_minimal", "PreEngagementData": "{}"})
-	if first.AuthUser != cfg.APIKeySID {
-		t.Errorf("authenticated as %q, want the API key", first.AuthUser)
+	var create emulator.Request
+	for _, r := range emu.Requests() {
+		if r.Operation == "CreateWebChannel" {
+			create = r
+		}
+		if r.AuthUser != cfg.APIKeySID {
+			t.Errorf("%s authenticated as %q, want the API key", r.Path, r.AuthUser)
+		}
+		if r.Operation == "UpdateConversation" && r.Form.Has("UniqueName") {
+			t.Error("a unique name was set without an idempotency key")
+		}
 	}
+	assertForm(t, create.Form, map[string]string{"AddressSid": cfg.AddressSID, "Identity": "hr_minimal", "PreEngagementData": "{}"})
+}
+
+// count counts the recorded requests of operation op.
+func count(reqs []emulator.Request, op string) int {
+	n := 0
+	for _, r := range reqs {
+		if r.Operation == op {
+			n++
+		}
+	}
+	return n
 }
 
 func TestOpenChatErrors(t *testing.T) {
@@ -191,13 +264,14 @@ func TestOpenChatErrors(t *testing.T) {
 		modify    func(*flex.Config)
 		ctx       func() context.Context
 		req       flex.ChatRequest
+		op        string // "" for "list participant conversations", the first call
 		status    int
 		code      int
 		temporary bool
 		is        error
 	}{
 		{name: "404/unknown address", modify: func(c *flex.Config) { c.AddressSID = "IG00000000000000000000000000000000" },
-			status: 404, code: 20404},
+			op: "create web chat", status: 404, code: 20404},
 		{name: "401/wrong auth token", modify: func(c *flex.Config) { c.AuthToken = "wrongAuthToken000000000000000000" },
 			status: 401, code: 20003},
 		{name: "429/rate limited", wrap: failWith(429, `{"code":20429,"message":"Too Many Requests","more_info":"https://www.twilio.com/docs/errors/20429","status":429}`, "application/json"),
@@ -220,8 +294,8 @@ func TestOpenChatErrors(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			return ctx
-		}, is: context.Canceled},
-		{name: "no identity", req: flex.ChatRequest{Attributes: summary()}},
+		}, op: "create web chat", is: context.Canceled},
+		{name: "no identity", req: flex.ChatRequest{Attributes: summary()}, op: "create web chat"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +303,7 @@ func TestOpenChatErrors(t *testing.T) {
 			if tt.modify != nil {
 				mods = append(mods, tt.modify)
 			}
+			mods = append(mods, func(c *flex.Config) { c.Retry.Total = 500 * time.Millisecond })
 			c, _, cfg := setup(t, tt.wrap, mods...)
 			ctx := context.Background()
 			if tt.ctx != nil {
@@ -238,11 +313,8 @@ func TestOpenChatErrors(t *testing.T) {
 			if req.Identity == "" && req.Attributes == nil {
 				req = flex.ChatRequest{Identity: "hr_err", Attributes: summary()}
 			}
-			start := time.Now()
 			chat, err := c.OpenChat(ctx, req)
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("OpenChat took %v", took)
-			}
+
 			var fe *flex.Error
 			if !errors.As(err, &fe) {
 				t.Fatalf("OpenChat = %+v, %v (%T); want *flex.Error", chat, err, err)
@@ -250,7 +322,11 @@ func TestOpenChatErrors(t *testing.T) {
 			if chat != (flex.Chat{}) {
 				t.Errorf("chat = %+v, want none", chat)
 			}
-			if fe.Op != "create web chat" || fe.Status != tt.status || fe.Code != tt.code || fe.Temporary() != tt.temporary {
+			op := tt.op
+			if op == "" {
+				op = "list participant conversations"
+			}
+			if fe.Op != op || fe.Status != tt.status || fe.Code != tt.code || fe.Temporary() != tt.temporary {
 				t.Errorf("error = %#v (Temporary %v); want status %d code %d temporary %v", fe, fe.Temporary(), tt.status, tt.code, tt.temporary)
 			}
 			if tt.is != nil && !errors.Is(err, tt.is) {
@@ -338,8 +414,8 @@ func TestOpenChatConcurrently(t *testing.T) {
 	for sid := range sids {
 		seen[sid] = true
 	}
-	if len(seen) != n || len(emu.Requests()) != 3*n {
-		t.Errorf("%d distinct chats, %d requests; want %d, %d", len(seen), len(emu.Requests()), n, 3*n)
+	if len(seen) != n || len(emu.Requests()) != 6*n {
+		t.Errorf("%d distinct chats, %d requests; want %d, %d", len(seen), len(emu.Requests()), n, 6*n)
 	}
 }
 

@@ -13,27 +13,142 @@ import (
 // has no timeout of its own.
 const DefaultTimeout = 10 * time.Second
 
+// Mode is the kind of Flex account chats are opened in.
+type Mode string
+
+const (
+	// ModeConversations is current Flex: Flex API v2 WebChats on a
+	// Conversations Address, Conversations access tokens. The default.
+	ModeConversations Mode = "conversations"
+	// ModeFlexFlow is legacy Flex: a Flex Flow of channel type web, Flex API
+	// v1 Channels on Programmable Chat, Chat access tokens. Twilio ended
+	// Programmable Chat for Flex on 2026-06-01; only accounts that still have
+	// it can use this mode.
+	ModeFlexFlow Mode = "flexflow"
+)
+
+// ParseMode reads a mode as given on a command line: "conversations" (or
+// empty) or "flexflow".
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case "", ModeConversations:
+		return ModeConversations, nil
+	case ModeFlexFlow:
+		return ModeFlexFlow, nil
+	}
+	return "", fmt.Errorf("flex: mode %q: want %q or %q", s, ModeConversations, ModeFlexFlow)
+}
+
+// Retry bounds how OpenChat retries Twilio's temporary failures (429, 5xx,
+// timeouts): exponential backoff with jitter between attempts, Twilio's
+// Retry-After when it gives one, and a bound on the whole call. Zero fields
+// take the defaults below.
+type Retry struct {
+	// Initial is the first wait (default 250ms); each next wait doubles,
+	// randomised by ±50%, up to Max (default 5s).
+	Initial time.Duration
+	Max     time.Duration
+	// Total bounds an OpenChat, retries and waits included (default 25s). A
+	// Retry-After that does not fit in what is left ends the retries.
+	Total time.Duration
+	// MaxAttempts bounds the attempts (default 8); 1 disables retrying.
+	MaxAttempts int
+}
+
+// Default retry settings.
+const (
+	DefaultRetryInitial     = 250 * time.Millisecond
+	DefaultRetryMax         = 5 * time.Second
+	DefaultRetryTotal       = 25 * time.Second
+	DefaultRetryMaxAttempts = 8
+)
+
+func (r Retry) withDefaults() Retry {
+	if r.Initial <= 0 {
+		r.Initial = DefaultRetryInitial
+	}
+	if r.Max <= 0 {
+		r.Max = DefaultRetryMax
+	}
+	if r.Max < r.Initial {
+		r.Max = r.Initial
+	}
+	if r.Total <= 0 {
+		r.Total = DefaultRetryTotal
+	}
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = DefaultRetryMaxAttempts
+	}
+	return r
+}
+
+// Breaker configures the circuit breaker every Twilio call of a Client goes
+// through. After Failures consecutive failed calls (429, 5xx, timeouts,
+// network errors; a 4xx is Twilio answering, not failing) it opens: calls
+// fail at once with an *Error wrapping ErrCircuitOpen, without reaching
+// Twilio, for OpenFor; then one trial call decides whether it closes again.
+// Zero fields take the defaults below.
+type Breaker struct {
+	Failures uint32
+	OpenFor  time.Duration
+}
+
+// Default circuit breaker settings.
+const (
+	DefaultBreakerFailures = 5
+	DefaultBreakerOpenFor  = 30 * time.Second
+)
+
+func (b Breaker) withDefaults() Breaker {
+	if b.Failures == 0 {
+		b.Failures = DefaultBreakerFailures
+	}
+	if b.OpenFor <= 0 {
+		b.OpenFor = DefaultBreakerOpenFor
+	}
+	return b
+}
+
 // Config holds the Twilio settings of a Client. It is loaded and validated by
 // cmd/; the zero value is not usable.
 //
 // AuthToken and APIKeySecret are secrets: Config's String and LogValue methods
 // print a placeholder instead of them.
 type Config struct {
+	// Mode selects current (Conversations) or legacy (Flex Flow) Flex; empty
+	// means ModeConversations.
+	Mode Mode
 	// AccountSID is the Twilio account ("AC" + 32 hex digits).
 	AccountSID string
 	// AuthToken authenticates REST calls as AccountSID. When empty, REST
-	// calls authenticate with APIKeySID/APIKeySecret instead.
+	// calls authenticate with APIKeySID/APIKeySecret instead. Twilio signs
+	// webhooks with it, so webhooks cannot be verified without it.
 	AuthToken string
 	// APIKeySID ("SK" + 32 hex digits) and APIKeySecret sign customer access
 	// tokens (and authenticate REST calls when AuthToken is empty).
 	APIKeySID    string
 	APIKeySecret string
+
 	// AddressSID ("IG" + 32 hex digits) is the Flex web chat Conversations
 	// Address (console: Flex > Manage > Messaging > Conversations addresses).
+	// Conversations mode only.
 	AddressSID string
 	// ConversationsServiceSID ("IS" + 32 hex digits) is the Conversations
-	// service the access token's ChatGrant gives access to.
+	// service the access token's ChatGrant gives access to: the account's
+	// default Conversations service, where Flex web chats live.
+	// Conversations mode only.
 	ConversationsServiceSID string
+
+	// FlexFlowSID ("FO" + 32 hex digits) is the enabled Flex Flow of channel
+	// type web that chats are created in (console: Flex > Manage > Messaging,
+	// legacy Flex Flows). Flex Flow mode only.
+	FlexFlowSID string
+	// ChatServiceSID ("IS" + 32 hex digits) is the Programmable Chat service
+	// of that Flex Flow (console: Programmable Chat > Services, "Flex Chat
+	// Service"), which the access token's ChatGrant gives access to. Flex
+	// Flow mode only.
+	ChatServiceSID string
+
 	// BaseURL is empty for Twilio's real hosts. Otherwise it is the root of a
 	// Twilio API emulator, e.g. "http://127.0.0.1:8080/_twilio": a request for
 	// https://{label}.twilio.com/{path} is sent to {BaseURL}/{label}/{path}.
@@ -42,8 +157,19 @@ type Config struct {
 	// that does not follow redirects; a client without a timeout is used with
 	// DefaultTimeout added. http.DefaultClient is never used.
 	HTTPClient *http.Client
+	// Retry and Breaker tune resilience; the zero values are the defaults.
+	Retry   Retry
+	Breaker Breaker
 	// Logger receives operational logs (never secrets or claims); nil discards.
 	Logger *slog.Logger
+}
+
+// mode is c.Mode with the default applied.
+func (c Config) mode() Mode {
+	if c.Mode == "" {
+		return ModeConversations
+	}
+	return c.Mode
 }
 
 // Validate reports every missing or malformed setting, naming each one. It
@@ -58,6 +184,11 @@ func (c Config) Validate() error {
 		case value == "":
 			bad(field, "missing (want %q followed by 32 hex digits)", prefix)
 		case !validSID(value, prefix):
+			bad(field, "%q is not %q followed by 32 hex digits", value, prefix)
+		}
+	}
+	optionalSID := func(field, value, prefix string) {
+		if value != "" && !validSID(value, prefix) {
 			bad(field, "%q is not %q followed by 32 hex digits", value, prefix)
 		}
 	}
@@ -76,12 +207,30 @@ func (c Config) Validate() error {
 	}
 	sid("APIKeySID", c.APIKeySID, "SK")
 	secret("APIKeySecret", c.APIKeySecret)
-	sid("AddressSID", c.AddressSID, "IG")
-	sid("ConversationsServiceSID", c.ConversationsServiceSID, "IS")
+	switch c.Mode {
+	case "", ModeConversations:
+		sid("AddressSID", c.AddressSID, "IG")
+		sid("ConversationsServiceSID", c.ConversationsServiceSID, "IS")
+		optionalSID("FlexFlowSID", c.FlexFlowSID, "FO")
+		optionalSID("ChatServiceSID", c.ChatServiceSID, "IS")
+	case ModeFlexFlow:
+		sid("FlexFlowSID", c.FlexFlowSID, "FO")
+		sid("ChatServiceSID", c.ChatServiceSID, "IS")
+		optionalSID("AddressSID", c.AddressSID, "IG")
+		optionalSID("ConversationsServiceSID", c.ConversationsServiceSID, "IS")
+	default:
+		bad("Mode", "%q is not %q or %q", c.Mode, ModeConversations, ModeFlexFlow)
+	}
 	if c.BaseURL != "" {
 		if err := checkBaseURL(c.BaseURL); err != nil {
 			bad("BaseURL", "%v", err)
 		}
+	}
+	if c.Retry.Initial < 0 || c.Retry.Max < 0 || c.Retry.Total < 0 || c.Retry.MaxAttempts < 0 {
+		bad("Retry", "durations and attempts must not be negative")
+	}
+	if c.Breaker.OpenFor < 0 {
+		bad("Breaker", "OpenFor must not be negative")
 	}
 	return errors.Join(errs...)
 }
@@ -89,12 +238,15 @@ func (c Config) Validate() error {
 // LogValue implements slog.LogValuer: the settings, secrets replaced.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
+		slog.String("mode", string(c.mode())),
 		slog.String("account_sid", c.AccountSID),
 		slog.String("auth_token", redact(c.AuthToken)),
 		slog.String("api_key_sid", c.APIKeySID),
 		slog.String("api_key_secret", redact(c.APIKeySecret)),
 		slog.String("address_sid", c.AddressSID),
 		slog.String("conversations_service_sid", c.ConversationsServiceSID),
+		slog.String("flex_flow_sid", c.FlexFlowSID),
+		slog.String("chat_service_sid", c.ChatServiceSID),
 		slog.String("base_url", c.BaseURL),
 	)
 }
@@ -102,8 +254,9 @@ func (c Config) LogValue() slog.Value {
 // String prints the settings with secrets replaced, so that %v and %+v of a
 // Config never leak them.
 func (c Config) String() string {
-	return fmt.Sprintf("flex.Config{AccountSID:%s AuthToken:%s APIKeySID:%s APIKeySecret:%s AddressSID:%s ConversationsServiceSID:%s BaseURL:%q}",
-		c.AccountSID, redact(c.AuthToken), c.APIKeySID, redact(c.APIKeySecret), c.AddressSID, c.ConversationsServiceSID, c.BaseURL)
+	return fmt.Sprintf("flex.Config{Mode:%s AccountSID:%s AuthToken:%s APIKeySID:%s APIKeySecret:%s AddressSID:%s ConversationsServiceSID:%s FlexFlowSID:%s ChatServiceSID:%s BaseURL:%q}",
+		c.mode(), c.AccountSID, redact(c.AuthToken), c.APIKeySID, redact(c.APIKeySecret), c.AddressSID,
+		c.ConversationsServiceSID, c.FlexFlowSID, c.ChatServiceSID, c.BaseURL)
 }
 
 // GoString is String, for %#v.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
@@ -22,6 +23,8 @@ func devConfig() flex.Config {
 		APIKeySecret:            d.APIKeySecret,
 		AddressSID:              d.AddressSID,
 		ConversationsServiceSID: d.ConversationsServiceSID,
+		FlexFlowSID:             d.FlexFlowSID,
+		ChatServiceSID:          d.ChatServiceSID,
 	}
 }
 
@@ -46,6 +49,18 @@ func TestValidate(t *testing.T) {
 		{"invalid/API key secret with symbols", func(c *flex.Config) { c.APIKeySecret = "devApiKeySecretPublicNotSecret0!" }, []string{"APIKeySecret: malformed"}},
 		{"invalid/base URL scheme", func(c *flex.Config) { c.BaseURL = "ftp://example.com" }, []string{"BaseURL"}},
 		{"invalid/base URL with credentials", func(c *flex.Config) { c.BaseURL = "http://u:p@localhost/_twilio" }, []string{"BaseURL: must not carry credentials"}},
+		{"valid/flexflow mode", func(c *flex.Config) { c.Mode = flex.ModeFlexFlow }, nil},
+		{"valid/flexflow mode without conversations settings", func(c *flex.Config) {
+			c.Mode, c.AddressSID, c.ConversationsServiceSID = flex.ModeFlexFlow, "", ""
+		}, nil},
+		{"valid/conversations mode without flex flow settings", func(c *flex.Config) { c.FlexFlowSID, c.ChatServiceSID = "", "" }, nil},
+		{"invalid/flexflow mode without its settings", func(c *flex.Config) {
+			c.Mode, c.FlexFlowSID, c.ChatServiceSID = flex.ModeFlexFlow, "", ""
+		}, []string{"FlexFlowSID: missing", "ChatServiceSID: missing"}},
+		{"invalid/flexflow mode with a malformed flow", func(c *flex.Config) { c.Mode, c.FlexFlowSID = flex.ModeFlexFlow, "IS00000000000000000000000000000000" },
+			[]string{`FlexFlowSID: "IS00000000000000000000000000000000" is not "FO"`}},
+		{"invalid/unknown mode", func(c *flex.Config) { c.Mode = "studio" }, []string{`Mode: "studio"`}},
+		{"invalid/negative retry", func(c *flex.Config) { c.Retry.Total = -time.Second }, []string{"Retry"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +112,19 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		}
 		if !strings.Contains(out, cfg.AccountSID) {
 			t.Errorf("%s does not show the account: %s", how, out)
+		}
+	}
+}
+
+func TestParseMode(t *testing.T) {
+	for in, want := range map[string]flex.Mode{"": flex.ModeConversations, "conversations": flex.ModeConversations, "flexflow": flex.ModeFlexFlow} {
+		if got, err := flex.ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"Conversations", "flex-flow", "legacy"} {
+		if _, err := flex.ParseMode(in); err == nil {
+			t.Errorf("ParseMode(%q) accepted", in)
 		}
 	}
 }

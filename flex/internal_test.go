@@ -92,15 +92,15 @@ func TestErrorTemporary(t *testing.T) {
 		err  *Error
 		want bool
 	}{
-		{"429/rate limited", wrapError("op", &client.TwilioRestError{Status: 429, Code: 20429, Message: "Too Many Requests"}, 429), true},
-		{"500/twilio failed", wrapError("op", &client.TwilioRestError{Status: 500, Code: 20500}, 500), true},
-		{"503/unreadable body", wrapError("op", errors.New("error decoding the response for an HTTP error code: 503"), 503), true},
-		{"404/not found", wrapError("op", &client.TwilioRestError{Status: 404, Code: 20404}, 404), false},
-		{"401/authentication", wrapError("op", &client.TwilioRestError{Status: 401, Code: 20003}, 401), false},
-		{"timeout/net error", wrapError("op", &url.Error{Op: "Post", URL: "https://flex-api.twilio.com/v2/WebChats", Err: timeoutErr{}}, 0), true},
-		{"timeout/deadline", wrapError("op", fmt.Errorf("post: %w", context.DeadlineExceeded), 0), true},
-		{"canceled", wrapError("op", context.Canceled, 0), false},
-		{"network/refused", wrapError("op", errors.New("connection refused"), 0), false},
+		{"429/rate limited", wrapError("op", &client.TwilioRestError{Status: 429, Code: 20429, Message: "Too Many Requests"}, 429, 0), true},
+		{"500/twilio failed", wrapError("op", &client.TwilioRestError{Status: 500, Code: 20500}, 500, 0), true},
+		{"503/unreadable body", wrapError("op", errors.New("error decoding the response for an HTTP error code: 503"), 503, 0), true},
+		{"404/not found", wrapError("op", &client.TwilioRestError{Status: 404, Code: 20404}, 404, 0), false},
+		{"401/authentication", wrapError("op", &client.TwilioRestError{Status: 401, Code: 20003}, 401, 0), false},
+		{"timeout/net error", wrapError("op", &url.Error{Op: "Post", URL: "https://flex-api.twilio.com/v2/WebChats", Err: timeoutErr{}}, 0, 0), true},
+		{"timeout/deadline", wrapError("op", fmt.Errorf("post: %w", context.DeadlineExceeded), 0, 0), true},
+		{"canceled", wrapError("op", context.Canceled, 0, 0), false},
+		{"network/refused", wrapError("op", errors.New("connection refused"), 0, 0), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,4 +168,83 @@ func FuzzMergeVerification(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := map[string]time.Duration{
+		"":                              0,
+		"1":                             time.Second,
+		"120":                           2 * time.Minute,
+		"-3":                            0,
+		"soon":                          0,
+		"1.5":                           0,
+		"Thu, 02 Jan 2025 03:04:35 GMT": 30 * time.Second,
+		"Thu, 02 Jan 2025 03:00:00 GMT": 0, // in the past
+	}
+	for in, want := range tests {
+		if got := parseRetryAfter(in, now); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestKeyedLocks(t *testing.T) {
+	var k keyedLocks
+	unlock, err := k.lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another key is free.
+	unlockB, err := k.lock(context.Background(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlockB()
+	// The same key waits, until the context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := k.lock(ctx, "a"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("lock of a held key = %v", err)
+	}
+	unlock()
+	unlock2, err := k.lock(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock2()
+	if len(k.locks) != 0 {
+		t.Errorf("%d locks left behind", len(k.locks))
+	}
+}
+
+func TestMemoryGuard(t *testing.T) {
+	g := newMemoryGuard(3)
+	now := time.Now()
+	for _, k := range []string{"a", "b", "c"} {
+		if !g.FirstSeen(k, now, time.Minute) {
+			t.Fatalf("%s seen before", k)
+		}
+	}
+	if g.FirstSeen("a", now, time.Minute) {
+		t.Error("a replay was not caught")
+	}
+	// Full: the oldest is forgotten to remember a new one.
+	if !g.FirstSeen("d", now, time.Minute) || len(g.seen) > 3 {
+		t.Errorf("remembering d: %d entries", len(g.seen))
+	}
+	// Expired entries are forgotten.
+	if !g.FirstSeen("b", now.Add(2*time.Minute), time.Minute) {
+		t.Error("b was remembered past its window")
+	}
+}
+
+func TestSigningParamsSignWhatTwilioSigns(t *testing.T) {
+	form := url.Values{"A": {"2", "1", "2"}, "B": {"x"}, "C": {""}}
+	const token = "devAuthTokenPublicNotSecret00000"
+	v := client.NewRequestValidator(token)
+	sig := SignWebhook(token, "https://example.com/h", form)
+	if !v.Validate("https://example.com/h", signingParams(form), sig) {
+		t.Error("signingParams does not reproduce Twilio's signing of repeated values")
+	}
 }

@@ -1,28 +1,50 @@
 // Package emulator is a local, in-memory emulator of the slice of Twilio's
-// REST API the trust broker uses: Flex API v2 WebChats and the Conversations
-// v1 resources a Flex web chat creates (conversations, participants,
-// messages, users).
+// REST API the trust broker uses, in both kinds of Flex account:
+//
+//   - current Flex: Flex API v2 WebChats and the Conversations v1 resources a
+//     web chat creates (conversations, participants, messages, users), the
+//     Conversations configuration, address and service, participant
+//     conversations by identity;
+//   - legacy Flex: Flex API v1 Flex Flows, Channels and WebChannels, and the
+//     Programmable Chat v2 service, channels, members, messages, users and
+//     user channels they create;
+//   - TaskRouter v1 tasks, one per new chat, with the pre-engagement data in
+//     the task attributes.
 //
 // It serves Twilio's own paths under /_twilio/{label}/… (label being the
-// first label of the Twilio host: flex-api, conversations), takes the form
-// bodies twilio-go sends, checks HTTP Basic auth like Twilio and answers with
-// Twilio's JSON shapes, status codes and error bodies. Pointed at it through
+// first label of the Twilio host: flex-api, conversations, chat, taskrouter),
+// takes the form bodies twilio-go sends, checks HTTP Basic auth like Twilio
+// and answers with Twilio's JSON shapes, status codes and error bodies
+// (code, message, more_info, status). Pointed at it through
 // flex.BaseClient, the real twilio-go client works unchanged, so the whole
 // flow runs offline in development and tests. URLs inside responses (url,
 // links, paging) are Twilio's canonical https://….twilio.com ones, as Twilio
 // returns them; flex.BaseClient maps them back to the emulator.
+//
+// Beyond Twilio's REST API it offers what development and tests need:
+//
+//   - the customer's calls: the chat page calls the Conversations (or Chat)
+//     messages API from the browser with the customer's access token
+//     (Authorization: Bearer, or X-Twilio-Token), checked as Twilio checks
+//     it and scoped to that identity's chats (Twilio itself takes such
+//     tokens only on its SDK's connection, not on REST);
+//   - webhooks: signed like Twilio's (X-Twilio-Signature with the auth
+//     token) to the configured URLs when a chat is closed or removed;
+//   - fault injection (InjectFault, and /_twilio/_emulator/faults over HTTP);
+//   - an agent view at /_twilio/agent: the chats an agent would get, the
+//     verification summary as the agent sees it, and a reply box.
 //
 // The emulator records every request it receives (see Requests), so tests can
 // prove what was, and was not, sent to "Twilio".
 //
 // It depends on the standard library only and must not import the product's
 // packages. It is for development and tests: state lives in memory and is
-// lost on restart, and it knows nothing of webhooks, TaskRouter or the
-// Conversations client SDK.
+// lost on restart.
 package emulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -30,6 +52,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +60,13 @@ import (
 // PathPrefix is where the emulator expects to be mounted: it serves
 // PathPrefix + "{label}/…" and sees the full request path.
 const PathPrefix = "/_twilio/"
+
+// AgentPath is the agent view; ControlPath + "faults" the fault-injection
+// control endpoint.
+const (
+	AgentPath   = PathPrefix + "agent"
+	ControlPath = PathPrefix + "_emulator/"
+)
 
 // MaxRecordedRequests bounds the recording kept by an Emulator; older
 // requests are dropped first.
@@ -49,11 +79,33 @@ const maxBodyBytes = 1 << 20
 // the value of DevConfig.
 type Config struct {
 	AccountSID              string // AC…; with AuthToken, one accepted Basic-auth pair
-	AuthToken               string
+	AuthToken               string // also signs webhooks, like Twilio
 	APIKeySID               string // SK…; with APIKeySecret, the other accepted pair
-	APIKeySecret            string
+	APIKeySecret            string // also verifies customers' access tokens
 	AddressSID              string // IG…; the only Flex web chat address that exists
-	ConversationsServiceSID string // IS…; the service conversations and users belong to
+	ConversationsServiceSID string // IS…; the default Conversations service
+	FlexFlowSID             string // FO…; the web Flex Flow that exists at start
+	ChatServiceSID          string // IS…; the Programmable Chat service of Flex Flows
+	WorkspaceSID            string // WS…; the TaskRouter workspace of Flex tasks
+
+	// ConversationsWebhookURL receives Conversations post-event webhooks
+	// (onConversationStateUpdated, onConversationRemoved), ChatWebhookURL the
+	// Programmable Chat ones (onChannelUpdated, onChannelDestroyed). Empty:
+	// none sent. Each is signed as the URL given here, as Twilio signs the URL
+	// it is configured with.
+	ConversationsWebhookURL string
+	ChatWebhookURL          string
+	// WebhookDeliveryBase, when set, is where webhooks are actually sent:
+	// the scheme and host of the webhook URL are replaced by it (e.g. the
+	// service's loopback address when the webhook URL is its public one).
+	// The signature still covers the configured URL.
+	WebhookDeliveryBase string
+	// WebhookClient sends webhooks; nil means a client with a 5-second
+	// timeout.
+	WebhookClient *http.Client
+
+	// AgentIdentity is the author of the agent's replies (default "agent").
+	AgentIdentity string
 }
 
 // DevConfig returns fixed, well-formed development credentials. They are
@@ -67,18 +119,24 @@ func DevConfig() Config {
 		APIKeySecret:            "devApiKeySecretPublicNotSecret00",
 		AddressSID:              "IGde000000000000000000000000000003",
 		ConversationsServiceSID: "ISde000000000000000000000000000004",
+		FlexFlowSID:             "FOde000000000000000000000000000005",
+		ChatServiceSID:          "ISde000000000000000000000000000006",
+		WorkspaceSID:            "WSde000000000000000000000000000007",
+		AgentIdentity:           "agent",
 	}
 }
 
 // Request is one request the emulator received.
 type Request struct {
-	Time     time.Time
-	Method   string
-	Path     string     // the full path, e.g. /_twilio/flex-api/v2/WebChats
-	Query    url.Values // the parsed query string
-	Form     url.Values // the parsed body when it was application/x-www-form-urlencoded, else nil
-	Body     []byte     // the raw body (at most 1 MiB)
-	AuthUser string     // the Basic-auth user name (an AC… or SK… SID); the password is never kept
+	Time      time.Time
+	Method    string
+	Path      string     // the full path, e.g. /_twilio/flex-api/v2/WebChats
+	Operation string     // Twilio's operationId, e.g. CreateWebChannel; "" when unknown
+	Query     url.Values // the parsed query string
+	Form      url.Values // the parsed body when it was application/x-www-form-urlencoded, else nil
+	Body      []byte     // the raw body (at most 1 MiB)
+	AuthUser  string     // the Basic-auth user name (an AC… or SK… SID); the password is never kept
+	Identity  string     // the identity of a customer's access token; the token is never kept
 }
 
 func (r Request) clone() Request {
@@ -99,23 +157,50 @@ func cloneValues(v url.Values) url.Values {
 	return c
 }
 
+// route is what the emulator knows of a served operation.
+type route struct {
+	service string // host label: flex-api, conversations, chat, taskrouter
+	op      string // Twilio's operationId
+	// customer is the service SID a customer's access token must grant for
+	// the operation to accept it; "" when only the account may call it.
+	customer string
+}
+
 // Emulator is an http.Handler emulating Twilio. It is safe for concurrent
 // use; all state is in memory, guarded by one mutex.
 type Emulator struct {
-	cfg Config
-	mux *http.ServeMux
-	now func() time.Time
+	cfg    Config
+	mux    *http.ServeMux
+	routes map[string]route // by mux pattern
+	now    func() time.Time
 
-	channelRoleSID string // RL… given to participants, like a service's default channel role
-	serviceRoleSID string // RL… given to users, like a service's default service role
+	channelRoleSID string    // RL… given to participants, like a service's default channel role
+	serviceRoleSID string    // RL… given to users, like a service's default service role
+	workflowSID    string    // WW…
+	queueSID       string    // WQ…
+	taskChannelSID string    // TC…
+	messagingSID   string    // MG…
+	created        time.Time // when the emulated account's resources were made
 
 	mu            sync.Mutex
 	conversations map[string]*conversation // by SID
 	convOrder     []*conversation          // in creation order
 	users         map[string]*user         // by SID
 	usersByID     map[string]*user         // by identity
-	recorded      []Request                // ring buffer of at most MaxRecordedRequests
-	recordedNext  int                      // where the next request goes once recorded is full
+	flows         []*flexFlow
+	channels      map[string]*channel // by SID
+	chanOrder     []*channel
+	chatUsers     map[string]*user // by SID
+	chatUsersByID map[string]*user // by identity
+	tasks         []*task
+	faults        []*Fault
+	webhooks      []WebhookDelivery
+	pending       []pendingWebhook // queued for delivery
+	delivering    bool             // a goroutine is delivering pending
+	recorded      []Request        // ring buffer of at most MaxRecordedRequests
+	recordedNext  int              // where the next request goes once recorded is full
+
+	deliveries sync.WaitGroup
 }
 
 // New returns an emulator of the account cfg describes.
@@ -132,38 +217,111 @@ func New(cfg Config) *Emulator {
 	fill(&cfg.APIKeySecret, dev.APIKeySecret)
 	fill(&cfg.AddressSID, dev.AddressSID)
 	fill(&cfg.ConversationsServiceSID, dev.ConversationsServiceSID)
+	fill(&cfg.FlexFlowSID, dev.FlexFlowSID)
+	fill(&cfg.ChatServiceSID, dev.ChatServiceSID)
+	fill(&cfg.WorkspaceSID, dev.WorkspaceSID)
+	fill(&cfg.AgentIdentity, dev.AgentIdentity)
+	if cfg.WebhookClient == nil {
+		cfg.WebhookClient = &http.Client{
+			Timeout:       5 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
 
 	e := &Emulator{
 		cfg:            cfg,
 		now:            func() time.Time { return time.Now().UTC().Truncate(time.Second) },
 		channelRoleSID: newSID("RL"),
 		serviceRoleSID: newSID("RL"),
+		workflowSID:    newSID("WW"),
+		queueSID:       newSID("WQ"),
+		taskChannelSID: newSID("TC"),
+		messagingSID:   newSID("MG"),
 		conversations:  map[string]*conversation{},
 		users:          map[string]*user{},
 		usersByID:      map[string]*user{},
+		channels:       map[string]*channel{},
+		chatUsers:      map[string]*user{},
+		chatUsersByID:  map[string]*user{},
 	}
-	e.routes()
+	created := e.now()
+	e.created = created
+	e.flows = []*flexFlow{{
+		sid: cfg.FlexFlowSID, friendlyName: "Flex Web Channel Flow", chatServiceSID: cfg.ChatServiceSID,
+		channelType: "web", enabled: true, integrationType: "task", janitorEnabled: true,
+		created: created, updated: created,
+	}}
+	e.routes = map[string]route{}
+	e.routesInit()
 	return e
 }
 
-func (e *Emulator) routes() {
+func (e *Emulator) routesInit() {
 	m := http.NewServeMux()
-	const conv = PathPrefix + "conversations/v1"
-	m.HandleFunc("POST "+PathPrefix+"flex-api/v2/WebChats", e.createWebChat)
-	m.HandleFunc("GET "+conv+"/Conversations", e.listConversations)
-	m.HandleFunc("GET "+conv+"/Conversations/{sid}", e.fetchConversation)
-	m.HandleFunc("POST "+conv+"/Conversations/{sid}", e.updateConversation)
-	m.HandleFunc("GET "+conv+"/Conversations/{sid}/Participants", e.listParticipants)
-	m.HandleFunc("GET "+conv+"/Conversations/{sid}/Messages", e.listMessages)
-	m.HandleFunc("POST "+conv+"/Conversations/{sid}/Messages", e.createMessage)
-	m.HandleFunc("GET "+conv+"/Users/{sid}", e.fetchUser)
+	handle := func(method, service, path, op, customer string, h http.HandlerFunc) {
+		pattern := method + " " + PathPrefix + service + path
+		m.HandleFunc(pattern, h)
+		e.routes[pattern] = route{service: service, op: op, customer: customer}
+	}
+	conv, chat := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID
+
+	// Flex API v2 and v1.
+	handle("POST", "flex-api", "/v2/WebChats", "CreateWebChannel", "", e.createWebChat)
+	handle("GET", "flex-api", "/v1/FlexFlows", "ListFlexFlow", "", e.listFlexFlows)
+	handle("POST", "flex-api", "/v1/FlexFlows", "CreateFlexFlow", "", e.createFlexFlow)
+	handle("GET", "flex-api", "/v1/FlexFlows/{sid}", "FetchFlexFlow", "", e.fetchFlexFlow)
+	handle("POST", "flex-api", "/v1/FlexFlows/{sid}", "UpdateFlexFlow", "", e.updateFlexFlow)
+	handle("POST", "flex-api", "/v1/Channels", "CreateChannel", "", e.createFlexChannel)
+	handle("POST", "flex-api", "/v1/WebChannels", "CreateWebChannel", "", e.createFlexWebChannel)
+
+	// Conversations v1.
+	handle("GET", "conversations", "/v1/Configuration", "FetchConfiguration", "", e.fetchConversationsConfiguration)
+	handle("GET", "conversations", "/v1/Configuration/Addresses/{sid}", "FetchConfigurationAddress", "", e.fetchAddress)
+	handle("GET", "conversations", "/v1/Services/{sid}", "FetchService", "", e.fetchConversationsService)
+	handle("GET", "conversations", "/v1/ParticipantConversations", "ListParticipantConversation", "", e.listParticipantConversations)
+	handle("GET", "conversations", "/v1/Services/{service}/ParticipantConversations", "ListServiceParticipantConversation", "", e.listParticipantConversations)
+	handle("GET", "conversations", "/v1/Conversations", "ListConversation", "", e.listConversations)
+	handle("GET", "conversations", "/v1/Conversations/{sid}", "FetchConversation", conv, e.fetchConversation)
+	handle("POST", "conversations", "/v1/Conversations/{sid}", "UpdateConversation", "", e.updateConversation)
+	handle("DELETE", "conversations", "/v1/Conversations/{sid}", "DeleteConversation", "", e.deleteConversation)
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants", "ListConversationParticipant", conv, e.listParticipants)
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "FetchConversationParticipant", "", e.fetchParticipant)
+	handle("POST", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "UpdateConversationParticipant", "", e.updateParticipant)
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", conv, e.listMessages)
+	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", conv, e.createMessage)
+	handle("GET", "conversations", "/v1/Users/{sid}", "FetchUser", "", e.fetchUser)
+
+	// Programmable Chat v2.
+	handle("GET", "chat", "/v2/Services/{sid}", "FetchService", "", e.fetchChatService)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}", "FetchChannel", chat, e.fetchChannel)
+	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}", "UpdateChannel", "", e.updateChannel)
+	handle("DELETE", "chat", "/v2/Services/{service}/Channels/{sid}", "DeleteChannel", "", e.deleteChannel)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Members", "ListMember", chat, e.listMembers)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "ListMessage", chat, e.listChatMessages)
+	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "CreateMessage", chat, e.createChatMessage)
+	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}", "FetchUser", "", e.fetchChatUser)
+	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}/Channels", "ListUserChannel", "", e.listUserChannels)
+
+	// TaskRouter v1.
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks", "ListTask", "", e.listTasks)
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", e.fetchTask)
+
 	m.HandleFunc("/", notFound)
 	e.mux = m
 }
 
-// ServeHTTP records the request, checks its credentials like Twilio and
-// serves it.
+// ServeHTTP serves the agent view and the control endpoints, and otherwise
+// records the request, checks its credentials like Twilio, applies any
+// injected fault, and serves it.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == AgentPath || strings.HasPrefix(r.URL.Path, AgentPath+"/"):
+		e.serveAgent(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, ControlPath):
+		e.serveControl(w, r)
+		return
+	}
 	w.Header().Set("Twilio-Request-Id", newSID("RQ"))
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -172,26 +330,52 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	user, pass, hasAuth := r.BasicAuth()
+	_, pattern := e.mux.Handler(r)
+	rt := e.routes[pattern]
+	user, pass, hasBasic := r.BasicAuth()
+	token := accessToken(r)
 
 	rec := Request{
-		Time:     time.Now(),
-		Method:   r.Method,
-		Path:     r.URL.Path,
-		Query:    r.URL.Query(),
-		Body:     body,
-		AuthUser: user,
+		Time:      time.Now(),
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Operation: rt.op,
+		Query:     r.URL.Query(),
+		Body:      body,
+		AuthUser:  user,
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" {
 		if form, err := url.ParseQuery(string(body)); err == nil {
 			rec.Form = form
 		}
 	}
-	e.record(rec)
 
-	if !hasAuth || !e.authenticated(user, pass) {
+	switch {
+	case hasBasic:
+		if !e.authenticated(user, pass) {
+			e.record(rec)
+			w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+			writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+			return
+		}
+	case token != "":
+		identity, status, code, msg := e.customer(token, rt)
+		rec.Identity = identity
+		if status != 0 {
+			e.record(rec)
+			writeError(w, status, code, msg)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), customerKey{}, identity))
+	default:
+		e.record(rec)
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
 		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		return
+	}
+	e.record(rec)
+	if f, ok := e.takeFault(rt); ok {
+		e.serveFault(w, r, f)
 		return
 	}
 	e.mux.ServeHTTP(w, r)
@@ -216,7 +400,8 @@ func (e *Emulator) record(r Request) {
 }
 
 // Requests returns the requests received, oldest first: all of them, or the
-// last MaxRecordedRequests. The result is a copy.
+// last MaxRecordedRequests. The agent view and the control endpoints are not
+// Twilio's API and are not recorded. The result is a copy.
 func (e *Emulator) Requests() []Request {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -225,6 +410,12 @@ func (e *Emulator) Requests() []Request {
 		out = append(out, e.recorded[(e.recordedNext+i)%len(e.recorded)].clone())
 	}
 	return out
+}
+
+// Close waits until the queued webhooks are delivered. The emulator stays
+// usable.
+func (e *Emulator) Close() {
+	e.deliveries.Wait()
 }
 
 // newSID returns prefix followed by 32 random hex digits, like Twilio's SIDs.

@@ -1,9 +1,11 @@
 package emulator_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -515,3 +517,20 @@ func assertJSON(t *testing.T, got, want string) {
 		t.Errorf("JSON = %s, want %s", gb, wb)
 	}
 }
+
+// webChatParams builds web chat parameters.
+type webChatParams struct{}
+
+func (webChatParams) web(address, identity string) *flexv2.CreateWebChannelParams {
+	return (&flexv2.CreateWebChannelParams{}).SetAddressSid(address).SetIdentity(identity)
+}
+
+// restClientOf is the twilio-go client over bc.
+func restClientOf(bc *flex.BaseClient) *twilio.RestClient {
+	rc := twilio.NewRestClientWithParams(twilio.ClientParams{Client: bc})
+	rc.SetEdge("")
+	rc.SetRegion("")
+	return rc
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -10,10 +10,14 @@ import (
 
 // Twilio error codes the emulator answers with.
 const (
-	codeInvalidParameter  = 20001 // missing or invalid parameter
-	codeNotFound          = 20404 // the requested resource was not found
-	codeInvalidAttributes = 50304 // attributes are not valid JSON
-	codeUniqueNameTaken   = 50353 // a conversation already has this unique name
+	codeInvalidParameter   = 20001 // missing or invalid parameter
+	codeForbidden          = 20403 // the credentials may not do this
+	codeNotFound           = 20404 // the requested resource was not found
+	codeInvalidAttributes  = 50304 // attributes are not valid JSON
+	codeUniqueNameTaken    = 50353 // a conversation already has this unique name
+	codeChannelNameTaken   = 50307 // a chat channel already has this unique name
+	codeAccessTokenInvalid = 20101 // the access token is not valid
+	codeAccessTokenExpired = 20104 // the access token expired
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -32,9 +36,30 @@ func missing(w http.ResponseWriter, name string) {
 	writeError(w, http.StatusBadRequest, codeInvalidParameter, "Missing required parameter "+name+" in the post body")
 }
 
+// webhooksEnabled reports whether a REST call asked for webhooks: like
+// Twilio, actions taken through the REST API fire webhooks only with
+// X-Twilio-Webhook-Enabled: true.
+func webhooksEnabled(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("X-Twilio-Webhook-Enabled"), "true")
+}
+
+// preEngagement parses PreEngagementData; ok is false (and a 400 written)
+// when it is not JSON.
+func preEngagement(w http.ResponseWriter, f url.Values) (any, bool) {
+	var pre any = map[string]any{}
+	if raw := f.Get("PreEngagementData"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &pre); err != nil {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PreEngagementData: not valid JSON")
+			return nil, false
+		}
+	}
+	return pre, true
+}
+
 // createWebChat emulates POST https://flex-api.twilio.com/v2/WebChats: like
-// Flex it creates the conversation, the customer's participant and, when the
-// identity has none yet, the customer's Conversations user.
+// Flex it creates the conversation, the customer's participant, the
+// customer's Conversations user when the identity has none yet, and the task
+// an agent is offered.
 func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
@@ -50,12 +75,9 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "The requested resource /Configuration/Addresses/"+address+" was not found")
 		return
 	}
-	var pre any = map[string]any{}
-	if raw := f.Get("PreEngagementData"); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &pre); err != nil {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PreEngagementData: not valid JSON")
-			return
-		}
+	pre, ok := preEngagement(w, f)
+	if !ok {
+		return
 	}
 	identity := f.Get("Identity")
 	if identity == "" {
@@ -74,9 +96,8 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 
 	e.mu.Lock()
 	now := e.now()
-	u := e.usersByID[identity]
-	if u == nil {
-		u = &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
+	if e.usersByID[identity] == nil {
+		u := &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
 			roleSID: e.serviceRoleSID, created: now, updated: now}
 		e.users[u.sid] = u
 		e.usersByID[identity] = u
@@ -85,6 +106,8 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 		state: "active", created: now, updated: now}
 	c.participants = append(c.participants, &participant{sid: newSID("MB"), identity: identity,
 		attributes: string(partAttrs), roleSID: e.channelRoleSID, created: now, updated: now})
+	c.task = e.newTask(map[string]any{"conversationSid": c.sid, "channelType": "web", "name": customer,
+		"from": identity, "pre_engagement_data": pre})
 	e.conversations[c.sid] = c
 	e.convOrder = append(e.convOrder, c)
 	e.mu.Unlock()
@@ -105,15 +128,38 @@ func (e *Emulator) conversation(sidOrName string) *conversation {
 	return nil
 }
 
-func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (c *conversation) participant(identity string) *participant {
+	for _, p := range c.participants {
+		if p.identity == identity {
+			return p
+		}
+	}
+	return nil
+}
+
+// customerConversation finds the conversation of the request's {sid} and,
+// for a customer's call, checks the customer takes part in it. It writes
+// the error and returns nil when not found or not allowed. e.mu must be
+// held.
+func (e *Emulator) customerConversation(w http.ResponseWriter, r *http.Request) *conversation {
 	c := e.conversation(r.PathValue("sid"))
 	if c == nil {
 		notFound(w, r)
-		return
+		return nil
 	}
-	writeJSON(w, http.StatusOK, e.conversationJSON(c))
+	if identity, ok := customerOf(r); ok && c.participant(identity) == nil {
+		writeError(w, http.StatusForbidden, codeForbidden, "User "+identity+" is not a participant of this conversation")
+		return nil
+	}
+	return c
+}
+
+func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.customerConversation(w, r); c != nil {
+		writeJSON(w, http.StatusOK, e.conversationJSON(c))
+	}
 }
 
 var settableStates = map[string]bool{"active": true, "inactive": true, "closed": true}
@@ -152,11 +198,75 @@ func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
 	if v, ok := f["Attributes"]; ok {
 		c.attributes = v[0]
 	}
-	if v, ok := f["State"]; ok {
-		c.state = v[0]
-	}
 	c.updated = e.now()
+	if v, ok := f["State"]; ok && v[0] != c.state {
+		e.setConversationState(c, v[0], "API", webhooksEnabled(r))
+	}
 	writeJSON(w, http.StatusOK, e.conversationJSON(c))
+}
+
+// setConversationState moves c to state, ends its task when it closes and,
+// when notify, sends onConversationStateUpdated. e.mu must be held.
+func (e *Emulator) setConversationState(c *conversation, state, reason string, notify bool) {
+	from := c.state
+	c.state = state
+	c.updated = e.now()
+	if state == "closed" {
+		e.endTask(c.task)
+	}
+	if notify {
+		e.sendConversationsWebhook(url.Values{
+			"EventType":           {"onConversationStateUpdated"},
+			"AccountSid":          {e.cfg.AccountSID},
+			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
+			"ConversationSid":     {c.sid},
+			"MessagingServiceSid": {e.messagingSID},
+			"StateFrom":           {from},
+			"StateTo":             {state},
+			"StateUpdated":        {timestamp(c.updated)},
+			"DateCreated":         {timestamp(c.created)},
+			"DateUpdated":         {timestamp(c.updated)},
+			"Reason":              {reason},
+			"Source":              {"API"},
+			"RetryCount":          {"0"},
+		})
+	}
+}
+
+func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.conversation(r.PathValue("sid"))
+	if c == nil {
+		notFound(w, r)
+		return
+	}
+	delete(e.conversations, c.sid)
+	for i, x := range e.convOrder {
+		if x == c {
+			e.convOrder = append(e.convOrder[:i:i], e.convOrder[i+1:]...)
+			break
+		}
+	}
+	e.endTask(c.task)
+	if webhooksEnabled(r) {
+		e.sendConversationsWebhook(url.Values{
+			"EventType":           {"onConversationRemoved"},
+			"AccountSid":          {e.cfg.AccountSID},
+			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
+			"ConversationSid":     {c.sid},
+			"MessagingServiceSid": {e.messagingSID},
+			"FriendlyName":        {c.friendlyName},
+			"UniqueName":          {c.uniqueName},
+			"Attributes":          {c.attributes},
+			"State":               {c.state},
+			"DateCreated":         {timestamp(c.created)},
+			"DateUpdated":         {timestamp(c.updated)},
+			"Source":              {"API"},
+			"RetryCount":          {"0"},
+		})
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
@@ -193,6 +303,60 @@ func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// listParticipantConversations serves GET /v1/ParticipantConversations and
+// /v1/Services/{ChatServiceSid}/ParticipantConversations: the conversations
+// an identity takes part in, oldest first.
+func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	identity, address := q.Get("Identity"), q.Get("Address")
+	if identity == "" && address == "" {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Either Identity or Address must be specified")
+		return
+	}
+	base := conversationsAPI + "/ParticipantConversations"
+	if svc := r.PathValue("service"); svc != "" {
+		if svc != e.cfg.ConversationsServiceSID {
+			notFound(w, r)
+			return
+		}
+		base = conversationsAPI + "/Services/" + svc + "/ParticipantConversations"
+	}
+	p, ok := parsePage(w, q, 100)
+	if !ok {
+		return
+	}
+	filters := url.Values{}
+	if identity != "" {
+		filters.Set("Identity", identity)
+	}
+	if address != "" {
+		filters.Set("Address", address)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	type pair struct {
+		c *conversation
+		p *participant
+	}
+	var all []pair
+	if identity != "" { // nobody emulated has a messaging address
+		for _, c := range e.convOrder {
+			if pt := c.participant(identity); pt != nil {
+				all = append(all, pair{c, pt})
+			}
+		}
+	}
+	items := []participantConversationJSON{}
+	for _, x := range window(all, p) {
+		items = append(items, e.participantConversationJSON(x.c, x.p))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"conversations": items,
+		"meta":          p.meta("conversations", base, filters, len(all)),
+	})
+}
+
 func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 	p, ok := parsePage(w, r.URL.Query(), 100)
 	if !ok {
@@ -200,9 +364,8 @@ func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.conversation(r.PathValue("sid"))
+	c := e.customerConversation(w, r)
 	if c == nil {
-		notFound(w, r)
 		return
 	}
 	items := []participantJSON{}
@@ -213,6 +376,54 @@ func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 		"participants": items,
 		"meta":         p.meta("participants", conversationURL(c.sid)+"/Participants", nil, len(c.participants)),
 	})
+}
+
+// participantOf finds {participant} (a SID or an identity) in {sid}.
+func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (*conversation, *participant) {
+	c := e.conversation(r.PathValue("sid"))
+	if c == nil {
+		notFound(w, r)
+		return nil, nil
+	}
+	key := r.PathValue("participant")
+	for _, p := range c.participants {
+		if p.sid == key || p.identity == key {
+			return c, p
+		}
+	}
+	notFound(w, r)
+	return nil, nil
+}
+
+func (e *Emulator) fetchParticipant(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, p := e.participantOf(w, r); p != nil {
+		writeJSON(w, http.StatusOK, e.participantJSON(c, p))
+	}
+}
+
+func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	f := r.PostForm
+	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
+		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, p := e.participantOf(w, r)
+	if p == nil {
+		return
+	}
+	if v, ok := f["Attributes"]; ok {
+		p.attributes = v[0]
+	}
+	if v, ok := f["RoleSid"]; ok && v[0] != "" {
+		p.roleSID = v[0]
+	}
+	p.updated = e.now()
+	writeJSON(w, http.StatusOK, e.participantJSON(c, p))
 }
 
 func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
@@ -228,19 +439,15 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.conversation(r.PathValue("sid"))
+	c := e.customerConversation(w, r)
 	if c == nil {
-		notFound(w, r)
 		return
 	}
 	all := c.messages
 	filters := url.Values{}
 	if order == "desc" {
 		filters.Set("Order", order)
-		all = make([]*message, len(c.messages))
-		for i, m := range c.messages {
-			all[len(all)-1-i] = m
-		}
+		all = reversed(c.messages)
 	}
 	items := []messageJSON{}
 	for _, m := range window(all, p) {
@@ -250,6 +457,14 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 		"messages": items,
 		"meta":     p.meta("messages", conversationURL(c.sid)+"/Messages", filters, len(all)),
 	})
+}
+
+func reversed[T any](s []T) []T {
+	out := make([]T, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
 }
 
 func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
@@ -272,25 +487,36 @@ func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
 	if author == "" {
 		author = "system" // Twilio's default author
 	}
+	if identity, ok := customerOf(r); ok {
+		author = identity // a customer writes as themself
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	c := e.conversation(r.PathValue("sid"))
+	c := e.customerConversation(w, r)
 	if c == nil {
-		notFound(w, r)
 		return
 	}
+	if c.state == "closed" {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
+		return
+	}
+	m := e.addMessage(c, author, body, attrs)
+	writeJSON(w, http.StatusCreated, e.messageJSON(c, m))
+}
+
+// addMessage appends a message to c; e.mu must be held.
+func (e *Emulator) addMessage(c *conversation, author, body, attrs string) *message {
 	now := e.now()
 	m := &message{sid: newSID("IM"), index: c.nextIndex, author: author, body: body, attributes: attrs,
 		created: now, updated: now}
-	for _, pt := range c.participants {
-		if pt.identity == author {
-			m.participantSID = pt.sid
-		}
+	if pt := c.participant(author); pt != nil {
+		m.participantSID = pt.sid
 	}
 	c.nextIndex++
 	c.messages = append(c.messages, m)
-	writeJSON(w, http.StatusCreated, e.messageJSON(c, m))
+	c.updated = now
+	return m
 }
 
 // fetchUser serves GET /v1/Users/{Sid}, where Sid may also be the identity,
@@ -308,6 +534,65 @@ func (e *Emulator) fetchUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, e.userJSON(u))
+}
+
+func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *http.Request) {
+	self := conversationsAPI + "/Configuration"
+	writeJSON(w, http.StatusOK, configurationJSON{
+		AccountSID:                 e.cfg.AccountSID,
+		DefaultChatServiceSID:      e.cfg.ConversationsServiceSID,
+		DefaultMessagingServiceSID: e.messagingSID,
+		URL:                        self,
+		Links: map[string]string{
+			"service":   conversationsAPI + "/Services/" + e.cfg.ConversationsServiceSID + "/Configuration",
+			"webhooks":  self + "/Webhooks",
+			"addresses": self + "/Addresses",
+		},
+	})
+}
+
+func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("sid") != e.cfg.AddressSID {
+		notFound(w, r)
+		return
+	}
+	auto, _ := json.Marshal(map[string]any{"enabled": true, "type": "webhook",
+		"conversation_service_sid": e.cfg.ConversationsServiceSID})
+	created := timestamp(e.created)
+	writeJSON(w, http.StatusOK, addressJSON{
+		SID:          e.cfg.AddressSID,
+		AccountSID:   e.cfg.AccountSID,
+		Type:         "chat",
+		Address:      "Web Chat",
+		FriendlyName: "Flex Web Chat",
+		AutoCreation: auto,
+		DateCreated:  created,
+		DateUpdated:  created,
+		URL:          conversationsAPI + "/Configuration/Addresses/" + e.cfg.AddressSID,
+	})
+}
+
+func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Request) {
+	sid := r.PathValue("sid")
+	if sid != e.cfg.ConversationsServiceSID {
+		notFound(w, r)
+		return
+	}
+	self := conversationsAPI + "/Services/" + sid
+	created := timestamp(e.created)
+	writeJSON(w, http.StatusOK, conversationsServiceJSON{
+		AccountSID: e.cfg.AccountSID, SID: sid, FriendlyName: "Flex Conversations Service",
+		DateCreated: created, DateUpdated: created, URL: self,
+		Links: map[string]string{
+			"conversations":                  self + "/Conversations",
+			"users":                          self + "/Users",
+			"roles":                          self + "/Roles",
+			"bindings":                       self + "/Bindings",
+			"configuration":                  self + "/Configuration",
+			"participant_conversations":      self + "/ParticipantConversations",
+			"conversation_with_participants": self + "/ConversationWithParticipants",
+		},
+	})
 }
 
 // page is one page of a list, as asked by PageSize, Page and PageToken.

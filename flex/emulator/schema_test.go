@@ -17,17 +17,22 @@ import (
 	"time"
 	"unicode/utf8"
 
+	chatv2 "github.com/twilio/twilio-go/rest/chat/v2"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
+	flexv1 "github.com/twilio/twilio-go/rest/flex/v1"
 	flexv2 "github.com/twilio/twilio-go/rest/flex/v2"
+	taskrouter "github.com/twilio/twilio-go/rest/taskrouter/v1"
 
 	"github.com/hearro/trustbroker/flex/emulator"
 )
 
 // The OpenAPI descriptions in testdata/twilio-oai, by the host label the
-// emulator serves them under.
+// emulator serves them under and the API version.
 var specFiles = map[string]string{
-	"flex-api":      "twilio_flex_v2.json",
-	"conversations": "twilio_conversations_v1.json",
+	"flex-api/v2":      "twilio_flex_v2.json",
+	"flex-api/v1":      "twilio_flex_v1.json",
+	"conversations/v1": "twilio_conversations_v1.json",
+	"taskrouter/v1":    "twilio_taskrouter_v1.json",
 }
 
 // exchange is one request the emulator answered, and its answer.
@@ -70,12 +75,12 @@ type operation struct {
 	pathArgs map[string]string
 }
 
-type specs map[string]map[string]any // by label
+type specs map[string]map[string]any // by label/version
 
 func loadSpecs(t *testing.T) specs {
 	t.Helper()
 	s := specs{}
-	for label, file := range specFiles {
+	for key, file := range specFiles {
 		b, err := os.ReadFile(filepath.Join("testdata", "twilio-oai", file))
 		if err != nil {
 			t.Fatal(err)
@@ -84,7 +89,7 @@ func loadSpecs(t *testing.T) specs {
 		if err := json.Unmarshal(b, &doc); err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		s[label] = doc
+		s[key] = doc
 	}
 	return s
 }
@@ -93,7 +98,9 @@ func loadSpecs(t *testing.T) specs {
 // after /_twilio/{label} against the description's path templates.
 func (s specs) find(method, path string) (operation, bool) {
 	label, rest, _ := strings.Cut(strings.TrimPrefix(path, emulator.PathPrefix), "/")
-	doc := s[label]
+	version, _, _ := strings.Cut(rest, "/")
+	key := label + "/" + version
+	doc := s[key]
 	if doc == nil {
 		return operation{}, false
 	}
@@ -120,7 +127,7 @@ func (s specs) find(method, path string) (operation, bool) {
 		if !ok {
 			return operation{}, false
 		}
-		return operation{label: label, file: specFiles[label], spec: doc, path: tmpl, method: method,
+		return operation{label: label, file: specFiles[key], spec: doc, path: tmpl, method: method,
 			id: op["operationId"].(string), op: op, pathArgs: args}, true
 	}
 	return operation{}, false
@@ -148,48 +155,151 @@ func TestResponsesMatchTwilioSchemas(t *testing.T) {
 	sid := sids[0]
 	_, _ = rc.FlexV2.CreateWebChannel((&flexv2.CreateWebChannelParams{}).SetAddressSid(dev.AddressSID)) // anonymous guest
 	_, _ = rc.ConversationsV1.FetchConversation(sid)
+	_, _ = rc.ConversationsV1.CreateConversationMessage(sid, (&conversations.CreateConversationMessageParams{}).SetAuthor("hr_schema0").SetBody("hi"))
+	_, _ = rc.ConversationsV1.CreateConversationMessage(sid, (&conversations.CreateConversationMessageParams{}).SetBody("from the system").SetAttributes(`{"k":"v"}`))
 	_, _ = rc.ConversationsV1.UpdateConversation(sid, (&conversations.UpdateConversationParams{}).
 		SetAttributes(`{"verification":{"ok":true}}`).SetFriendlyName("Dana").SetUniqueName("dana-1").SetState("closed"))
 	_, _ = rc.ConversationsV1.FetchConversation("dana-1")
 	_, _ = rc.ConversationsV1.ListConversation((&conversations.ListConversationParams{}).SetPageSize(2))
 	_, _ = rc.ConversationsV1.ListConversation((&conversations.ListConversationParams{}).SetState("closed"))
-	_, _ = rc.ConversationsV1.ListConversationParticipant(sid, nil)
-	_, _ = rc.ConversationsV1.CreateConversationMessage(sid, (&conversations.CreateConversationMessageParams{}).SetAuthor("hr_schema0").SetBody("hi"))
-	_, _ = rc.ConversationsV1.CreateConversationMessage(sid, (&conversations.CreateConversationMessageParams{}).SetBody("from the system").SetAttributes(`{"k":"v"}`))
+	parts, _ := rc.ConversationsV1.ListConversationParticipant(sid, nil)
+	if len(parts) > 0 {
+		_, _ = rc.ConversationsV1.FetchConversationParticipant(sid, *parts[0].Sid)
+		_, _ = rc.ConversationsV1.UpdateConversationParticipant(sid, *parts[0].Sid, (&conversations.UpdateConversationParticipantParams{}).SetAttributes(`{"v":1}`))
+	}
 	_, _ = rc.ConversationsV1.ListConversationMessage(sid, (&conversations.ListConversationMessageParams{}).SetPageSize(1))
 	_, _ = rc.ConversationsV1.ListConversationMessage(sid, (&conversations.ListConversationMessageParams{}).SetOrder("desc"))
 	_, _ = rc.ConversationsV1.FetchUser("hr_schema1")
+	_, _ = rc.ConversationsV1.ListParticipantConversation((&conversations.ListParticipantConversationParams{}).SetIdentity("hr_schema0").SetPageSize(1))
+	_, _ = rc.ConversationsV1.ListServiceParticipantConversation(dev.ConversationsServiceSID, (&conversations.ListServiceParticipantConversationParams{}).SetIdentity("hr_schema1"))
+	_, _ = rc.ConversationsV1.FetchConfiguration()
+	_, _ = rc.ConversationsV1.FetchConfigurationAddress(dev.AddressSID)
+	_, _ = rc.ConversationsV1.FetchService(dev.ConversationsServiceSID)
+	_ = rc.ConversationsV1.DeleteConversation(sids[2], nil)
+
+	// Legacy Flex: Flex Flows, Flex channels, their Chat resources.
+	_, _ = rc.FlexV1.ListFlexFlow(nil)
+	_, _ = rc.FlexV1.FetchFlexFlow(dev.FlexFlowSID)
+	sms, _ := rc.FlexV1.CreateFlexFlow((&flexv1.CreateFlexFlowParams{}).SetFriendlyName("SMS").SetChatServiceSid(dev.ChatServiceSID).SetChannelType("sms"))
+	if sms != nil {
+		_, _ = rc.FlexV1.UpdateFlexFlow(*sms.Sid, (&flexv1.UpdateFlexFlowParams{}).SetEnabled(false))
+	}
+	ch, _ := rc.FlexV1.CreateChannel((&flexv1.CreateChannelParams{}).SetFlexFlowSid(dev.FlexFlowSID).SetIdentity("hr_legacy").
+		SetChatUserFriendlyName("Lee").SetChatFriendlyName("Chat with Lee").SetChatUniqueName("lee-1").SetPreEngagementData(`{"verified":true}`))
+	_, _ = rc.FlexV1.CreateWebChannel((&flexv1.CreateWebChannelParams{}).SetFlexFlowSid(dev.FlexFlowSID).SetIdentity("hr_legacy").
+		SetCustomerFriendlyName("Lee").SetChatFriendlyName("Again"))
+	_, _ = rc.ChatV2.FetchService(dev.ChatServiceSID)
+	if ch != nil {
+		_, _ = rc.ChatV2.FetchChannel(dev.ChatServiceSID, *ch.Sid)
+		_, _ = rc.ChatV2.FetchChannel(dev.ChatServiceSID, "lee-1")
+		_, _ = rc.ChatV2.UpdateChannel(dev.ChatServiceSID, *ch.Sid, (&chatv2.UpdateChannelParams{}).SetAttributes(`{"status":"ACTIVE"}`))
+		_, _ = rc.ChatV2.CreateMessage(dev.ChatServiceSID, *ch.Sid, (&chatv2.CreateMessageParams{}).SetFrom("hr_legacy").SetBody("hello"))
+		_, _ = rc.ChatV2.ListMessage(dev.ChatServiceSID, *ch.Sid, nil)
+		_, _ = rc.ChatV2.ListMember(dev.ChatServiceSID, *ch.Sid, nil)
+		_, _ = rc.TaskrouterV1.FetchTask(dev.WorkspaceSID, *ch.TaskSid)
+	}
+	_, _ = rc.ChatV2.FetchUser(dev.ChatServiceSID, "hr_legacy")
+	_, _ = rc.ChatV2.ListUserChannel(dev.ChatServiceSID, "hr_legacy", nil)
+	_, _ = rc.TaskrouterV1.ListTask(dev.WorkspaceSID, (&taskrouter.ListTaskParams{}).SetPageSize(2))
+
 	// Errors.
 	_, _ = rc.ConversationsV1.FetchConversation("CH00000000000000000000000000000000")
 	_, _ = rc.ConversationsV1.UpdateConversation(sid, (&conversations.UpdateConversationParams{}).SetAttributes("nope"))
 	_, _ = rc.FlexV2.CreateWebChannel(nil)
 	_, _ = rest(t, srv, dev.AccountSID, "wrongAuthToken000000000000000000").ConversationsV1.FetchUser("hr_schema1")
+	_, _ = rc.FlexV1.FetchFlexFlow("FO00000000000000000000000000000000")
+	_, _ = rc.FlexV1.CreateChannel((&flexv1.CreateChannelParams{}).SetFlexFlowSid(dev.FlexFlowSID).SetIdentity("hr_legacy").
+		SetChatUserFriendlyName("Lee").SetChatFriendlyName("Dup").SetChatUniqueName("lee-1"))
+	_, _ = rc.ChatV2.FetchChannel(dev.ChatServiceSID, "nope")
+	_, _ = rc.ConversationsV1.ListParticipantConversation(nil)
 
 	kin := newKinValidator(t)
 	seen := map[string]bool{}
 	for _, ex := range rec.ex {
 		name := ex.req.Method + " " + ex.req.URL.RequestURI()
+		if ex.status >= 400 {
+			checkErrorBody(t, name, ex)
+			continue
+		}
+		if strings.HasPrefix(ex.req.URL.Path, emulator.PathPrefix+"chat/") {
+			if id := checkChatResponse(t, name, ex); id != "" {
+				seen["chat:"+id] = true
+			}
+			continue
+		}
 		op, ok := s.find(ex.req.Method, ex.req.URL.Path)
 		if !ok {
 			t.Errorf("%s: no such operation in Twilio's descriptions", name)
 			continue
 		}
-		if ex.status >= 400 {
-			checkErrorBody(t, name, ex)
+		seen[op.label+":"+op.id] = true
+		if ex.status == http.StatusNoContent {
+			if len(ex.body) != 0 {
+				t.Errorf("%s: 204 with a body", name)
+			}
 			continue
 		}
-		seen[op.id] = true
 		checkResponse(t, name, op, ex)
 		if err := kin.validate(op, ex); err != nil {
 			t.Errorf("%s: kin-openapi: %v", name, err)
 		}
 	}
-	for _, id := range []string{"CreateWebChannel", "FetchConversation", "UpdateConversation", "ListConversation",
-		"ListConversationParticipant", "CreateConversationMessage", "ListConversationMessage", "FetchUser"} {
+	for _, id := range []string{
+		"flex-api:CreateWebChannel", "flex-api:ListFlexFlow", "flex-api:FetchFlexFlow", "flex-api:CreateFlexFlow",
+		"flex-api:UpdateFlexFlow", "flex-api:CreateChannel",
+		"conversations:FetchConversation", "conversations:UpdateConversation", "conversations:DeleteConversation",
+		"conversations:ListConversation", "conversations:ListConversationParticipant", "conversations:FetchConversationParticipant",
+		"conversations:UpdateConversationParticipant", "conversations:CreateConversationMessage", "conversations:ListConversationMessage",
+		"conversations:FetchUser", "conversations:ListParticipantConversation", "conversations:ListServiceParticipantConversation",
+		"conversations:FetchConfiguration", "conversations:FetchConfigurationAddress", "conversations:FetchService",
+		"taskrouter:ListTask", "taskrouter:FetchTask",
+		"chat:FetchService", "chat:FetchChannel", "chat:UpdateChannel", "chat:CreateMessage", "chat:ListMessage",
+		"chat:ListMember", "chat:FetchUser", "chat:ListUserChannel",
+	} {
 		if !seen[id] {
 			t.Errorf("operation %s was not exercised", id)
 		}
 	}
+}
+
+// chatModels are twilio-go's models of the Programmable Chat v2 responses,
+// generated from Twilio's twilio_chat_v2.json, by method and path pattern.
+var chatModels = []struct {
+	method, pattern, id string
+	model               func() any
+}{
+	{"GET", `^/v2/Services/IS\w+$`, "FetchService", func() any { return &chatv2.ChatV2Service{} }},
+	{"GET", `^/v2/Services/IS\w+/Channels/[^/]+$`, "FetchChannel", func() any { return &chatv2.ChatV2Channel{} }},
+	{"POST", `^/v2/Services/IS\w+/Channels/[^/]+$`, "UpdateChannel", func() any { return &chatv2.ChatV2Channel{} }},
+	{"GET", `^/v2/Services/IS\w+/Channels/[^/]+/Members$`, "ListMember", func() any { return &chatv2.ListMemberResponse{} }},
+	{"GET", `^/v2/Services/IS\w+/Channels/[^/]+/Messages$`, "ListMessage", func() any { return &chatv2.ListMessageResponse{} }},
+	{"POST", `^/v2/Services/IS\w+/Channels/[^/]+/Messages$`, "CreateMessage", func() any { return &chatv2.ChatV2Message{} }},
+	{"GET", `^/v2/Services/IS\w+/Users/[^/]+$`, "FetchUser", func() any { return &chatv2.ChatV2User{} }},
+	{"GET", `^/v2/Services/IS\w+/Users/[^/]+/Channels$`, "ListUserChannel", func() any { return &chatv2.ListUserChannelResponse{} }},
+}
+
+// checkChatResponse decodes a Chat response into twilio-go's model,
+// refusing any field the model (hence Twilio's description) does not have,
+// and returns the operation.
+func checkChatResponse(t *testing.T, name string, ex exchange) string {
+	t.Helper()
+	path := strings.TrimPrefix(ex.req.URL.Path, emulator.PathPrefix+"chat")
+	for _, m := range chatModels {
+		if m.method != ex.req.Method || !regexp.MustCompile(m.pattern).MatchString(path) {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(ex.body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m.model()); err != nil {
+			t.Errorf("%s (%s): %v", name, m.id, err)
+		}
+		if ct := ex.header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", name, ct)
+		}
+		return m.id
+	}
+	t.Errorf("%s: not a known Chat operation", name)
+	return ""
 }
 
 // checkResponse validates a 2xx exchange against the operation's response.

@@ -1,0 +1,97 @@
+package emulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+)
+
+// newTask creates the pending task Flex offers agents for a new chat; e.mu
+// must be held.
+func (e *Emulator) newTask(attrs map[string]any) *task {
+	raw, _ := json.Marshal(attrs)
+	now := e.now()
+	t := &task{sid: newSID("WT"), attributes: string(raw), status: "pending", created: now, updated: now}
+	e.tasks = append(e.tasks, t)
+	return t
+}
+
+// endTask ends the task of a chat that closed: completed when an agent had
+// it, canceled when none had; e.mu must be held.
+func (e *Emulator) endTask(t *task) {
+	if t == nil {
+		return
+	}
+	switch t.status {
+	case "assigned", "wrapping", "reserved":
+		t.status, t.reason = "completed", "chat closed"
+	case "pending":
+		t.status, t.reason = "canceled", "chat closed"
+	default:
+		return
+	}
+	t.updated = e.now()
+}
+
+// assignTask marks t taken by the agent; e.mu must be held.
+func (e *Emulator) assignTask(t *task) {
+	if t != nil && (t.status == "pending" || t.status == "reserved") {
+		t.status = "assigned"
+		t.updated = e.now()
+	}
+}
+
+var taskStatuses = map[string]bool{"pending": true, "reserved": true, "assigned": true, "canceled": true, "completed": true, "wrapping": true}
+
+func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("workspace") != e.cfg.WorkspaceSID {
+		notFound(w, r)
+		return
+	}
+	q := r.URL.Query()
+	status := q.Get("AssignmentStatus")
+	if status != "" && !taskStatuses[status] {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid AssignmentStatus: "+status)
+		return
+	}
+	p, ok := parsePage(w, q, 1000)
+	if !ok {
+		return
+	}
+	filters := url.Values{}
+	if status != "" {
+		filters.Set("AssignmentStatus", status)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var all []*task
+	for _, t := range e.tasks {
+		if status == "" || t.status == status {
+			all = append(all, t)
+		}
+	}
+	items := []taskJSON{}
+	for _, t := range window(all, p) {
+		items = append(items, e.taskJSON(t))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tasks": items,
+		"meta":  p.meta("tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, len(all)),
+	})
+}
+
+func (e *Emulator) fetchTask(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("workspace") != e.cfg.WorkspaceSID {
+		notFound(w, r)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.tasks {
+		if t.sid == r.PathValue("sid") {
+			writeJSON(w, http.StatusOK, e.taskJSON(t))
+			return
+		}
+	}
+	notFound(w, r)
+}
