@@ -73,6 +73,12 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusNotFound, "not_found", "no such resource")
 	case errors.Is(err, broker.ErrUnknownPolicy):
 		return newProblem(http.StatusUnprocessableEntity, "unknown_policy", err.Error())
+	case errors.Is(err, broker.ErrNoChat):
+		return newProblem(http.StatusConflict, "no_chat", "the session has no chat")
+	case errors.Is(err, broker.ErrIdentityGone):
+		return newProblem(http.StatusGone, "identity_erased", "the verified identity was erased")
+	case errors.Is(err, broker.ErrIdentityExpired):
+		return newProblem(http.StatusConflict, "identity_expired", "the verified credential has expired; verify again")
 	case errors.Is(err, broker.ErrInvalidInput):
 		return newProblem(http.StatusUnprocessableEntity, "invalid_input", err.Error())
 	case errors.Is(err, broker.ErrConflict):

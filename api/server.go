@@ -31,6 +31,8 @@ type Broker interface {
 	EraseIdentity(ctx context.Context, id string) error
 	Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error)
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
+	RefreshChatToken(ctx context.Context, id string) (string, time.Time, error)
+	ChatClosed(ctx context.Context, chatSID string) error
 }
 
 // Config configures the HTTP surface.
@@ -53,6 +55,8 @@ type Config struct {
 	DIDComm http.Handler
 	// Twilio, if set, is the Twilio API emulator, served under /_twilio/.
 	Twilio http.Handler
+	// Webhooks checks Twilio's webhooks; nil: the webhook routes answer 404.
+	Webhooks Webhooks
 	// Ready reports whether the service can take traffic (GET /readyz).
 	Ready func(ctx context.Context) error
 	// Logger receives one access line per request; nil discards.
@@ -117,6 +121,9 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/sessions/:id/events", s.sessionEvents)
 	e.GET("/v1/sessions/:id/qr.png", s.sessionQRPNG)
 	e.GET("/v1/sessions/:id/qr.svg", s.sessionQRSVG)
+	e.POST("/v1/sessions/:id/chat-token", s.chatToken)
+	e.POST("/v1/twilio/conversations", s.twilioWebhook)
+	e.POST("/v1/twilio/chat", s.twilioWebhook)
 
 	read, write, sessions := s.requireScope(ScopeIdentitiesRead), s.requireScope(ScopeIdentitiesWrite), s.requireScope(ScopeSessionsWrite)
 	e.GET("/v1/identities", s.listIdentities, read)
@@ -125,6 +132,8 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/identities/by-flex/:flex_identity", s.identityByFlex, read)
 	e.GET("/v1/connections", s.listConnections, read)
 	e.POST("/v1/connections/:id/verify", s.verifyConnection, sessions, s.limitSessions)
+
+	// The customer's chat page (api/web).
 
 	e.GET("/i/:id", s.invitation)
 	e.POST("/didcomm", echo.WrapHandler(cfg.DIDComm))

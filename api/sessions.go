@@ -38,6 +38,7 @@ type sessionResponse struct {
 	ID         string        `json:"id"`
 	Status     broker.Status `json:"status"`
 	Reason     string        `json:"reason,omitempty"`
+	ChatError  string        `json:"chat_error,omitempty"`
 	Policy     string        `json:"policy"`
 	IdentityID string        `json:"identity_id,omitempty"`
 	Chat       *chatResponse `json:"chat,omitempty"`
@@ -51,6 +52,7 @@ type chatResponse struct {
 	TokenExpiresAt  time.Time `json:"token_expires_at"`
 	Identity        string    `json:"identity"`
 	ConversationSID string    `json:"conversation_sid"`
+	ChannelSID      string    `json:"channel_sid,omitempty"`
 }
 
 func (s *server) createSession(c echo.Context) error {
@@ -97,11 +99,12 @@ func (s *server) getSession(c echo.Context) error {
 		return err
 	}
 	out := sessionResponse{
-		ID: v.ID, Status: v.Status, Reason: v.Reason, Policy: v.Policy, IdentityID: v.IdentityID,
+		ID: v.ID, Status: v.Status, Reason: v.Reason, ChatError: v.ChatError, Policy: v.Policy, IdentityID: v.IdentityID,
 		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, ExpiresAt: v.ExpiresAt,
 	}
 	if v.ChatToken != "" && v.Chat != nil {
-		out.Chat = &chatResponse{Token: v.ChatToken, TokenExpiresAt: v.ChatTokenExpiresAt, Identity: v.Chat.Identity, ConversationSID: v.Chat.ConversationSID}
+		out.Chat = &chatResponse{Token: v.ChatToken, TokenExpiresAt: v.ChatTokenExpiresAt, Identity: v.Chat.Identity,
+			ConversationSID: v.Chat.ConversationSID, ChannelSID: v.Chat.ChannelSID}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, out)

@@ -62,6 +62,12 @@ var (
 	// ErrInvalidInput: a request the service cannot act on as asked (bad paging, a connection
 	// not ready for a request, …); the message says what.
 	ErrInvalidInput = errors.New("invalid input")
+	// ErrIdentityGone: the session's verified identity was erased; its chat cannot continue.
+	ErrIdentityGone = errors.New("verified identity erased")
+	// ErrIdentityExpired: the credential the session verified has expired since.
+	ErrIdentityExpired = errors.New("verified credential expired")
+	// ErrNoChat: the session has no chat (yet).
+	ErrNoChat = errors.New("session has no chat")
 )
 
 // Config configures the Service.
@@ -80,6 +86,10 @@ type Config struct {
 	ChatTokenTTL time.Duration
 	// InvitationGoal is the text a wallet shows with the invitation.
 	InvitationGoal string
+	// BindRetryFor is how long the service keeps retrying to open a verified session's chat
+	// in the background after a failure; default 2 minutes. After that, reading the session
+	// (the customer's browser polls it) starts a new attempt.
+	BindRetryFor time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; nil discards.
@@ -107,6 +117,9 @@ type Service struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	bindMu  sync.Mutex
+	binding map[string]time.Time // sessions being bound here → when the attempt started
 }
 
 var _ didcomm.Handler = (*Service)(nil)
@@ -139,10 +152,13 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.ChatTokenTTL <= 0 {
 		cfg.ChatTokenTTL = time.Hour
 	}
+	if cfg.BindRetryFor <= 0 {
+		cfg.BindRetryFor = 2 * time.Minute
+	}
 	if cfg.InvitationGoal == "" {
 		cfg.InvitationGoal = "Prove who you are to talk to an agent"
 	}
-	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, now: cfg.Now, ids: newIDSource()}
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, now: cfg.Now, ids: newIDSource(), binding: map[string]time.Time{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -225,9 +241,13 @@ func (s *Service) DescribeSession(ctx context.Context, id string) (*SessionView,
 		return nil, err
 	}
 	v := &SessionView{Session: sess}
-	if sess.Status == StatusBound && sess.Chat != nil {
-		if v.ChatToken, v.ChatTokenExpiresAt, err = s.deps.Chats.Token(sess.Chat.Identity, s.cfg.ChatTokenTTL); err != nil {
-			return nil, fmt.Errorf("mint chat token: %w", err)
+	switch {
+	case sess.Status == StatusVerified:
+		s.retryBind(sess) // the customer is waiting: try again if nothing is under way
+	case sess.Status == StatusBound && sess.Chat != nil:
+		v.ChatToken, v.ChatTokenExpiresAt, err = s.ChatToken(ctx, sess)
+		if err != nil && !errors.Is(err, ErrIdentityGone) && !errors.Is(err, ErrIdentityExpired) {
+			return nil, err
 		}
 	}
 	return v, nil
@@ -404,52 +424,6 @@ func (s *Service) ProblemReported(ctx context.Context, p didcomm.ReceivedProblem
 	}
 	s.log.Info("wallet reported a problem", "session_id", sess.ID, "code", p.Code)
 	s.rejectSession(ctx, sess.ID, string(identity.ReasonDeclined))
-}
-
-// bindLater opens the chat in the background: the wallet's request is answered already.
-func (s *Service) bindLater(id string) {
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Second)
-		defer cancel()
-		if err := s.Bind(ctx, id); err != nil {
-			s.log.Error("chat not opened; the session stays verified and can be bound again", "session_id", id, "err", err)
-		}
-	}()
-}
-
-// Bind opens the contact-centre chat of a verified session and marks it bound. The agent sees
-// the verification summary with only the policy's display claims; Twilio never sees the
-// holder DID or other claims.
-func (s *Service) Bind(ctx context.Context, id string) error {
-	sess, err := s.deps.Store.Session(ctx, id)
-	if err != nil {
-		return err
-	}
-	if sess.Status != StatusVerified {
-		return &StateError{SessionID: id, Current: sess.Status, To: StatusBound}
-	}
-	ident, err := s.deps.Store.Identity(ctx, sess.IdentityID)
-	if err != nil {
-		return fmt.Errorf("identity %s: %w", sess.IdentityID, err)
-	}
-	policy := s.cfg.Policies[sess.Policy]
-	chat, err := s.deps.Chats.OpenChat(ctx, flex.ChatRequest{
-		Identity:             ident.FlexIdentity,
-		CustomerFriendlyName: friendlyName(policy.Display(ident.Claims)),
-		ChatFriendlyName:     "Verified chat " + sess.ID,
-		Attributes:           Summary(ident, policy),
-	})
-	if err != nil {
-		return fmt.Errorf("open chat: %w", err)
-	}
-	_, err = s.transition(ctx, id, Transition{
-		From:  []Status{StatusVerified},
-		To:    StatusBound,
-		Apply: func(x *Session) { x.Chat = &Chat{Identity: chat.Identity, ConversationSID: chat.ConversationSID} },
-	})
-	return err
 }
 
 // Summary is what the agent is told about a verified customer: that they are verified, by

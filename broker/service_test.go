@@ -147,11 +147,13 @@ type fakeChats struct {
 	mu       sync.Mutex
 	opened   []flex.ChatRequest
 	failures int // fail this many OpenChat calls first
+	attempts int
 }
 
 func (c *fakeChats) OpenChat(_ context.Context, req flex.ChatRequest) (flex.Chat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.attempts++
 	if c.failures > 0 {
 		c.failures--
 		return flex.Chat{}, &flex.Error{Op: "create web chat", Status: 503, Message: "unavailable"}
@@ -193,6 +195,11 @@ func (c *clock) Advance(d time.Duration) {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
+	t.Helper()
 	db, err := boltstore.Open(filepath.Join(t.TempDir(), "b.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -200,10 +207,15 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { db.Close() })
 	h := &harness{store: db, wallets: &fakeWallets{}, verify: &fakeVerifier{}, chats: &fakeChats{}, clock: &clock{now: time.Now()}}
 	policy := identity.DevelopmentPolicy("did:key:issuer")
-	h.svc, err = broker.New(broker.Config{
+	cfg := broker.Config{
 		Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
 		DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
-	}, broker.Deps{Store: db, Events: broker.NewLocalEvents(), Wallets: h.wallets, Verifier: h.verify, Chats: h.chats})
+		BindRetryFor: 5 * time.Second,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h.svc, err = broker.New(cfg, broker.Deps{Store: db, Events: broker.NewLocalEvents(), Wallets: h.wallets, Verifier: h.verify, Chats: h.chats})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,26 +433,116 @@ func TestExpiry(t *testing.T) {
 }
 
 func TestBindFailureLeavesVerifiedAndRetries(t *testing.T) {
+	t.Run("a passing failure is retried in the background", func(t *testing.T) {
+		h := newHarness(t)
+		h.chats.failures = 1
+		s, peer := h.requested(t)
+		present(h, peer, "ok:did:key:holder")
+		got := h.status(t, s.ID, broker.StatusBound)
+		if got.ChatError != "" || h.chats.count() != 1 || h.chats.opened[0].IdempotencyKey != s.ID {
+			t.Fatalf("session %+v, chats %+v", got, h.chats.opened)
+		}
+	})
+	t.Run("a lasting failure leaves the session verified with its reason, and a later attempt binds", func(t *testing.T) {
+		h := newHarness(t)
+		h.chats.failures = 1 << 30
+		s, peer := h.requested(t)
+		present(h, peer, "ok:did:key:holder")
+		giveUp(h)
+		got := h.status(t, s.ID, broker.StatusVerified)
+		if got.Chat != nil || got.ChatError != broker.ChatErrorUnavailable {
+			t.Fatalf("session %+v", got)
+		}
+		h.chats.mu.Lock()
+		h.chats.failures = 0
+		h.chats.mu.Unlock()
+		if err := h.svc.Bind(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.status(t, s.ID, broker.StatusBound); got.ChatError != "" {
+			t.Fatalf("chat error kept after binding: %+v", got)
+		}
+		if err := h.svc.Bind(context.Background(), s.ID); !errors.Is(err, broker.ErrConflict) {
+			t.Fatalf("binding a bound session: %v", err)
+		}
+		if h.chats.count() != 1 {
+			t.Fatalf("%d chats", h.chats.count())
+		}
+	})
+	t.Run("reading a verified session starts a new attempt", func(t *testing.T) {
+		h := newHarnessWith(t, func(c *broker.Config) { c.BindRetryFor = 50 * time.Millisecond })
+		h.chats.failures = 1 << 30
+		s, peer := h.requested(t)
+		present(h, peer, "ok:did:key:holder")
+		time.Sleep(200 * time.Millisecond) // the background attempts give up
+		h.chats.mu.Lock()
+		h.chats.failures = 0
+		h.chats.mu.Unlock()
+		h.clock.Advance(10 * time.Second)
+		if _, err := h.svc.DescribeSession(context.Background(), s.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.status(t, s.ID, broker.StatusBound)
+	})
+}
+
+// giveUp stops the service's background binding attempts once the first one has failed.
+func giveUp(h *harness) {
+	for range 100 {
+		h.chats.mu.Lock()
+		failed := h.chats.attempts > 0
+		h.chats.mu.Unlock()
+		if failed {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	h.svc.Close(ctx)
+}
+
+func TestChatLifecycle(t *testing.T) {
 	h := newHarness(t)
-	h.chats.failures = 1
+	ctx := context.Background()
 	s, peer := h.requested(t)
 	present(h, peer, "ok:did:key:holder")
-	h.status(t, s.ID, broker.StatusVerified)
-	if err := h.svc.Close(context.Background()); err != nil { // wait for the background bind
-		t.Fatal(err)
+	bound := h.status(t, s.ID, broker.StatusBound)
+
+	tok, _, err := h.svc.RefreshChatToken(ctx, s.ID)
+	if err != nil || tok == "" {
+		t.Fatalf("token: %q %v", tok, err)
 	}
-	if got := h.status(t, s.ID, broker.StatusVerified); got.Chat != nil {
-		t.Fatal("a session without a chat has one")
+	h.clock.Advance(2 * time.Hour) // the fake's credentials expire after an hour
+	if _, _, err := h.svc.RefreshChatToken(ctx, s.ID); !errors.Is(err, broker.ErrIdentityExpired) {
+		t.Fatalf("token for an expired credential: %v", err)
 	}
-	if err := h.svc.Bind(context.Background(), s.ID); err != nil {
+	if err := h.svc.ChatClosed(ctx, "CH-not-ours"); err != nil {
 		t.Fatal(err)
 	}
 	h.status(t, s.ID, broker.StatusBound)
-	if err := h.svc.Bind(context.Background(), s.ID); !errors.Is(err, broker.ErrConflict) {
-		t.Fatalf("binding a bound session: %v", err)
+	if err := h.svc.ChatClosed(ctx, bound.Chat.ConversationSID); err != nil {
+		t.Fatal(err)
 	}
-	if h.chats.count() != 1 {
-		t.Fatalf("%d chats", h.chats.count())
+	h.status(t, s.ID, broker.StatusClosed)
+	if _, _, err := h.svc.RefreshChatToken(ctx, s.ID); !errors.Is(err, broker.ErrNoChat) {
+		t.Fatalf("token for a closed session: %v", err)
+	}
+}
+
+func TestChatTokenRefusedAfterErasure(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.wallets.conns = map[string]didcomm.ConnectionInfo{}
+	s, peer := h.requested(t)
+	present(h, peer, "ok:did:key:holder")
+	bound := h.status(t, s.ID, broker.StatusBound)
+	if err := h.svc.EraseIdentity(ctx, bound.IdentityID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := h.svc.DescribeSession(ctx, s.ID)
+	if err != nil || v.ChatToken != "" || v.Chat != nil {
+		t.Fatalf("erased customer's session: %+v %v", v, err)
 	}
 }
 

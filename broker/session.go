@@ -73,6 +73,8 @@ type Session struct {
 	IdentityID string `json:"identity_id,omitempty"`
 	// Chat is the contact-centre chat, once bound.
 	Chat *Chat `json:"chat,omitempty"`
+	// ChatError says why a verified session has no chat yet (ChatError… codes); empty otherwise.
+	ChatError string `json:"chat_error,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -86,8 +88,11 @@ type Session struct {
 type Chat struct {
 	// Identity is the customer's chat identity: the pseudonym, never the raw DID.
 	Identity string `json:"identity"`
-	// ConversationSID is the Twilio Conversation the agent and customer share.
+	// ConversationSID is the chat's Twilio SID: the Conversation the agent and customer share,
+	// or in Flex Flow mode the Programmable Chat channel.
 	ConversationSID string `json:"conversation_sid"`
+	// ChannelSID is set (to the same SID) in Flex Flow mode: the chat is a channel.
+	ChannelSID string `json:"channel_sid,omitempty"`
 }
 
 // Identity is a verified customer, keyed by their pseudonymous chat identity: one record per

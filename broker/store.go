@@ -96,6 +96,14 @@ type Store interface {
 	// Atomic. ErrNotFound if absent.
 	DeleteIdentity(ctx context.Context, id string) error
 
+	// LinkChat records that session sessionID is bound, or about to be, to the contact-centre
+	// chat chatSID; until is the session's deadline (ExpiresAt), and the link is kept at least
+	// as long as the store keeps that session. Linking twice is harmless.
+	LinkChat(ctx context.Context, chatSID, sessionID string, until time.Time) error
+	// SessionsByChat returns the stored sessions linked to chatSID whose Chat is that chat, in
+	// no particular order (a returning customer's sessions can share one open chat).
+	SessionsByChat(ctx context.Context, chatSID string) ([]*Session, error)
+
 	// Secret returns the secret stored under name, creating it with generate the first time.
 	// Concurrent callers (and instances) all get the same value.
 	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)

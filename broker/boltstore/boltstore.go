@@ -48,6 +48,7 @@ var (
 	bucketIdentities   = []byte("identities")             // identity ID → broker.Identity
 	bucketByFlex       = []byte("identities_by_flex")     // flex identity → identity ID (raw)
 	bucketIdentitySess = []byte("identity_sessions")      // identity ID + 0x00 + session ID → empty
+	bucketChatSessions = []byte("chat_sessions")          // chat SID + 0x00 + session ID → until (RFC 3339)
 	bucketSecrets      = []byte("secrets")                // name → secret bytes (raw)
 	bucketAgent        = []byte("afg")                    // one nested bucket per agent store
 
@@ -90,7 +91,7 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
-			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketSecrets, bucketAgent} {
+			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketChatSessions, bucketSecrets, bucketAgent} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}

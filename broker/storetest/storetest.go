@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Transition with identity", func(t *testing.T) { testTransitionIdentity(t, open) })
 	t.Run("ListIdentities", func(t *testing.T) { testListIdentities(t, open) })
 	t.Run("DeleteIdentity", func(t *testing.T) { testDeleteIdentity(t, open) })
+	t.Run("Chat links", func(t *testing.T) { testChatLinks(t, open) })
 	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {

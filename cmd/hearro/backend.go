@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"github.com/hyperledger/aries-framework-go/spi/storage"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/identity"
 )
 
@@ -23,6 +25,8 @@ type backend struct {
 	agent   storage.Provider
 	events  broker.Events
 	replay  identity.ReplayGuard // nil: the verifier's in-process guard (one node)
+	// webhookReplay remembers Twilio webhooks already handled; nil: in-process (one node).
+	webhookReplay flex.ReplayGuard
 	limiter api.Limiter          // nil: no rate limit
 	signing *api.SigningKey
 	ping    func(context.Context) error
@@ -66,6 +70,7 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	events := redisstore.NewEvents(st, redisstore.EventsOptions{})
 	b := &backend{
 		store: st, agent: st.AgentStorage(), events: events, replay: redisstore.NewReplayGuard(st),
+		webhookReplay: webhookReplay{redisstore.NewReplayGuard(st)},
 		ping: func(ctx context.Context) error {
 			return errors.Join(st.Ping(ctx), events.Ready(ctx))
 		},
@@ -104,4 +109,15 @@ func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix string) (
 	}
 	key, err = api.NewSigningKey(seed)
 	return key, fresh, err
+}
+
+// webhookReplay shares the memory of handled Twilio webhooks between replicas. When Redis
+// cannot answer, a webhook counts as seen: it is refused, and Twilio retries it later.
+type webhookReplay struct{ g *redisstore.ReplayGuard }
+
+func (w webhookReplay) FirstSeen(key string, now time.Time, ttl time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	fresh, err := w.g.Use(ctx, "twilio-webhook:"+key, now.Add(ttl))
+	return err == nil && fresh
 }

@@ -20,6 +20,15 @@ func envName(prefix, flag string) string {
 	return prefix + name
 }
 
+// envAliases are further environment names some flags also read, after their HEARRO_ twin:
+// Twilio's own conventional variables, so an environment set up for Twilio's tools works.
+var envAliases = map[string][]string{
+	"twilio-account-sid": {"TWILIO_ACCOUNT_SID"},
+	"twilio-auth-token":  {"TWILIO_AUTH_TOKEN"},
+	"twilio-api-key":     {"TWILIO_API_KEY"},
+	"twilio-api-secret":  {"TWILIO_API_SECRET"},
+}
+
 // withEnv gives each flag of cmd its environment twin and documents it in the help text. Call
 // it once per command after declaring the flags: the declaration is the single source of name,
 // default and help.
@@ -28,7 +37,8 @@ func withEnv(cmd *cobra.Command, prefix string) {
 		if f.Name == "help" {
 			return
 		}
-		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, envName(prefix, f.Name))
+		names := append([]string{envName(prefix, f.Name)}, envAliases[f.Name]...)
+		f.Usage = fmt.Sprintf("%s (env %s)", f.Usage, strings.Join(names, " or "))
 	})
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
@@ -49,12 +59,15 @@ func applyEnv(fs *pflag.FlagSet, prefix string, lookup func(string) (string, boo
 		if err != nil || f.Changed || f.Name == "help" {
 			return
 		}
-		v, ok := lookup(envName(prefix, f.Name))
-		if !ok {
+		for _, name := range append([]string{envName(prefix, f.Name)}, envAliases[f.Name]...) {
+			v, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("environment variable %s: %w", name, e)
+			}
 			return
-		}
-		if e := fs.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("environment variable %s: %w", envName(prefix, f.Name), e)
 		}
 	})
 	return err

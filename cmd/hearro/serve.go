@@ -68,6 +68,9 @@ type serveConfig struct {
 	SessionBurst     int
 	TrustedProxies   []string
 
+	FlexMode                      string
+	TwilioRetryTotal              time.Duration
+	ChatRetryFor                  time.Duration
 	TwilioAPIURL                  string
 	TwilioAccountSID              string
 	TwilioAuthToken               string
@@ -75,6 +78,8 @@ type serveConfig struct {
 	TwilioAPISecret               string
 	TwilioAddressSID              string
 	TwilioConversationsServiceSID string
+	TwilioFlexFlowSID             string
+	TwilioChatServiceSID          string
 }
 
 func newServeCmd() *cobra.Command {
@@ -130,13 +135,18 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.IntVar(&cfg.SessionRate, "session-rate", 30, "sessions a client IP (or CRM client) may start per minute; 0: unlimited")
 	f.IntVar(&cfg.SessionBurst, "session-burst", 10, "sessions a client IP (or CRM client) may start at once")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
+	f.StringVar(&cfg.FlexMode, "flex-mode", "conversations", "which Flex: conversations (current Flex, web chats on Conversations) or flexflow (legacy Flex Flow with Programmable Chat)")
+	f.DurationVar(&cfg.TwilioRetryTotal, "twilio-retry-total", flex.DefaultRetryTotal, "how long one attempt to open a chat may retry Twilio's 429/5xx answers (backoff with jitter; Retry-After honoured)")
+	f.DurationVar(&cfg.ChatRetryFor, "chat-retry-for", 2*time.Minute, "how long a verified session keeps trying, in the background, to open its chat after Twilio failed (then it tries again whenever its customer's browser reads it)")
 	f.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", "", "root of a Twilio API emulator to use instead of Twilio, e.g. http://emulator:8081/_twilio (development: the built-in one when no Twilio account is set)")
 	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
 	f.StringVar(&cfg.TwilioAuthToken, "twilio-auth-token", "", "Twilio Auth Token (or use the API key for REST calls)")
 	f.StringVar(&cfg.TwilioAPIKey, "twilio-api-key", "", "Twilio API Key SID (SK…) that signs customer access tokens")
 	f.StringVar(&cfg.TwilioAPISecret, "twilio-api-secret", "", "Twilio API Key secret")
 	f.StringVar(&cfg.TwilioAddressSID, "twilio-address-sid", "", "Flex web chat Conversations Address SID (IG…)")
-	f.StringVar(&cfg.TwilioConversationsServiceSID, "twilio-conversations-service-sid", "", "Conversations Service SID (IS…) of the customer's chat token")
+	f.StringVar(&cfg.TwilioConversationsServiceSID, "twilio-conversations-service-sid", "", "Conversations Service SID (IS…) of the customer's chat token (conversations mode)")
+	f.StringVar(&cfg.TwilioFlexFlowSID, "twilio-flex-flow-sid", "", "Flex Flow SID (FO…) of an enabled web flow (flexflow mode)")
+	f.StringVar(&cfg.TwilioChatServiceSID, "twilio-chat-service-sid", "", "Programmable Chat Service SID (IS…, the Flex Chat Service) of the customer's token (flexflow mode)")
 }
 
 // Validate checks the settings that do not need the outside world.
@@ -196,6 +206,15 @@ func (c *serveConfig) Validate() error {
 		if c.PolicyFile == "" {
 			errs = append(errs, errors.New("--policy-file is required outside development mode: it says which issuers are trusted"))
 		}
+	}
+	if c.ChatRetryFor < time.Second {
+		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
+	}
+	if c.TwilioRetryTotal < time.Second || c.TwilioRetryTotal > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--twilio-retry-total %s: between 1s and 5m", c.TwilioRetryTotal))
+	}
+	if _, err := flex.ParseMode(c.FlexMode); err != nil {
+		errs = append(errs, fmt.Errorf("--flex-mode: %w", err))
 	}
 	if c.RemoteTimeout <= 0 || c.RemoteTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--remote-timeout %s: between 0 and 1m", c.RemoteTimeout))
@@ -347,37 +366,59 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
+	mode, _ := flex.ParseMode(cfg.FlexMode)
 	twilio := flex.Config{
+		Mode:       mode,
 		AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
 		APIKeySID: cfg.TwilioAPIKey, APIKeySecret: cfg.TwilioAPISecret,
 		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
-		Logger: log,
+		FlexFlowSID: cfg.TwilioFlexFlowSID, ChatServiceSID: cfg.TwilioChatServiceSID,
+		BaseURL: cfg.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: cfg.TwilioRetryTotal},
 	}
 	if cfg.Dev && cfg.TwilioAccountSID == "" {
 		// Development without a Twilio account: an emulator with its published development
 		// account — the built-in one, or a shared one at --twilio-api-url (several replicas).
 		dev := emulator.DevConfig()
-		base := cfg.TwilioAPIURL
-		if base == "" {
+		if twilio.BaseURL == "" {
+			dev.ConversationsWebhookURL = s.publicURL + "/v1/twilio/conversations"
+			dev.ChatWebhookURL = s.publicURL + "/v1/twilio/chat"
+			dev.WebhookDeliveryBase = loopbackURL(ln)
 			s.emulator = emulator.New(dev)
-			base = loopbackURL(ln) + "/_twilio"
+			twilio.BaseURL = loopbackURL(ln) + "/_twilio"
 		}
-		twilio = flex.Config{
-			AccountSID: dev.AccountSID, AuthToken: dev.AuthToken, APIKeySID: dev.APIKeySID, APIKeySecret: dev.APIKeySecret,
-			AddressSID: dev.AddressSID, ConversationsServiceSID: dev.ConversationsServiceSID,
-			BaseURL: base, Logger: log,
-		}
-	} else {
-		twilio.BaseURL = cfg.TwilioAPIURL
+		twilio.AccountSID, twilio.AuthToken, twilio.APIKeySID, twilio.APIKeySecret = dev.AccountSID, dev.AuthToken, dev.APIKeySID, dev.APIKeySecret
+		twilio.AddressSID, twilio.ConversationsServiceSID = dev.AddressSID, dev.ConversationsServiceSID
+		twilio.FlexFlowSID, twilio.ChatServiceSID = dev.FlexFlowSID, dev.ChatServiceSID
 	}
 	chats, err := flex.New(twilio)
 	if err != nil {
 		return nil, fmt.Errorf("twilio configuration: %w", err)
 	}
+	if s.emulator == nil {
+		// Twilio (or a shared emulator) must know the address or flow: say so now, by name,
+		// rather than at the first customer's chat. The built-in emulator is not serving yet.
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := chats.Check(cctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("twilio configuration: %w", err)
+		}
+	}
+	var webhooks api.Webhooks
+	if twilio.AuthToken != "" {
+		if webhooks, err = flex.NewWebhookVerifier(flex.WebhookConfig{
+			AuthToken: twilio.AuthToken, PublicURL: s.publicURL, Replay: s.backend.webhookReplay,
+		}); err != nil {
+			return nil, fmt.Errorf("Twilio webhooks: %w", err)
+		}
+	} else {
+		log.Warn("Twilio webhooks are off: they are signed with the account's Auth Token, and none is configured; closed chats will not close their sessions")
+	}
 
 	if s.broker, err = broker.New(broker.Config{
 		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
+		BindRetryFor: cfg.ChatRetryFor,
 	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
 		return nil, err
 	}
@@ -408,6 +449,9 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	if s.emulator != nil {
 		apiCfg.Twilio = s.emulator
+	}
+	if webhooks != nil {
+		apiCfg.Webhooks = webhooks
 	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s.http = &http.Server{
