@@ -33,6 +33,7 @@ type Broker interface {
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
 	RefreshChatToken(ctx context.Context, id string) (string, time.Time, error)
 	ChatClosed(ctx context.Context, chatSID string) error
+	DeadLetters(ctx context.Context, after string, limit int) ([]broker.Delivery, error)
 }
 
 // Config configures the HTTP surface.
@@ -132,6 +133,7 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/identities/by-flex/:flex_identity", s.identityByFlex, read)
 	e.GET("/v1/connections", s.listConnections, read)
 	e.POST("/v1/connections/:id/verify", s.verifyConnection, sessions, s.limitSessions)
+	e.GET("/v1/webhooks/dead-letters", s.deadLetters, read)
 
 	// The customer's chat page (api/web).
 

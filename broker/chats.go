@@ -114,13 +114,15 @@ func (s *Service) Bind(ctx context.Context, id string) error {
 	if err := s.deps.Store.LinkChat(ctx, chat.SID(), id, sess.ExpiresAt); err != nil {
 		return fmt.Errorf("link chat: %w", err)
 	}
+	bound := &Chat{Identity: chat.Identity, ConversationSID: chat.SID(), ChannelSID: chat.ChannelSID}
 	_, err = s.transition(ctx, id, Transition{
 		From: []Status{StatusVerified},
 		To:   StatusBound,
 		Apply: func(x *Session) {
-			x.Chat = &Chat{Identity: chat.Identity, ConversationSID: chat.SID(), ChannelSID: chat.ChannelSID}
+			x.Chat = &Chat{Identity: bound.Identity, ConversationSID: bound.ConversationSID, ChannelSID: bound.ChannelSID}
 			x.ChatError = ""
 		},
+		Outbox: s.deliveries(EventSessionBound, sess.IdentityID, map[string]any{"session_id": id, "identity_id": sess.IdentityID, "chat": bound}),
 	})
 	return err
 }
@@ -197,7 +199,9 @@ func (s *Service) ChatClosed(ctx context.Context, chatSID string) error {
 		return err
 	}
 	for _, sess := range sessions {
-		if _, err := s.transition(ctx, sess.ID, Transition{From: []Status{StatusBound}, To: StatusClosed}); err != nil && !errors.Is(err, ErrConflict) {
+		if _, err := s.transition(ctx, sess.ID, Transition{From: []Status{StatusBound}, To: StatusClosed,
+			Outbox: s.deliveries(EventSessionClosed, sess.IdentityID, map[string]any{"session_id": sess.ID, "identity_id": sess.IdentityID}),
+		}); err != nil && !errors.Is(err, ErrConflict) {
 			return err
 		}
 		s.log.Info("chat closed", "session_id", sess.ID)

@@ -52,7 +52,7 @@ func (s *Service) EraseIdentity(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteIdentity(ctx, id); err != nil {
+	if err := s.deps.Store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...); err != nil {
 		return err
 	}
 	if ident.ConnectionID != "" {

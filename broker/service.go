@@ -86,6 +86,8 @@ type Config struct {
 	ChatTokenTTL time.Duration
 	// InvitationGoal is the text a wallet shows with the invitation.
 	InvitationGoal string
+	// Webhooks configures the CRM's webhooks.
+	Webhooks WebhookConfig
 	// BindRetryFor is how long the service keeps retrying to open a verified session's chat
 	// in the background after a failure; default 2 minutes. After that, reading the session
 	// (the customer's browser polls it) starts a new attempt.
@@ -103,6 +105,9 @@ type Deps struct {
 	Wallets  Wallets
 	Verifier Verifier
 	Chats    Chats
+	// Outbox and Sender deliver CRM webhooks; both nil: no webhooks.
+	Outbox Outbox
+	Sender WebhookSender
 }
 
 // Service runs verification sessions. It is safe for concurrent use, and several instances
@@ -151,6 +156,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if cfg.ChatTokenTTL <= 0 {
 		cfg.ChatTokenTTL = time.Hour
+	}
+	cfg.Webhooks.defaults()
+	if len(cfg.Webhooks.Endpoints) > 0 && (deps.Outbox == nil || deps.Sender == nil) {
+		return nil, errors.New("broker: webhook endpoints need an outbox and a sender")
 	}
 	if cfg.BindRetryFor <= 0 {
 		cfg.BindRetryFor = 2 * time.Minute
@@ -379,6 +388,7 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 		}
 		if _, terr := s.transition(ctx, sess.ID, Transition{
 			From: []Status{StatusRequested}, To: StatusRejected, Apply: func(x *Session) { x.Reason = reason },
+			Outbox: s.deliveries(EventSessionRejected, "", map[string]any{"session_id": sess.ID, "reason": reason}),
 		}); terr != nil {
 			s.answerProblem(ctx, p.Peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
 			return
@@ -403,7 +413,15 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 		VerifiedAt:     now,
 		ExpiresAt:      res.ExpiresAt,
 	}
-	sess, err = s.transition(ctx, sess.ID, Transition{From: []Status{StatusRequested}, To: StatusVerified, Identity: ident})
+	// A returning customer keeps their identity's ID: read it now, so the webhook announcing
+	// the verification (queued in the same step) names the ID the store keeps.
+	if existing, err := s.deps.Store.IdentityByFlex(ctx, ident.FlexIdentity); err == nil {
+		ident.ID, ident.CreatedAt = existing.ID, existing.CreatedAt
+	}
+	sess, err = s.transition(ctx, sess.ID, Transition{
+		From: []Status{StatusRequested}, To: StatusVerified, Identity: ident,
+		Outbox: s.deliveries(EventIdentityVerified, ident.ID, map[string]any{"session_id": sess.ID, "identity": ident}),
+	})
 	if err != nil {
 		log.Warn("verified presentation not recorded", "err", err)
 		s.answerProblem(ctx, p.Peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
@@ -455,6 +473,7 @@ func friendlyName(display map[string]any) string {
 func (s *Service) rejectSession(ctx context.Context, id, reason string) {
 	if _, err := s.transition(ctx, id, Transition{
 		From: live, To: StatusRejected, Apply: func(x *Session) { x.Reason = reason },
+		Outbox: s.deliveries(EventSessionRejected, "", map[string]any{"session_id": id, "reason": reason}),
 	}); err != nil && !errors.Is(err, ErrConflict) {
 		s.log.Error("session not rejected", "session_id", id, "reason", reason, "err", err)
 	}
@@ -471,7 +490,8 @@ func (s *Service) expireIfDue(ctx context.Context, sess *Session) (*Session, err
 	if sess.Status.Terminal() || sess.Status == StatusBound || s.now().Before(sess.ExpiresAt) {
 		return sess, nil
 	}
-	out, err := s.transition(ctx, sess.ID, Transition{From: live, To: StatusExpired})
+	out, err := s.transition(ctx, sess.ID, Transition{From: live, To: StatusExpired,
+		Outbox: s.deliveries(EventSessionExpired, "", map[string]any{"session_id": sess.ID})})
 	if errors.Is(err, ErrConflict) {
 		return s.deps.Store.Session(ctx, sess.ID) // somebody else moved it meanwhile
 	}

@@ -55,6 +55,9 @@ type Transition struct {
 	// and takes every other field from Identity. The session's IdentityID is set to the stored
 	// identity's ID, and Identity.ID is updated to match.
 	Identity *Identity
+	// Outbox, if set, are webhook deliveries queued in the same atomic step (see Outbox):
+	// stored, due at their NextAttempt, only if the transition is.
+	Outbox []Delivery
 }
 
 // Allows reports whether the transition can start from status s.
@@ -93,8 +96,10 @@ type Store interface {
 	// DeleteIdentity erases an identity: the record, its claims, every index entry that leads
 	// to it, and every reference to it in the sessions that verified it (their IdentityID,
 	// ConnectionID and Chat are cleared, their Version incremented; their status is kept).
-	// Atomic. ErrNotFound if absent.
-	DeleteIdentity(ctx context.Context, id string) error
+	// Every delivery whose Subject is id, queued or dead, goes too. Atomic, together with
+	// queuing the notify deliveries (the erasure's own webhooks, which are kept whatever their
+	// Subject). ErrNotFound if absent (and nothing is queued or removed).
+	DeleteIdentity(ctx context.Context, id string, notify ...Delivery) error
 
 	// LinkChat records that session sessionID is bound, or about to be, to the contact-centre
 	// chat chatSID; until is the session's deadline (ExpiresAt), and the link is kept at least

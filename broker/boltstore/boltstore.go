@@ -1,16 +1,18 @@
 // Package boltstore is the embedded, single-node, persistent store: the zero-setup default.
 //
 // One bbolt file holds everything the service keeps — sessions, verified identities, their
-// indexes and the service's own secrets (broker.Store) — and, under a separate bucket namespace,
-// the DIDComm agent's storage (AgentStorage, aries-framework-go's storage SPI). Every
-// broker.Store method is atomic: whatever it reads to decide and everything it writes happen in
-// one bbolt transaction (Transition reads, checks, and writes session, indexes and identity in
-// one Update).
+// indexes, the service's own secrets (broker.Store) and the webhook outbox (broker.Outbox) —
+// and, under a separate bucket namespace, the DIDComm agent's storage (AgentStorage,
+// aries-framework-go's storage SPI). Every broker.Store and broker.Outbox method is atomic:
+// whatever it reads to decide and everything it writes happen in one bbolt transaction
+// (Transition reads, checks, and writes session, indexes, identity and the deliveries it queues
+// in one Update; Lease picks the due deliveries and moves them to the end of their lease in
+// one Update, and bbolt runs one Update at a time, so no two Lease calls get one delivery).
 //
 // Only one process can open the file at a time (bbolt takes an exclusive file lock), so this
 // store fits a single service instance; deployments with several instances use the Redis store.
 //
-// boltstore implements broker.Store and passes broker/storetest. It depends on broker, bbolt and
+// boltstore implements broker.Store and broker.Outbox and passes broker/storetest. It depends on broker, bbolt and
 // aries-framework-go's storage SPI only; it must not depend on api, identity or flex.
 package boltstore
 
@@ -40,6 +42,22 @@ type Options struct {
 }
 
 // Bucket layout, all at the top level of the file. Values are JSON unless noted.
+//
+// The outbox (broker.Outbox) is four buckets. outbox holds the queued deliveries by ID, each
+// value its current due time followed by the delivery record; outbox_due indexes them by due
+// time then ID, so that Lease reads the oldest due first with one cursor; outbox_dead holds
+// the dead letters by ID; outbox_subject indexes the deliveries that have a Subject, queued or
+// dead, by Subject then ID, so that DeleteIdentity finds the ones it removes with one cursor. A
+// due time is 12 bytes that sort as the instant (see dueKey): the delivery's NextAttempt, or the
+// end of its lease while it is leased. A delivery record is the length of its JSON (4 bytes),
+// the JSON of the delivery without payload (Subject included), then the payload's bytes as
+// given (see encodeDelivery). Deliveries are kept until Done, Bury or the erasure of their
+// Subject, dead letters until the erasure of their Subject; nothing in the file expires.
+//
+// outbox_subject was added after schema version 1 without changing it: Open creates it in a
+// file that lacks it, whose deliveries (written before Subject existed) have no Subject. A
+// build without it that opens a newer file leaves entries of the deliveries it removes behind;
+// DeleteIdentity drops such entries (it checks each delivery's Subject before removing it).
 var (
 	bucketMeta         = []byte("meta")                   // schema → schemaVersion
 	bucketSessions     = []byte("sessions")               // session ID → broker.Session
@@ -50,6 +68,10 @@ var (
 	bucketIdentitySess = []byte("identity_sessions")      // identity ID + 0x00 + session ID → empty
 	bucketChatSessions = []byte("chat_sessions")          // chat SID + 0x00 + session ID → until (RFC 3339)
 	bucketSecrets      = []byte("secrets")                // name → secret bytes (raw)
+	bucketOutbox       = []byte("outbox")                 // delivery ID → due (12 bytes) + delivery record
+	bucketOutboxDue    = []byte("outbox_due")             // due (12 bytes) + delivery ID → empty
+	bucketDeadLetters  = []byte("outbox_dead")            // delivery ID → delivery record
+	bucketOutboxSubj   = []byte("outbox_subject")         // subject + 0x00 + delivery ID → empty
 	bucketAgent        = []byte("afg")                    // one nested bucket per agent store
 
 	keySchema = []byte("schema")
@@ -91,7 +113,8 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
-			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketChatSessions, bucketSecrets, bucketAgent} {
+			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketChatSessions, bucketSecrets,
+			bucketOutbox, bucketOutboxDue, bucketDeadLetters, bucketOutboxSubj, bucketAgent} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}

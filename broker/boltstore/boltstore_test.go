@@ -121,11 +121,21 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("CreateSession = %v", err)
 	}
 	ident := &broker.Identity{ID: "idn-1", FlexIdentity: "hr_one", HolderDID: "did:key:z1", Claims: map[string]any{"n": "Ada"}, CreatedAt: now}
+	queued := broker.Delivery{ID: "01JD1", Type: "identity.verified", Payload: []byte(`{"a": 1}`), NextAttempt: now}
+	dead := broker.Delivery{ID: "01JD2", Type: "identity.verified", Payload: []byte(`{"a": 2}`), NextAttempt: now.Add(-time.Second)}
 	if _, err := db.Transition(ctx, "s1", broker.Transition{
 		From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: ident,
-		Apply: func(s *broker.Session) { s.ThreadID = "th-1" },
+		Apply:  func(s *broker.Session) { s.ThreadID = "th-1" },
+		Outbox: []broker.Delivery{queued, dead},
 	}, now); err != nil {
 		t.Fatalf("Transition = %v", err)
+	}
+	if got, err := db.Lease(ctx, now, 1, time.Minute); err != nil || len(got) != 1 || got[0].ID != dead.ID {
+		t.Fatalf("Lease = %v, %v; want %s", got, err, dead.ID)
+	}
+	dead.Attempts, dead.LastError = 9, "HTTP 410"
+	if err := db.Bury(ctx, dead); err != nil {
+		t.Fatalf("Bury = %v", err)
 	}
 	secret, err := db.Secret(ctx, "pseudonym", func() ([]byte, error) { return []byte{0, 1, 2, 255}, nil })
 	if err != nil {
@@ -174,6 +184,12 @@ func TestPersistence(t *testing.T) {
 		if err != nil || got.HolderDID != "did:key:z1" || got.Claims["n"] != "Ada" {
 			t.Errorf("after reopen: %s = %+v, %v", name, got, err)
 		}
+	}
+	if got, err := db.Lease(ctx, now, 10, time.Minute); err != nil || len(got) != 1 || got[0].ID != queued.ID || string(got[0].Payload) != `{"a": 1}` {
+		t.Errorf("after reopen: Lease = %+v, %v; want %s", got, err, queued.ID)
+	}
+	if got, err := db.DeadLetters(ctx, "", 10); err != nil || len(got) != 1 || got[0].ID != dead.ID || got[0].Attempts != 9 || got[0].LastError != "HTTP 410" {
+		t.Errorf("after reopen: DeadLetters = %+v, %v; want %s", got, err, dead.ID)
 	}
 	again, err := db.Secret(ctx, "pseudonym", func() ([]byte, error) {
 		t.Error("generate called for a secret stored before the restart")
@@ -244,6 +260,12 @@ func TestClosedDB(t *testing.T) {
 			_, err := db.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusCreated}, To: broker.StatusInvited}, time.Now())
 			return err
 		},
+		"Lease":           func() error { _, err := db.Lease(ctx, time.Now(), 10, time.Minute); return err },
+		"Done":            func() error { return db.Done(ctx, "01JD1") },
+		"Retry":           func() error { return db.Retry(ctx, broker.Delivery{ID: "01JD1"}) },
+		"Bury":            func() error { return db.Bury(ctx, broker.Delivery{ID: "01JD1"}) },
+		"DeadLetters":     func() error { _, err := db.DeadLetters(ctx, "", 10); return err },
+		"DeleteIdentity":  func() error { return db.DeleteIdentity(ctx, "idn-1", broker.Delivery{ID: "01JD3"}) },
 		"agent Put":       func() error { return agent.Put("k", []byte("v")) },
 		"agent Get":       func() error { _, err := agent.Get("k"); return err },
 		"agent Query":     func() error { _, err := agent.Query("t"); return err },

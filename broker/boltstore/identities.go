@@ -53,18 +53,32 @@ func (db *DB) ListIdentities(ctx context.Context, f broker.IdentityFilter, after
 	return out, nil
 }
 
-// DeleteIdentity removes the identity and its flex identity index entry in one transaction.
-func (db *DB) DeleteIdentity(ctx context.Context, id string) error {
+// DeleteIdentity removes the identity, its flex identity index entry, every reference to it in
+// the sessions that verified it and every delivery about it (Subject id), queued or dead, and
+// queues the notify deliveries (kept whatever their Subject), in one transaction. The
+// deliveries are checked as Transition checks t.Outbox, against the deliveries stored before
+// the erasure: a notify delivery may not take the ID of one the erasure removes.
+func (db *DB) DeleteIdentity(ctx context.Context, id string, notify ...broker.Delivery) error {
 	if id == "" {
 		return fmt.Errorf("boltstore: delete identity: empty ID: %w", broker.ErrNotFound)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
 	}
+	deliveries, err := encodeOutbox(notify)
+	if err != nil {
+		return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+	}
 	return db.update(func(tx *bolt.Tx) error {
 		identities := tx.Bucket(bucketIdentities)
 		var ident broker.Identity
 		if err := get(identities, "identity", []byte(id), &ident); err != nil {
+			return err
+		}
+		if err := checkOutbox(tx, notify); err != nil {
+			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+		}
+		if err := removeSubject(tx, id); err != nil {
 			return err
 		}
 		byFlex := tx.Bucket(bucketByFlex)
@@ -76,7 +90,13 @@ func (db *DB) DeleteIdentity(ctx context.Context, id string) error {
 		if err := identities.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
 		}
-		return scrubSessions(tx, id)
+		if err := scrubSessions(tx, id); err != nil {
+			return err
+		}
+		if err := putOutbox(tx, notify, deliveries); err != nil {
+			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+		}
+		return nil
 	})
 }
 

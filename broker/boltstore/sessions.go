@@ -90,13 +90,16 @@ func (db *DB) sessionBy(ctx context.Context, index []byte, what, key string) (*b
 }
 
 // Transition applies t to the session atomically, in one write transaction: it reads the
-// session, checks t.From, runs t.Apply once, upserts t.Identity and writes the session and its
-// indexes. See broker.Transition. On success t.Identity.ID is set to the stored identity's ID.
+// session, checks t.From, runs t.Apply once, upserts t.Identity, writes the session and its
+// indexes and queues t.Outbox. See broker.Transition. On success t.Identity.ID is set to the
+// stored identity's ID.
 //
 // Besides the errors of the contract, Transition fails without writing anything if t.To is not
 // a valid status, if Apply changes ID, Status, Version or IdentityID, if t.Identity has no
-// FlexIdentity (or is new and has no ID, or a new ID that another identity has), or if Apply
-// sets an invitation or thread ID that another session has (broker.ErrExists).
+// FlexIdentity (or is new and has no ID, or a new ID that another identity has), if Apply
+// sets an invitation or thread ID that another session has (broker.ErrExists), or if a
+// delivery of t.Outbox has no ID, a payload that is not JSON, or an ID that is queued, dead or
+// given twice (broker.ErrExists).
 func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
 	if id == "" {
 		return nil, fmt.Errorf("boltstore: transition: empty session ID: %w", broker.ErrNotFound)
@@ -110,11 +113,15 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 	}
+	deliveries, err := encodeOutbox(t.Outbox)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: transition of session %q: %w", id, err)
+	}
 	var (
 		out        []byte
 		identityID string
 	)
-	err := db.update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		sessions := tx.Bucket(bucketSessions)
 		var cur broker.Session
 		if err := get(sessions, "session", []byte(id), &cur); err != nil {
@@ -154,6 +161,9 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 		}
 		if err := sessions.Put([]byte(id), out); err != nil {
+			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
+		}
+		if err := putOutbox(tx, t.Outbox, deliveries); err != nil {
 			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 		}
 		return nil

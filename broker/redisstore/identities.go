@@ -91,20 +91,28 @@ func (s *Store) ListIdentities(ctx context.Context, f broker.IdentityFilter, aft
 }
 
 // DeleteIdentity erases the identity, its flex identity index entry, its entries in every
-// identity index, and every reference to it in the sessions that verified it (their
-// IdentityID, ConnectionID and Chat are cleared and their Version incremented; status,
-// UpdatedAt and expiry are kept), atomically, in two round trips: a script reads the identity
-// and its sessions (the record lists them), and a second one erases and rewrites only if none
-// of them changed in between (otherwise DeleteIdentity reads again).
-func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
+// identity index, every reference to it in the sessions that verified it (their IdentityID,
+// ConnectionID and Chat are cleared and their Version incremented; status, UpdatedAt and expiry
+// are kept) and every delivery about it (Subject id), queued or dead, found through its subject
+// set; and queues the notify deliveries, kept whatever their Subject; atomically, in two round
+// trips: a script reads the identity and its sessions (the record lists them), and a second one
+// erases, removes, rewrites and queues only if none of them changed in between (otherwise
+// DeleteIdentity reads again). The deliveries are checked as Transition checks t.Outbox, against
+// the deliveries stored before the erasure: a notify delivery may not take the ID of one the
+// erasure removes.
+func (s *Store) DeleteIdentity(ctx context.Context, id string, notify ...broker.Delivery) error {
 	if id == "" {
 		return fmt.Errorf("redisstore: delete identity: empty ID: %w", broker.ErrNotFound)
+	}
+	outboxKeys, outboxArgs, err := s.outboxArgs(notify)
+	if err != nil {
+		return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
 	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if err := backoff(ctx, attempt); err != nil {
 			return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
 		}
-		err := s.tryDeleteIdentity(ctx, id)
+		err := s.tryDeleteIdentity(ctx, id, outboxKeys, outboxArgs)
 		if !errors.Is(err, errStale) {
 			return err
 		}
@@ -112,7 +120,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
 	return fmt.Errorf("redisstore: delete identity %q: %w", id, ErrContention)
 }
 
-func (s *Store) tryDeleteIdentity(ctx context.Context, id string) error {
+func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []string, outboxArgs []any) error {
 	k := s.keys
 	res, err := scriptIdentityRead.Run(ctx, s.client, []string{k.identity(id)}, k.sessionPrefix()).Slice()
 	if errors.Is(err, redis.Nil) {
@@ -129,7 +137,8 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
 	}
-	keys := []string{k.identity(id), k.flex(ident.FlexIdentity), k.identityIDs()}
+	keys := []string{k.identity(id), k.flex(ident.FlexIdentity), k.identityIDs(),
+		k.outboxSubject(id), k.outboxDue(), k.deadLetters()}
 	var rewrites []any
 	for i := 1; i < len(res); i += 2 {
 		sid, _ := res[i].(string)
@@ -153,8 +162,10 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string) error {
 		keys = append(keys, k.session(sid))
 		rewrites = append(rewrites, raw[:sessionHeaderLen], val, s.expiry(sess))
 	}
-	keys = append(keys, k.identityIndexes(ident)...)
-	args := append([]any{rec, id, len(rewrites) / 3}, rewrites...)
+	indexes := k.identityIndexes(ident)
+	keys = append(append(keys, indexes...), outboxKeys...)
+	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix()}, rewrites...)
+	args = append(args, outboxArgs...)
 	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {
 		return s.errf(err, "delete identity %q", id)
@@ -166,6 +177,8 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string) error {
 		return fmt.Errorf("redisstore: identity %q: %w", id, broker.ErrNotFound)
 	case statusStale:
 		return errStale
+	case statusDelivery:
+		return fmt.Errorf("redisstore: delete identity %q: a delivery's ID is queued or dead already: %w", id, broker.ErrExists)
 	}
 	return fmt.Errorf("redisstore: delete identity %q: unexpected script answer %q", id, status)
 }

@@ -30,6 +30,19 @@ func (k keys) byIssuer(did string) string      { return k.b + "ix:i:" + did }
 func (k keys) byType(t string) string          { return k.b + "ix:t:" + t }
 func (k keys) secret(name string) string       { return k.b + "secret:" + name }
 
+// The outbox (see outbox.go): queued deliveries, their due index, dead letters and their index,
+// and the subject sets (the IDs of the deliveries, queued or dead, about one identity). The
+// record and subject-set prefixes end in ":", which the index names ("ob:due", "ob:dead") do
+// not have, so no delivery ID or subject names an index.
+func (k keys) outboxPrefix() string                { return k.b + "ob:q:" }
+func (k keys) outbox(id string) string             { return k.b + "ob:q:" + id }
+func (k keys) outboxDue() string                   { return k.b + "ob:due" }
+func (k keys) deadLetterPrefix() string            { return k.b + "ob:x:" }
+func (k keys) deadLetter(id string) string         { return k.b + "ob:x:" + id }
+func (k keys) deadLetters() string                 { return k.b + "ob:dead" }
+func (k keys) outboxSubjectPrefix() string         { return k.b + "ob:s:" }
+func (k keys) outboxSubject(subject string) string { return k.b + "ob:s:" + subject }
+
 // byClaim is the index of one claim name and text value; the name's length keeps any name
 // apart from any value.
 func (k keys) byClaim(name, text string) string {

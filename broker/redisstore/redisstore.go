@@ -1,10 +1,12 @@
-// Package redisstore is the production store: broker.Store, the DIDComm agent's storage
-// (aries-framework-go's storage SPI) and cross-replica session events (broker.Events), all on
-// one Redis — standalone, Sentinel or Cluster — through a go-redis v9 UniversalClient.
+// Package redisstore is the production store: broker.Store, the webhook outbox (broker.Outbox),
+// the DIDComm agent's storage (aries-framework-go's storage SPI) and cross-replica session
+// events (broker.Events), all on one Redis — standalone, Sentinel or Cluster — through a
+// go-redis v9 UniversalClient.
 //
-// Several stateless service replicas share one Redis: every broker.Store method is atomic on
-// its own (a Lua script checks and writes in one step), so replicas racing on one session
-// produce one outcome, and a replica that dies loses nothing that was acknowledged.
+// Several stateless service replicas share one Redis: every broker.Store and broker.Outbox
+// method is atomic on its own (a Lua script checks and writes in one step), so replicas racing
+// on one session produce one outcome, replicas leasing deliveries never get the same one within
+// its lease, and a replica that dies loses nothing that was acknowledged.
 //
 // # Connection URL
 //
@@ -40,6 +42,15 @@
 //	prefix:{b}:ix:t:<credential type>      sorted set of IDs, by credential type
 //	prefix:{b}:ix:c:<len>:<claim><text>    sorted set of IDs, by claim name and text value
 //	prefix:{b}:secret:<name>               a service secret
+//	prefix:{b}:ob:q:<delivery ID>          queued webhook delivery: hash of its JSON, payload,
+//	                                       attempts, next attempt, last error, due member,
+//	                                       subject (if any)
+//	prefix:{b}:ob:due                      sorted set of queued deliveries by due time: score
+//	                                       Unix ms, member ns-within-the-ms (6 digits) + ID
+//	prefix:{b}:ob:x:<delivery ID>          dead letter: the same hash, without due member
+//	prefix:{b}:ob:dead                     sorted set (all scores 0) of dead-letter IDs
+//	prefix:{b}:ob:s:<subject>              set of the IDs of the deliveries, queued or dead,
+//	                                       whose Subject is that identity ID
 //
 //	prefix:a:{<store>}:cfg                 agent store: shard count and configured tag names
 //	prefix:a:{<store>/<n>}:r:<key>         agent record of shard n: tags and value
@@ -47,8 +58,9 @@
 //	prefix:a:{<store>/<n>}:v:<tag>:<value> sorted set of the shard's keys with tag:value
 //
 // Every broker key shares the hash tag {b}: in a Cluster they all live in one hash slot, hence
-// on one primary, because a transition writes a session, its indexes, an identity and its
-// indexes in one atomic script, and Redis runs a script on one slot only. The broker's data is
+// on one primary, because a transition writes a session, its indexes, an identity, its indexes
+// and the webhook deliveries it reports (a transactional outbox) in one atomic script, and
+// Redis runs a script on one slot only. The broker's data is
 // small (sessions expire; an identity is a few hundred bytes), so one slot is not a capacity
 // limit; it does mean the broker's load goes to one primary, and its failover is the broker's.
 // The agent's data — connections, DID documents, keys, protocol state: the bulk — is spread:
@@ -59,15 +71,33 @@
 //
 // Scripts declare their first key (which picks the slot); some also read or write keys they
 // derive from their arguments, always under the same hash tag, so in the same slot. Cluster
-// clients route by the declared key; Redis only requires that a script stay in its slot.
+// clients route by the declared key; Redis only requires that a script stay in its slot. The
+// scripts that queue deliveries declare every outbox key they write; Lease and DeadLetters
+// declare their index and derive the records' keys from it; Done derives the delivery's
+// subject set from its record, and DeleteIdentity the keys of the deliveries its subject set
+// lists (prefixes under {b}, passed as arguments).
+//
+// # Outbox
+//
+// A delivery's due time — its NextAttempt, or the end of its lease while a sender has it — is
+// its place in prefix:{b}:ob:due, exact to the nanosecond (see outbox.go). Lease is one script
+// that takes the due deliveries in (due time, ID) order and moves each to now+lease; Redis runs
+// one script at a time, so two Lease calls, from any replicas, never get one delivery while it
+// is leased. Due times are compared with the now the caller passes, not with Redis's clock:
+// replicas' clocks must agree to well within a lease. Retry rewrites attempts, next attempt and
+// last error in place and moves the due time; Bury renames the record to its dead-letter key.
+// A delivery with a Subject is listed in its subject's set (prefix:{b}:ob:s:<subject>) while
+// it is queued or dead; Done takes it out, and the erasure of the subject removes every
+// delivery the set lists, and the set, in the erasure's own script (see DeleteIdentity).
 //
 // # Round trips
 //
 // CreateSession, Session, SessionByInvitation/Thread, Identity, IdentityByFlex, an agent Put,
 // Get or Delete: one round trip each. Transition: two (a read script, then a conditional write
-// script; see Transition), more only when it loses a race. DeleteIdentity: two. A page of
-// ListIdentities: one, unless the filter's time bounds drop many candidates. An agent Query:
-// one for all shards, then one per page of records.
+// script; see Transition), with or without deliveries to queue, more only when it loses a
+// race. DeleteIdentity: two, with or without deliveries. Lease, Done, Retry, Bury and a page
+// of DeadLetters: one each. A page of ListIdentities: one, unless the filter's time bounds drop
+// many candidates. An agent Query: one for all shards, then one per page of records.
 //
 // # Retention
 //
@@ -75,11 +105,18 @@
 // Options.SessionRetention (24 hours by default): every write passes that instant (SET … PXAT),
 // so a transition that changes ExpiresAt moves the expiry of all three. A session without
 // ExpiresAt does not expire. Identities, their indexes, secrets and agent records never expire.
+// Neither do queued webhook deliveries (a delivery leaves the queue by Done, Bury or the
+// erasure of its Subject, never by age) nor dead letters, which only the erasure of their
+// Subject removes: a delivery must not be lost, so retention of dead letters is the operator's
+// decision (and the payloads of those without a Subject may hold personal data that
+// DeleteIdentity does not reach). Subject sets never expire either; one is gone with its last
+// member.
 //
-// DeleteIdentity erases an identity, every index entry that names it and every reference to
-// it in the sessions that verified it: each identity record lists those sessions (pruned of
-// the expired ones at each verification), so erasure finds them without a scan. Agent records
-// (the customer's DIDComm connection, DID documents) are the agent's to delete.
+// DeleteIdentity erases an identity, every index entry that names it, every reference to it in
+// the sessions that verified it and every delivery about it: each identity record lists those
+// sessions (pruned of the expired ones at each verification), and its subject set those
+// deliveries, so erasure finds them without a scan. Agent records (the customer's DIDComm
+// connection, DID documents) are the agent's to delete.
 //
 // # Memory
 //

@@ -13,6 +13,7 @@ var (
 	allScripts = []*redis.Script{
 		scriptCreateSession, scriptVia, scriptTransitionRead, scriptTransitionWrite,
 		scriptIdentityRead, scriptDeleteIdentity, scriptListIdentities,
+		scriptLease, scriptDone, scriptRetry, scriptBury, scriptDeadLetters,
 		scriptAgentOpen, scriptAgentSetConfig, scriptAgentWrite, scriptAgentQuery,
 	}
 )
@@ -26,6 +27,7 @@ const (
 	statusInvitation = "INVITATION" // the invitation ID belongs to another session
 	statusThread     = "THREAD"     // the thread ID belongs to another session
 	statusIdentityID = "IDENTITY"   // a new identity's ID belongs to another identity
+	statusDelivery   = "DELIVERY"   // a delivery's ID is queued or dead already
 )
 
 // scriptCreateSession stores a new session and its index entries.
@@ -101,14 +103,19 @@ end
 // scriptTransitionWrite writes a transition if nothing it was decided on has changed: the
 // session's header (its version), and the flex identity's index entry and identity record.
 //
+// It also queues the transition's deliveries (see luaQueue), refusing them all, and the
+// transition, if one's ID is queued or dead already.
+//
 //	KEYS: 1 session, 2 old invitation index, 3 new invitation index, 4 old thread index,
 //	      5 new thread index, 6 flex index, 7 identity, 8 all identity IDs,
-//	      9… the identity's old indexes (ARGV[13] of them), then its new ones (ARGV[14])
+//	      9… the identity's old indexes (ARGV[13] of them), then its new ones (ARGV[14]),
+//	      then the outbox keys (luaQueue)
 //	ARGV: 1 session header read, 2 new session record, 3 expiry (Unix ms, "0" for none),
 //	      4 session ID, 5 old invitation ID, 6 new invitation ID, 7 old thread ID,
 //	      8 new thread ID, 9 identity mode ("" none, "new", "update"), 10 identity ID,
-//	      11 identity record read (update), 12 new identity record, 13, 14 index counts
-var scriptTransitionWrite = redis.NewScript(`
+//	      11 identity record read (update), 12 new identity record, 13, 14 index counts,
+//	      15… the deliveries (luaQueue)
+var scriptTransitionWrite = redis.NewScript(luaQueue + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
 if string.sub(cur, 1, string.len(ARGV[1])) ~= ARGV[1] then return 'STALE' end
@@ -129,6 +136,8 @@ elseif mode == 'update' then
   if redis.call('GET', KEYS[6]) ~= ARGV[10] then return 'STALE' end
   if redis.call('GET', KEYS[7]) ~= ARGV[11] then return 'STALE' end
 end
+local outboxKeys = 9 + tonumber(ARGV[13]) + tonumber(ARGV[14])
+if not queueable(outboxKeys, 15) then return 'DELIVERY' end
 local function put(key, val)
   if ARGV[3] == '0' then redis.call('SET', key, val) else redis.call('SET', key, val, 'PXAT', ARGV[3]) end
 end
@@ -146,8 +155,36 @@ if mode ~= '' then
   redis.call('ZADD', KEYS[8], 0, id)
   for i = 9 + nOld, 8 + nOld + nNew do redis.call('ZADD', KEYS[i], 0, id) end
 end
+queue(outboxKeys, 15)
 return 'OK'
 `)
+
+// luaQueue queues deliveries for the write scripts: queueable(k, a) checks that none of them is
+// queued or dead already, queue(k, a) writes them. KEYS[k] is the due index, followed by each
+// delivery's record, dead-letter record and subject set (its record again without subject);
+// ARGV[a] is the number of deliveries, followed by each one's fields j, p, a, n, e, its member
+// m of the due index, its score and its subject s ("" for none) (see outbox.go).
+const luaQueue = `
+local function queueable(k, a)
+  for i = 0, tonumber(ARGV[a]) - 1 do
+    if redis.call('EXISTS', KEYS[k + 1 + 3 * i], KEYS[k + 2 + 3 * i]) > 0 then return false end
+  end
+  return true
+end
+local function queue(k, a)
+  for i = 0, tonumber(ARGV[a]) - 1 do
+    local f = a + 1 + 8 * i
+    local rec = KEYS[k + 1 + 3 * i]
+    redis.call('HSET', rec, 'j', ARGV[f], 'p', ARGV[f + 1], 'a', ARGV[f + 2],
+      'n', ARGV[f + 3], 'e', ARGV[f + 4], 'm', ARGV[f + 5])
+    redis.call('ZADD', KEYS[k], ARGV[f + 6], ARGV[f + 5])
+    if ARGV[f + 7] ~= '' then
+      redis.call('HSET', rec, 's', ARGV[f + 7])
+      redis.call('SADD', KEYS[k + 3 + 3 * i], string.sub(ARGV[f + 5], 7))
+    end
+  end
+end
+`
 
 // scriptIdentityRead reads what erasing an identity decides on: its record and the sessions
 // that verified it.
@@ -168,33 +205,57 @@ return out
 
 // scriptDeleteIdentity erases an identity and rewrites the sessions that verified it, if the
 // identity record (which lists those sessions) and each session's header are still what the
-// caller read.
+// caller read; removes the deliveries about it, queued or dead, that its subject set lists
+// (each one whose s is still the identity's ID), and the set; and queues the erasure's
+// deliveries (see luaQueue), after the removal, so that they are kept whatever their subject.
+// A delivery to queue whose ID is queued or dead before the erasure refuses the whole erasure.
 //
-//	KEYS: 1 identity, 2 flex index, 3 all identity IDs, 4… the sessions to rewrite (ARGV[3] of
-//	      them), then the identity's indexes
-//	ARGV: 1 identity record read, 2 identity ID, 3 number of sessions to rewrite, then per
-//	      session: header read, new record, expiry (Unix ms, "0" for none)
-var scriptDeleteIdentity = redis.NewScript(`
+//	KEYS: 1 identity, 2 flex index, 3 all identity IDs, 4 the identity's subject set, 5 the due
+//	      index, 6 the dead-letter index, 7… the sessions to rewrite (ARGV[3] of them), then the
+//	      identity's indexes (ARGV[4] of them), then the outbox keys (luaQueue)
+//	ARGV: 1 identity record read, 2 identity ID, 3 number of sessions to rewrite, 4 number of
+//	      indexes, 5 key prefix of queued deliveries, 6 key prefix of dead letters, then per
+//	      session: header read, new record, expiry (Unix ms, "0" for none), then the
+//	      deliveries (luaQueue)
+var scriptDeleteIdentity = redis.NewScript(luaQueue + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
 if cur ~= ARGV[1] then return 'STALE' end
-local n = tonumber(ARGV[3])
+local id = ARGV[2]
+local n, m = tonumber(ARGV[3]), tonumber(ARGV[4])
 for i = 1, n do
-  local s = redis.call('GET', KEYS[3 + i])
-  local header = ARGV[1 + 3 * i]
+  local s = redis.call('GET', KEYS[6 + i])
+  local header = ARGV[4 + 3 * i]
   if s and string.sub(s, 1, string.len(header)) ~= header then return 'STALE' end
 end
+local outboxKeys, outboxArgs = 7 + n + m, 7 + 3 * n
+if not queueable(outboxKeys, outboxArgs) then return 'DELIVERY' end
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3 + i]) == 1 then
-    local exp = ARGV[3 + 3 * i]
-    if exp == '0' then redis.call('SET', KEYS[3 + i], ARGV[2 + 3 * i])
-    else redis.call('SET', KEYS[3 + i], ARGV[2 + 3 * i], 'PXAT', exp) end
+  if redis.call('EXISTS', KEYS[6 + i]) == 1 then
+    local exp = ARGV[6 + 3 * i]
+    if exp == '0' then redis.call('SET', KEYS[6 + i], ARGV[5 + 3 * i])
+    else redis.call('SET', KEYS[6 + i], ARGV[5 + 3 * i], 'PXAT', exp) end
   end
 end
 redis.call('DEL', KEYS[1])
-if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
-redis.call('ZREM', KEYS[3], ARGV[2])
-for i = 4 + n, #KEYS do redis.call('ZREM', KEYS[i], ARGV[2]) end
+if redis.call('GET', KEYS[2]) == id then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[3], id)
+for i = 7 + n, 6 + n + m do redis.call('ZREM', KEYS[i], id) end
+for _, did in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local q = ARGV[5] .. did
+  local rec = redis.call('HMGET', q, 's', 'm')
+  if rec[1] == id then
+    if rec[2] then redis.call('ZREM', KEYS[5], rec[2]) end
+    redis.call('DEL', q)
+  end
+  local x = ARGV[6] .. did
+  if redis.call('HGET', x, 's') == id then
+    redis.call('DEL', x)
+    redis.call('ZREM', KEYS[6], did)
+  end
+end
+redis.call('DEL', KEYS[4])
+queue(outboxKeys, outboxArgs)
 return 'OK'
 `)
 
@@ -244,6 +305,103 @@ while found < want and seen < budget do
 end
 out[1] = last
 if ended then out[2] = '1' end
+return out
+`)
+
+// scriptLease leases due deliveries: it takes up to n members of the due index whose due time
+// (score: Unix ms, then the member's first six digits: the nanoseconds within the
+// millisecond) is not after now, in (due time, ID) order, moves each to the end of the lease
+// and returns the records. Run atomically, it hands a delivery to one caller per lease.
+//
+//	KEYS: due index
+//	ARGV: 1 now (Unix ms), 2 now (ns within the ms), 3 n, 4 end of the lease (Unix ms),
+//	      5 end of the lease (ns within the ms, six digits), 6 key prefix of queued deliveries
+//	→ {ID, j, p, a, n, e, …}
+var scriptLease = redis.NewScript(`
+local nowMs, nowNs = tonumber(ARGV[1]), tonumber(ARGV[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for i = 1, #due, 2 do
+  local m = due[i]
+  -- Members of now's millisecond sort by their nanoseconds: the first one after now ends
+  -- the due ones.
+  if tonumber(due[i + 1]) == nowMs and tonumber(string.sub(m, 1, 6)) > nowNs then break end
+  local id = string.sub(m, 7)
+  local key = ARGV[6] .. id
+  redis.call('ZREM', KEYS[1], m)
+  local rec = redis.call('HMGET', key, 'j', 'p', 'a', 'n', 'e')
+  if rec[1] then
+    local leased = ARGV[5] .. id
+    redis.call('ZADD', KEYS[1], ARGV[4], leased)
+    redis.call('HSET', key, 'm', leased)
+    out[#out + 1] = id
+    for j = 1, 5 do out[#out + 1] = rec[j] end
+  end
+end
+return out
+`)
+
+// scriptDone removes a queued delivery, if it is queued, with its members of the due index and
+// of its subject's set.
+//
+//	KEYS: the delivery, the due index
+//	ARGV: delivery ID, key prefix of subject sets
+var scriptDone = redis.NewScript(`
+local rec = redis.call('HMGET', KEYS[1], 'm', 's')
+if rec[1] then
+  redis.call('ZREM', KEYS[2], rec[1])
+  redis.call('DEL', KEYS[1])
+  if rec[2] then redis.call('SREM', ARGV[2] .. rec[2], ARGV[1]) end
+end
+return 'OK'
+`)
+
+// scriptRetry stores a queued delivery's attempts, next attempt and last error and makes it
+// due at the next attempt.
+//
+//	KEYS: the delivery, the due index
+//	ARGV: a, n, e, member of the due index, score
+var scriptRetry = redis.NewScript(`
+local m = redis.call('HGET', KEYS[1], 'm')
+if not m then return 'NOTFOUND' end
+redis.call('ZREM', KEYS[2], m)
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'n', ARGV[2], 'e', ARGV[3], 'm', ARGV[4])
+return 'OK'
+`)
+
+// scriptBury moves a queued delivery, with its final attempts and last error, to the dead
+// letters.
+//
+//	KEYS: the delivery, the due index, its dead-letter record, the dead-letter index
+//	ARGV: a, e, delivery ID
+var scriptBury = redis.NewScript(`
+local m = redis.call('HGET', KEYS[1], 'm')
+if not m then return 'NOTFOUND' end
+redis.call('ZREM', KEYS[2], m)
+redis.call('HSET', KEYS[1], 'a', ARGV[1], 'e', ARGV[2])
+redis.call('HDEL', KEYS[1], 'm')
+redis.call('RENAME', KEYS[1], KEYS[3])
+redis.call('ZADD', KEYS[4], 0, ARGV[3])
+return 'OK'
+`)
+
+// scriptDeadLetters returns up to limit dead letters in ID order after a cursor.
+//
+//	KEYS: the dead-letter index
+//	ARGV: cursor ("" for the start), limit, key prefix of dead letters
+//	→ {ID, j, p, a, n, e, …}
+var scriptDeadLetters = redis.NewScript(`
+local min = '-'
+if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))) do
+  local rec = redis.call('HMGET', ARGV[3] .. id, 'j', 'p', 'a', 'n', 'e')
+  if rec[1] then
+    out[#out + 1] = id
+    for j = 1, 5 do out[#out + 1] = rec[j] end
+  end
+end
 return out
 `)
 

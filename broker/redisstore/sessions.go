@@ -148,7 +148,8 @@ func (s *Store) via(ctx context.Context, index, recordPrefix string) (id string,
 //  2. in Go, the From check, Apply and the identity merge run on what was read; a write script
 //     then stores the result only if the session's version, the flex identity's index entry
 //     and that identity's record are still the ones read, and only if the new invitation and
-//     thread IDs are free — all in one atomic step, with every index entry.
+//     thread IDs are free — all in one atomic step, with every index entry and the deliveries
+//     of t.Outbox (queued, due at their NextAttempt, only if the transition is stored).
 //
 // When something changed in between, Transition reads again and re-runs Apply (Apply may run
 // more than once), backing off a little; after 100 lost races it gives up with ErrContention.
@@ -157,8 +158,9 @@ func (s *Store) via(ctx context.Context, index, recordPrefix string) (id string,
 // Besides the errors of the contract, Transition fails without writing anything if t.To is not
 // a valid status, if Apply changes ID, Status, Version or IdentityID, if t.Identity has no
 // FlexIdentity (or is new and has no ID, or a new ID that another identity has:
-// broker.ErrExists), or if Apply sets an invitation or thread ID that another session has
-// (broker.ErrExists).
+// broker.ErrExists), if Apply sets an invitation or thread ID that another session has
+// (broker.ErrExists), or if a delivery of t.Outbox has no ID, a payload that is not JSON, or an
+// ID that is queued, dead or given twice (broker.ErrExists).
 func (s *Store) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
 	if id == "" {
 		return nil, fmt.Errorf("redisstore: transition: empty session ID: %w", broker.ErrNotFound)
@@ -169,11 +171,15 @@ func (s *Store) Transition(ctx context.Context, id string, t broker.Transition, 
 	if t.Identity != nil && t.Identity.FlexIdentity == "" {
 		return nil, fmt.Errorf("redisstore: transition of session %q: identity has an empty FlexIdentity", id)
 	}
+	outboxKeys, outboxArgs, err := s.outboxArgs(t.Outbox)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: transition of session %q: %w", id, err)
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if err := backoff(ctx, attempt); err != nil {
 			return nil, fmt.Errorf("redisstore: transition of session %q: %w", id, err)
 		}
-		out, identityID, err := s.tryTransition(ctx, id, t, now)
+		out, identityID, err := s.tryTransition(ctx, id, t, now, outboxKeys, outboxArgs)
 		if errors.Is(err, errStale) {
 			continue
 		}
@@ -191,7 +197,8 @@ func (s *Store) Transition(ctx context.Context, id string, t broker.Transition, 
 // errStale: what an optimistic write was based on changed; read again.
 var errStale = errors.New("stale read")
 
-func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, string, error) {
+// tryTransition makes one attempt; outboxKeys and outboxArgs queue t.Outbox (see outboxArgs).
+func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transition, now time.Time, outboxKeys []string, outboxArgs []any) (*broker.Session, string, error) {
 	k := s.keys
 	readKeys := []string{k.session(id)}
 	if t.Identity != nil {
@@ -279,11 +286,12 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	writeKeys := append([]string{
 		k.session(id), k.invitation(cur.InvitationID), k.invitation(next.InvitationID),
 		k.thread(cur.ThreadID), k.thread(next.ThreadID), flexKey, identityKey, k.identityIDs(),
-	}, append(oldIdx, newIdx...)...)
-	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys,
-		raw[:sessionHeaderLen], val, s.expiry(next), id,
+	}, oldIdx...)
+	writeKeys = append(append(writeKeys, newIdx...), outboxKeys...)
+	args := append([]any{raw[:sessionHeaderLen], val, s.expiry(next), id,
 		cur.InvitationID, next.InvitationID, cur.ThreadID, next.ThreadID,
-		mode, identityID, oldRec, newRec, len(oldIdx), len(newIdx)).Text()
+		mode, identityID, oldRec, newRec, len(oldIdx), len(newIdx)}, outboxArgs...)
+	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys, args...).Text()
 	if err != nil {
 		return nil, "", s.errf(err, "transition of session %q", id)
 	}
@@ -299,6 +307,8 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 		return nil, "", fmt.Errorf("redisstore: transition of session %q: thread ID %q is used by another session: %w", id, next.ThreadID, broker.ErrExists)
 	case statusIdentityID:
 		return nil, "", fmt.Errorf("redisstore: transition of session %q: identity %q (for another flex identity): %w", id, identityID, broker.ErrExists)
+	case statusDelivery:
+		return nil, "", fmt.Errorf("redisstore: transition of session %q: a delivery's ID is queued or dead already: %w", id, broker.ErrExists)
 	default:
 		return nil, "", fmt.Errorf("redisstore: transition of session %q: unexpected script answer %q", id, status)
 	}

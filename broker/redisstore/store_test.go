@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,8 +155,8 @@ func TestSentinel(t *testing.T) {
 }
 
 // TestExpiry checks the TTL of every key: a session and its index entries expire at
-// ExpiresAt + retention, moved by a transition that moves ExpiresAt; identities and secrets
-// never expire.
+// ExpiresAt + retention, moved by a transition that moves ExpiresAt; identities, secrets,
+// queued deliveries, dead letters and subject sets never expire.
 func TestExpiry(t *testing.T) {
 	srv := redistest.Server(t)
 	st := open(t, srv.URL(), "")
@@ -186,11 +188,26 @@ func TestExpiry(t *testing.T) {
 		}
 	}
 	later := now.Add(time.Hour)
+	queued := broker.Delivery{ID: "01JDQ", Subject: "01JZQ", Payload: []byte(`{}`), NextAttempt: now}
+	dead := broker.Delivery{ID: "01JDX", Subject: "01JZX", Payload: []byte(`{}`), NextAttempt: now.Add(-time.Second)}
 	if _, err := st.Transition(ctx, "s1", broker.Transition{
 		From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
-		Apply: func(s *broker.Session) { s.ExpiresAt = later },
+		Apply:  func(s *broker.Session) { s.ExpiresAt = later },
+		Outbox: []broker.Delivery{queued, dead},
 	}, now); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := st.Lease(ctx, now, 1, time.Minute); err != nil || len(got) != 1 || got[0].ID != dead.ID {
+		t.Fatalf("Lease = %v, %v; want %s", got, err, dead.ID)
+	}
+	if err := st.Bury(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{p + "ob:q:" + queued.ID, p + "ob:due", p + "ob:x:" + dead.ID, p + "ob:dead",
+		p + "ob:s:" + queued.Subject, p + "ob:s:" + dead.Subject} {
+		if got := expireAt(key); got != -1 {
+			t.Errorf("%s expires at %d, want never (-1)", key, got)
+		}
 	}
 	want = later.Add(redisstore.DefaultSessionRetention).UnixMilli()
 	for _, key := range []string{p + "s:s1", p + "si:inv-s1", p + "st:th-s1"} {
@@ -213,7 +230,8 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 }
 
 // TestRoundTrips counts the round trips of the store's hot operations: a transition costs two
-// (read, conditional write), with or without an identity, new or returning.
+// (read, conditional write), with or without an identity, new or returning, with or without
+// deliveries to queue; each outbox operation costs one.
 func TestRoundTrips(t *testing.T) {
 	for name, url := range map[string]func(t *testing.T) string{
 		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
@@ -268,13 +286,44 @@ func TestRoundTrips(t *testing.T) {
 				return err
 			})
 			count("DeleteIdentity", 2, func() error { return st.DeleteIdentity(ctx, realIdentity(1, now).ID) })
+
+			// The outbox: queuing deliveries costs a transition or an erasure nothing more.
+			d := func(i int) broker.Delivery {
+				return broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: "e", Endpoint: "https://crm.example/hook",
+					Type: "identity.verified", Subject: realIdentity(2, now).ID, Payload: []byte(`{}`), CreatedAt: now, NextAttempt: now}
+			}
+			count("Transition queuing deliveries", 2, func() error {
+				_, err := st.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusVerified,
+					Identity: realIdentity(2, now), Outbox: []broker.Delivery{d(1), d(2), d(3)}}, now)
+				return err
+			})
+			if err := st.Bury(ctx, d(1)); err != nil {
+				t.Fatal(err)
+			}
+			// The erasure removes the deliveries about the identity, queued (2, 3) and dead (1),
+			// and keeps its own, in the same two round trips.
+			count("DeleteIdentity queuing and removing deliveries", 2, func() error {
+				return st.DeleteIdentity(ctx, realIdentity(2, now).ID, d(4), d(5), d(6))
+			})
+			var leased []broker.Delivery
+			count("Lease", 1, func() (err error) { leased, err = st.Lease(ctx, now, 10, time.Minute); return err })
+			if len(leased) != 3 {
+				t.Fatalf("leased %d deliveries, want 3", len(leased))
+			}
+			count("Done", 1, func() error { return st.Done(ctx, leased[0].ID) })
+			count("Retry", 1, func() error { leased[1].Attempts++; return st.Retry(ctx, leased[1]) })
+			count("Bury", 1, func() error { return st.Bury(ctx, leased[2]) })
+			count("DeadLetters", 1, func() error { _, err := st.DeadLetters(ctx, "", 10); return err })
 		})
 	}
 }
 
-// TestErasureLeavesNoTrace erases a customer who verified twice and was bound to a chat, then
-// reads every key under the store's prefix — names and contents, whatever their type — and
-// finds nothing of the identity: not its ID, pseudonym, DIDs, connection or claim values.
+// TestErasureLeavesNoTrace erases a customer who verified twice, was bound to a chat and has
+// webhook deliveries about them (Subject their ID) queued, leased and dead, then reads every
+// key under the store's prefix — names and contents, whatever their type — and finds nothing
+// of the identity: not its ID, pseudonym, DIDs, connection or claim values, nor its deliveries'
+// IDs. (The erasure's own notify delivery is about no one here: one whose Subject or payload
+// is the ID keeps it, by design; see TestSubjectSets.)
 func TestErasureLeavesNoTrace(t *testing.T) {
 	st := open(t, redistest.Server(t).URL(), "")
 	ctx := t.Context()
@@ -292,11 +341,46 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	}
 	verify(t, st, "s3", keep, now)
 
-	if err := st.DeleteIdentity(ctx, gone.ID); err != nil {
+	// Webhooks about each customer carry their claims and DIDs: the erased one's are queued,
+	// leased and dead; the other's is queued.
+	hook := func(id string, ident *broker.Identity, due time.Time) broker.Delivery {
+		payload, err := json.Marshal(map[string]any{"type": "identity.verified", "identity": ident.ID,
+			"holder": ident.HolderDID, "flex": ident.FlexIdentity, "claims": ident.Claims})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return broker.Delivery{ID: id, EventID: "01JEVT" + id, Endpoint: "https://crm.example/hook", Type: "identity.verified",
+			Subject: ident.ID, Payload: payload, CreatedAt: now, NextAttempt: due}
+	}
+	goneHooks := []broker.Delivery{hook("01JDGONEDEAD", gone, now.Add(-2*time.Second)),
+		hook("01JDGONELEASED", gone, now.Add(-time.Second)), hook("01JDGONEQUEUED", gone, now.Add(time.Hour))}
+	keepHook := hook("01JDKEEPQUEUED", keep, now.Add(time.Hour))
+	if _, err := st.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: append(goneHooks, keepHook)}, now); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"01JDGONEDEAD", "01JDGONELEASED"} {
+		got, err := st.Lease(ctx, now, 1, time.Hour)
+		if err != nil || len(got) != 1 || got[0].ID != want {
+			t.Fatalf("Lease = %v, %v; want %s", got, err, want)
+		}
+		if i == 0 {
+			if err := st.Bury(ctx, got[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	erased := broker.Delivery{ID: "01JDERASURE", EventID: "01JEVTERASURE", Endpoint: "https://crm.example/hook",
+		Type: "identity.erased", Payload: []byte(`{"type":"identity.erased"}`), CreatedAt: now, NextAttempt: now}
+	if err := st.DeleteIdentity(ctx, gone.ID, erased); err != nil {
 		t.Fatalf("DeleteIdentity = %v", err)
 	}
 	dump := dumpKeys(t, st)
 	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "12 Erasure Lane"}
+	for _, d := range goneHooks {
+		traces = append(traces, d.ID)
+	}
 	for _, v := range gone.Claims {
 		if s, ok := v.(string); ok {
 			traces = append(traces, s)
@@ -317,6 +401,85 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if !found {
 		t.Errorf("the other identity's memberId index is not in the dump of %d keys", len(dump))
 	}
+	// So do the other customer's delivery and the erasure's.
+	p := st.Prefix() + ":{b}:ob:"
+	for key, part := range map[string]string{
+		p + "q:" + keepHook.ID: keep.Claims["memberId"].(string),
+		p + "s:" + keep.ID:     keepHook.ID,
+		p + "q:" + erased.ID:   "identity.erased",
+	} {
+		if !strings.Contains(dump[key], part) {
+			t.Errorf("key %s: %q, want it to hold %q", key, dump[key], part)
+		}
+	}
+}
+
+// TestSubjectSets follows the set of the deliveries about one identity (its subject set)
+// through the outbox: queuing adds to it, Retry and Bury keep it, Done takes a queued delivery
+// out and the set is gone with its last member; the erasure of the identity removes the set,
+// and the erasure's own deliveries about it (kept by design) start a new one.
+func TestSubjectSets(t *testing.T) {
+	st := open(t, redistest.Server(t).URL(), "")
+	ctx, c := t.Context(), st.Client()
+	now := time.Now()
+	ident := realIdentity(1, now)
+	verify(t, st, "s1", ident, now)
+	set := st.Prefix() + ":{b}:ob:s:" + ident.ID
+	members := func(what string, want ...string) {
+		t.Helper()
+		got, err := c.SMembers(ctx, set).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: subject set %v, want %v", what, got, want)
+		}
+		if n, err := c.Exists(ctx, set).Result(); err != nil || (n == 1) != (len(want) > 0) {
+			t.Errorf("%s: EXISTS %s = %d, %v", what, set, n, err)
+		}
+	}
+	d := func(id, subject string) broker.Delivery {
+		return broker.Delivery{ID: id, Subject: subject, Payload: []byte(`{}`), NextAttempt: now}
+	}
+	if _, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: []broker.Delivery{d("01JD1", ident.ID), d("01JD2", ident.ID), d("01JD3", ident.ID), d("01JD4", "")}}, now); err != nil {
+		t.Fatal(err)
+	}
+	members("queued", "01JD1", "01JD2", "01JD3")
+	leased, err := st.Lease(ctx, now, 10, time.Minute)
+	if err != nil || len(leased) != 4 {
+		t.Fatalf("Lease = %v, %v", leased, err)
+	}
+	if err := st.Retry(ctx, leased[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Bury(ctx, leased[1]); err != nil {
+		t.Fatal(err)
+	}
+	members("after Retry and Bury", "01JD1", "01JD2", "01JD3")
+	for _, id := range []string{"01JD2", "01JD3", "01JD4"} {
+		if err := st.Done(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members("after Done of the dead letter and of a queued delivery", "01JD1", "01JD2")
+	if err := st.Done(ctx, "01JD1"); err != nil {
+		t.Fatal(err)
+	}
+	members("after Done of the last queued delivery", "01JD2")
+
+	if err := st.DeleteIdentity(ctx, ident.ID, d("01JD5", ident.ID), d("01JD6", "")); err != nil {
+		t.Fatal(err)
+	}
+	members("after the erasure", "01JD5")
+	if dead, err := st.DeadLetters(ctx, "", 10); err != nil || len(dead) != 0 {
+		t.Errorf("DeadLetters after the erasure = %v, %v; want none", dead, err)
+	}
+	if err := st.Done(ctx, "01JD5"); err != nil {
+		t.Fatal(err)
+	}
+	members("after Done of the erasure's delivery")
 }
 
 // dumpKeys returns every key under the store's prefix with a text form of its content.
@@ -362,7 +525,9 @@ func dumpKeys(t *testing.T, st *redisstore.Store) map[string]string {
 // before is there and every operation works again (scripts are reloaded as needed).
 func TestOutage(t *testing.T) {
 	srv := redistest.Server(t, redistest.WithAOF(true))
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second})
+	// PoolSize exceeds the calls made while Redis is down: after PoolSize failed dials in a row
+	// go-redis stops dialling for up to a second, which would fail the Ping after the restart.
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, PoolSize: 64})
 	st, err := redisstore.New(t.Context(), client, redisstore.Options{Prefix: newPrefix()})
 	if err != nil {
 		t.Fatal(err)
@@ -403,6 +568,11 @@ func TestOutage(t *testing.T) {
 			_, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound}, now)
 			return err
 		},
+		"Lease":           func() error { _, err := st.Lease(ctx, now, 10, time.Minute); return err },
+		"Done":            func() error { return st.Done(ctx, "01JD1") },
+		"Retry":           func() error { return st.Retry(ctx, broker.Delivery{ID: "01JD1", NextAttempt: now}) },
+		"Bury":            func() error { return st.Bury(ctx, broker.Delivery{ID: "01JD1"}) },
+		"DeadLetters":     func() error { _, err := st.DeadLetters(ctx, "", 10); return err },
 		"agent Put":       func() error { return agent.Put("k", []byte("v")) },
 		"agent Get":       func() error { _, err := agent.Get("conn_1"); return err },
 		"agent Query":     func() error { _, err := agent.Query("state"); return err },
@@ -510,6 +680,110 @@ func TestReplicasRace(t *testing.T) {
 				if n, err := replicas[0].ListIdentities(ctx, broker.IdentityFilter{}, "", 1000); err != nil || len(n) > round+1 {
 					t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(n), err)
 				}
+			}
+		})
+	}
+}
+
+// TestReplicasLease races three replicas (each its own client, ten senders each) leasing the
+// same due deliveries, on one Redis and on a Cluster: every delivery is handed to exactly one
+// sender, and the key layout the outbox writes is the documented one.
+func TestReplicasLease(t *testing.T) {
+	for name, url := range map[string]func(t *testing.T) string{
+		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
+		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u, prefix := url(t), newPrefix()
+			replicas := []*redisstore.Store{open(t, u, prefix), open(t, u, prefix), open(t, u, prefix)}
+			ctx := t.Context()
+			now := time.Now()
+			const total, subjects = 150, 5
+			var all []broker.Delivery
+			for i := range total {
+				all = append(all, broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: fmt.Sprint(i), Endpoint: "https://crm.example/hook",
+					Type: "identity.verified", Subject: fmt.Sprintf("01JZ%022d", i%subjects), Payload: []byte(`{}`), CreatedAt: now,
+					NextAttempt: now.Add(-time.Duration(i) * time.Microsecond)})
+			}
+			for i := 0; i < total; i += 50 {
+				sid := fmt.Sprintf("s%d", i)
+				if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := replicas[0].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
+					To: broker.StatusRejected, Outbox: all[i : i+50]}, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const senders = 30
+			var mu sync.Mutex
+			count := map[string]int{}
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st := replicas[i%len(replicas)]
+					<-start
+					for range total {
+						ds, err := st.Lease(ctx, now, 3, time.Minute)
+						if err != nil {
+							t.Errorf("sender %d: Lease = %v", i, err)
+							return
+						}
+						if len(ds) == 0 {
+							return
+						}
+						mu.Lock()
+						for _, d := range ds {
+							count[d.ID]++
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			for _, d := range all {
+				if count[d.ID] != 1 {
+					t.Errorf("delivery %s was leased %d times, want once", d.ID, count[d.ID])
+				}
+			}
+
+			// What the outbox keeps: a record per queued delivery, the due index, for each dead
+			// letter a record and the dead-letter index, and a set per subject, all under the
+			// broker's hash tag.
+			// (SCAN lists one node's keys: the layout is read on the standalone server.)
+			if name != "standalone" {
+				return
+			}
+			if err := replicas[1].Done(ctx, all[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := replicas[2].Bury(ctx, all[1]); err != nil {
+				t.Fatal(err)
+			}
+			p := prefix + ":{b}:ob:"
+			got := 0
+			for key := range dumpKeys(t, replicas[0]) {
+				if !strings.HasPrefix(key, p) {
+					continue
+				}
+				got++
+				switch rest := strings.TrimPrefix(key, p); {
+				case rest == "due", rest == "dead", rest == "x:"+all[1].ID:
+				case strings.HasPrefix(rest, "s:01JZ"):
+				case strings.HasPrefix(rest, "q:"):
+					if rest == "q:"+all[0].ID || rest == "q:"+all[1].ID {
+						t.Errorf("key %s left behind by Done or Bury", key)
+					}
+				default:
+					t.Errorf("unexpected outbox key %s", key)
+				}
+			}
+			if want := total - 2 + 3 + subjects; got != want {
+				t.Errorf("%d outbox keys, want %d", got, want)
 			}
 		})
 	}

@@ -1,7 +1,7 @@
-// Package storetest is the conformance suite for broker.Store: every implementation (boltstore,
-// redisstore, …) runs Run from its own tests against a real backend, so that all of them keep
-// the promises written in the broker.Store and broker.Transition doc comments. It is the same
-// idea as testing/slogtest for slog.Handler.
+// Package storetest is the conformance suite for broker.Store and broker.Outbox: every
+// implementation (boltstore, redisstore, …) runs Run from its own tests against a real backend,
+// so that all of them keep the promises written in the broker.Store, broker.Transition and
+// broker.Outbox doc comments. It is the same idea as testing/slogtest for slog.Handler.
 //
 // Each case is named for the sentence of the contract it pins down. storetest imports only
 // broker and the standard library; it must not depend on any store implementation.
@@ -24,7 +24,9 @@ import (
 const racers = 20
 
 // Run runs the conformance suite. Every subtest calls open for a fresh, empty store; open
-// registers any clean-up with t.Cleanup. Run the suite with -race: several cases are races.
+// registers any clean-up with t.Cleanup. The store must also implement broker.Outbox (the
+// deliveries Transition.Outbox queues are leased through it); the outbox cases fail otherwise.
+// Run the suite with -race: several cases are races.
 func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("CreateSession", func(t *testing.T) { testCreateSession(t, open) })
 	t.Run("Lookup", func(t *testing.T) { testLookup(t, open) })
@@ -35,6 +37,15 @@ func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Chat links", func(t *testing.T) { testChatLinks(t, open) })
 	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Transition with outbox", func(t *testing.T) { testTransitionOutbox(t, open) })
+	t.Run("DeleteIdentity with notify", func(t *testing.T) { testDeleteIdentityNotify(t, open) })
+	t.Run("DeleteIdentity removes the subject's deliveries", func(t *testing.T) { testDeleteIdentitySubject(t, open) })
+	t.Run("Outbox Subject", func(t *testing.T) { testSubject(t, open) })
+	t.Run("Outbox Lease", func(t *testing.T) { testLease(t, open) })
+	t.Run("Outbox Done", func(t *testing.T) { testDone(t, open) })
+	t.Run("Outbox Retry", func(t *testing.T) { testRetry(t, open) })
+	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
+	t.Run("Outbox DeadLetters", func(t *testing.T) { testDeadLetters(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping on a healthy store = %v, want nil", err)

@@ -21,16 +21,17 @@ import (
 // backend is where a service keeps its state: the embedded file (one node) or Redis (any
 // number of replicas). Everything that must be shared between replicas comes from here.
 type backend struct {
-	store   broker.Store
-	agent   storage.Provider
-	events  broker.Events
-	replay  identity.ReplayGuard // nil: the verifier's in-process guard (one node)
+	store  broker.Store
+	outbox broker.Outbox
+	agent  storage.Provider
+	events broker.Events
+	replay identity.ReplayGuard // nil: the verifier's in-process guard (one node)
 	// webhookReplay remembers Twilio webhooks already handled; nil: in-process (one node).
 	webhookReplay flex.ReplayGuard
-	limiter api.Limiter          // nil: no rate limit
-	signing *api.SigningKey
-	ping    func(context.Context) error
-	close   func() error
+	limiter       api.Limiter // nil: no rate limit
+	signing       *api.SigningKey
+	ping          func(context.Context) error
+	close         func() error
 
 	// bolt is set on the embedded store (tests read its file).
 	bolt *boltstore.DB
@@ -46,7 +47,7 @@ func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backe
 	if err != nil {
 		return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
 	}
-	b := &backend{store: db, agent: db.AgentStorage(), events: broker.NewLocalEvents(), ping: db.Ping, close: db.Close, bolt: db}
+	b := &backend{store: db, outbox: db, agent: db.AgentStorage(), events: broker.NewLocalEvents(), ping: db.Ping, close: db.Close, bolt: db}
 	if cfg.SessionRate > 0 {
 		b.limiter = api.NewLocalLimiter(cfg.SessionRate, cfg.SessionBurst, 0)
 	}
@@ -69,7 +70,7 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	}
 	events := redisstore.NewEvents(st, redisstore.EventsOptions{})
 	b := &backend{
-		store: st, agent: st.AgentStorage(), events: events, replay: redisstore.NewReplayGuard(st),
+		store: st, outbox: st, agent: st.AgentStorage(), events: events, replay: redisstore.NewReplayGuard(st),
 		webhookReplay: webhookReplay{redisstore.NewReplayGuard(st)},
 		ping: func(ctx context.Context) error {
 			return errors.Join(st.Ping(ctx), events.Ready(ctx))

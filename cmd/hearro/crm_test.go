@@ -167,14 +167,25 @@ func TestCRMIdentities(t *testing.T) {
 
 // TestErasureLeavesNoTrace erases a customer, stops the service and reads every bucket of the
 // store file: neither the identity's ID, its pseudonym, its holder DID, its connection nor a
-// claim value remains anywhere.
+// claim value remains anywhere. The CRM's webhook endpoint refuses every event but the erasure,
+// so the customer's identity.verified and session.bound events are still queued (and carry the
+// claims) when the erasure comes: it must take them too.
 func TestErasureLeavesNoTrace(t *testing.T) {
-	s := startTestService(t)
+	recv, endpoint := startReceiver(t)
+	recv.accept = func(typ string) bool { return typ == "identity.erased" }
+	s := startTestServiceWith(t, func(c *serveConfig) { c.WebhookURLs = []string{endpoint} })
+	recv.trustKeysOf(t, s)
 	gone := s.verifyCustomer(t, "givenName=Zebulon,familyName=Quixotic,memberId=Q-9071")
 	kept := s.verifyCustomer(t, "givenName=Ada,familyName=Lovelace,memberId=100")
+	waitFor(t, "the identity.verified deliveries to be tried", func() bool {
+		recv.mu.Lock()
+		defer recv.mu.Unlock()
+		return len(recv.attempts) >= 2
+	})
 	if resp, _ := do(t, "DELETE", s.url+"/v1/identities/"+gone.ID, map[string]string{"Authorization": s.crmToken(t, "identities:write")}, ""); resp.StatusCode != 204 {
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
+	waitFor(t, "identity.erased", func() bool { return slices.Contains(recv.eventTypes(), "identity.erased") })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.shutdown(ctx); err != nil {

@@ -59,6 +59,9 @@ type serveConfig struct {
 	UniversalResolverURL string
 	RemoteTimeout        time.Duration
 
+	WebhookURLs        []string
+	WebhookMaxAttempts int
+
 	OAuthClientsFile string
 	OAuthJWKSURL     string
 	OAuthIssuer      string
@@ -127,6 +130,8 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.DefaultPolicy, "default-policy", identity.DevelopmentPolicyName, "policy of sessions that do not name one")
 	f.StringVar(&cfg.UniversalResolverURL, "universal-resolver-url", "", "Universal Resolver for DID methods not resolved locally (e.g. did:sov, did:indy), e.g. https://resolver.example.com")
 	f.DurationVar(&cfg.RemoteTimeout, "remote-timeout", 5*time.Second, "timeout of each did:web, Universal Resolver and status list request")
+	f.StringSliceVar(&cfg.WebhookURLs, "webhook-url", nil, "CRM endpoint(s) that receive signed events (identity.verified, session.rejected, identity.erased, …); repeat or comma-separate")
+	f.IntVar(&cfg.WebhookMaxAttempts, "webhook-max-attempts", 12, "delivery attempts (exponential backoff, about a day for 12) before a webhook becomes a dead letter")
 	f.StringVar(&cfg.OAuthClientsFile, "oauth-clients-file", "", "YAML file of the CRM clients allowed to use POST /oauth/token (ids, bcrypt-hashed secrets, scopes)")
 	f.StringVar(&cfg.OAuthJWKSURL, "oauth-jwks-url", "", "JWKS URL of an external identity provider whose access tokens the CRM API also accepts")
 	f.StringVar(&cfg.OAuthIssuer, "oauth-issuer", "", "issuer (iss) of the external identity provider's tokens")
@@ -207,6 +212,16 @@ func (c *serveConfig) Validate() error {
 			errs = append(errs, errors.New("--policy-file is required outside development mode: it says which issuers are trusted"))
 		}
 	}
+	for _, u := range c.WebhookURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("--webhook-url %q: want an http(s) URL", u))
+		} else if p.Scheme == "http" && !c.Dev {
+			errs = append(errs, fmt.Errorf("--webhook-url %q: webhooks carry identities; use https outside development", u))
+		}
+	}
+	if c.WebhookMaxAttempts < 1 {
+		errs = append(errs, errors.New("--webhook-max-attempts: at least 1"))
+	}
 	if c.ChatRetryFor < time.Second {
 		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
 	}
@@ -261,7 +276,11 @@ type service struct {
 	access    *api.AccessTokens
 	http      *http.Server
 	stopOnce  sync.Once
-	listener  net.Listener
+
+	// background work (webhook deliveries) runs until stopBackground
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	listener       net.Listener
 }
 
 // runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
@@ -419,10 +438,19 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
 		BindRetryFor: cfg.ChatRetryFor,
-	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats}); err != nil {
+		Webhooks:     broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
+	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats,
+		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
 		return nil, err
 	}
 	s.agent.SetHandler(s.broker)
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	s.stopBackground = stopBG
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		s.broker.RunWebhooks(bgCtx)
+	}()
 
 	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
 	if err != nil {
@@ -505,6 +533,10 @@ func (s *service) stop(ctx context.Context) error {
 		errs = append(errs, s.http.Shutdown(ctx))
 	} else if s.listener != nil {
 		s.listener.Close()
+	}
+	if s.stopBackground != nil {
+		s.stopBackground()
+		s.background.Wait()
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))

@@ -1,0 +1,310 @@
+package boltstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/boltstore"
+)
+
+// dumpFile returns every key of the store file at path (closed), in every bucket, nested or
+// not, as "bucket/…/key", with its value as text.
+func dumpFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("bolt.Open = %v", err)
+	}
+	defer b.Close()
+	out := map[string]string{}
+	var walk func(name string, bucket *bolt.Bucket) error
+	walk = func(name string, bucket *bolt.Bucket) error {
+		return bucket.ForEach(func(k, v []byte) error {
+			key := name + "/" + string(k)
+			if v == nil {
+				if nested := bucket.Bucket(k); nested != nil {
+					return walk(key, nested)
+				}
+			}
+			out[key] = string(v)
+			return nil
+		})
+	}
+	err = b.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, bucket *bolt.Bucket) error { return walk(string(name), bucket) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// editFile runs fn in a write transaction on the store file at path (closed).
+func editFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("bolt.Open = %v", err)
+	}
+	defer b.Close()
+	if err := b.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reopen(t *testing.T, path string) *boltstore.DB {
+	t.Helper()
+	db, err := boltstore.Open(path, boltstore.Options{})
+	if err != nil {
+		t.Fatalf("Open = %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// verifyIdentity stores ident through a fresh session, the only way the contract offers.
+func verifyIdentity(t *testing.T, db *boltstore.DB, sid string, ident *broker.Identity, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, InvitationID: "inv-" + sid,
+		ThreadID: "th-" + sid, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+		t.Fatalf("CreateSession(%s) = %v", sid, err)
+	}
+	if _, err := db.Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
+		To: broker.StatusVerified, Identity: ident}, now); err != nil {
+		t.Fatalf("verify %s: %v", sid, err)
+	}
+}
+
+func person(id, name string, now time.Time) *broker.Identity {
+	return &broker.Identity{
+		ID:             id,
+		FlexIdentity:   "hr_pseudonym_" + name,
+		HolderDID:      "did:key:z6MkHolder" + name,
+		IssuerDID:      "did:web:issuer.example",
+		CredentialType: "VerifiedCustomer",
+		Claims:         map[string]any{"givenName": "Given" + name, "memberId": "M-" + name},
+		ConnectionID:   "conn-" + name,
+		CreatedAt:      now,
+		VerifiedAt:     now,
+	}
+}
+
+// TestErasureLeavesNoTrace erases a customer who verified twice, was bound to a chat and has
+// webhook deliveries about them (Subject their ID) queued, leased and dead, then reads every
+// key of every bucket of the file and finds nothing of the identity: not its ID, pseudonym,
+// DIDs, connection or claim values, nor its deliveries' IDs. (It reads the buckets, not the
+// file's bytes: bbolt does not clear freed pages.) The erasure's own notify delivery is about
+// no one here: one whose Subject or payload is the ID keeps it, by design.
+func TestErasureLeavesNoTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearro.db")
+	db := reopen(t, path)
+	ctx := t.Context()
+	now := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	gone, keep := person("01JZGONE000000000000000001", "Gone", now), person("01JZKEEP000000000000000001", "Keep", now)
+	gone.Claims["address"] = map[string]any{"street": "12 Erasure Lane"}
+	verifyIdentity(t, db, "s1", gone, now)
+	again := *gone
+	again.ID = "01JZ-ignored-for-a-returning-customer"
+	verifyIdentity(t, db, "s2", &again, now)
+	if _, err := db.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound,
+		Apply: func(s *broker.Session) { s.Chat = &broker.Chat{Identity: gone.FlexIdentity, ConversationSID: "CH1"} }}, now); err != nil {
+		t.Fatal(err)
+	}
+	verifyIdentity(t, db, "s3", keep, now)
+
+	hook := func(id string, ident *broker.Identity, due time.Time) broker.Delivery {
+		payload, err := json.Marshal(map[string]any{"type": "identity.verified", "identity": ident.ID,
+			"holder": ident.HolderDID, "flex": ident.FlexIdentity, "claims": ident.Claims})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return broker.Delivery{ID: id, EventID: "01JEVT" + id, Endpoint: "https://crm.example/hook", Type: "identity.verified",
+			Subject: ident.ID, Payload: payload, CreatedAt: now, NextAttempt: due}
+	}
+	goneHooks := []broker.Delivery{hook("01JDGONEDEAD", gone, now.Add(-2*time.Second)),
+		hook("01JDGONELEASED", gone, now.Add(-time.Second)), hook("01JDGONEQUEUED", gone, now.Add(time.Hour))}
+	keepHook := hook("01JDKEEPQUEUED", keep, now.Add(time.Hour))
+	if _, err := db.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: append(goneHooks, keepHook)}, now); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"01JDGONEDEAD", "01JDGONELEASED"} {
+		got, err := db.Lease(ctx, now, 1, time.Hour)
+		if err != nil || len(got) != 1 || got[0].ID != want {
+			t.Fatalf("Lease = %v, %v; want %s", got, err, want)
+		}
+		if i == 0 {
+			if err := db.Bury(ctx, got[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	erased := broker.Delivery{ID: "01JDERASURE", EventID: "01JEVTERASURE", Endpoint: "https://crm.example/hook",
+		Type: "identity.erased", Payload: []byte(`{"type":"identity.erased"}`), CreatedAt: now, NextAttempt: now}
+	if err := db.DeleteIdentity(ctx, gone.ID, erased); err != nil {
+		t.Fatalf("DeleteIdentity = %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dump := dumpFile(t, path)
+	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "12 Erasure Lane"}
+	for _, v := range gone.Claims {
+		if s, ok := v.(string); ok {
+			traces = append(traces, s)
+		}
+	}
+	for _, d := range goneHooks {
+		traces = append(traces, d.ID)
+	}
+	for key, content := range dump {
+		for _, trace := range traces {
+			if strings.Contains(key, trace) || strings.Contains(content, trace) {
+				t.Errorf("key %q still holds %q after erasure:\n%q", key, trace, content)
+			}
+		}
+	}
+	// The dump does see data: the other customer, their delivery and the erasure's are there.
+	for key, part := range map[string]string{
+		"identities/" + keep.ID:                            keep.Claims["memberId"].(string),
+		"outbox/" + keepHook.ID:                            keep.HolderDID,
+		"outbox_subject/" + keep.ID + "\x00" + keepHook.ID: "",
+		"outbox/" + erased.ID:                              "identity.erased",
+	} {
+		if content, ok := dump[key]; !ok || !strings.Contains(content, part) {
+			t.Errorf("key %q: %q (present %v), want it to hold %q", key, content, ok, part)
+		}
+	}
+}
+
+// subjectIndex returns the outbox_subject entries of the file at path, as "subject delivery".
+func subjectIndex(t *testing.T, path string) []string {
+	t.Helper()
+	var out []string
+	for key := range dumpFile(t, path) {
+		if rest, ok := strings.CutPrefix(key, "outbox_subject/"); ok {
+			out = append(out, strings.ReplaceAll(rest, "\x00", " "))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSubjectIndex follows outbox_subject through the outbox: queuing adds an entry per
+// delivery with a Subject, Retry and Bury keep it, Done of a queued delivery drops it; the
+// erasure drops the subject's entries, and those left over by a build without the index (for
+// deliveries that are gone or about someone else) without removing anyone else's delivery. A
+// file without the bucket (written before it existed) gets it when opened.
+func TestSubjectIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearro.db")
+	db := reopen(t, path)
+	ctx := t.Context()
+	now := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	a, b := person("01JZA", "A", now), person("01JZB", "B", now)
+	verifyIdentity(t, db, "s1", a, now)
+	verifyIdentity(t, db, "s2", b, now)
+	d := func(id, subject string) broker.Delivery {
+		return broker.Delivery{ID: id, Subject: subject, Payload: []byte(`{}`), NextAttempt: now}
+	}
+	if _, err := db.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: []broker.Delivery{d("01JD1", a.ID), d("01JD2", a.ID), d("01JD3", a.ID), d("01JD4", ""), d("01JD5", b.ID)}}, now); err != nil {
+		t.Fatal(err)
+	}
+	leased, err := db.Lease(ctx, now, 10, time.Minute)
+	if err != nil || len(leased) != 5 {
+		t.Fatalf("Lease = %v, %v", leased, err)
+	}
+	if err := db.Retry(ctx, leased[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Bury(ctx, leased[1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"01JD2", "01JD3", "01JD4"} { // a dead letter, a queued delivery, one about no one
+		if err := db.Done(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"01JZA 01JD1", "01JZA 01JD2", "01JZB 01JD5"}
+	if got := subjectIndex(t, path); !slices.Equal(got, want) {
+		t.Fatalf("outbox_subject after Retry, Bury and Done: %v, want %v", got, want)
+	}
+
+	// Entries left over (by Done in a build without the index): for a delivery that is gone,
+	// for one about someone else, and one that may be another subject's (a subject that starts
+	// with A's ID and a 0x00).
+	editFile(t, path, func(tx *bolt.Tx) error {
+		idx := tx.Bucket([]byte("outbox_subject"))
+		for _, k := range []string{a.ID + "\x0001JD9", a.ID + "\x0001JD5", a.ID + "\x00x\x0001JD8"} {
+			if err := idx.Put([]byte(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db = reopen(t, path)
+	if err := db.DeleteIdentity(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Lease(ctx, now.Add(time.Hour), 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != "01JD5" || got[0].Subject != b.ID {
+		t.Errorf("Lease after erasing A = %+v, %v; want only 01JD5, about B", got, err)
+	}
+	if dead, err := db.DeadLetters(ctx, "", 10); err != nil || len(dead) != 0 {
+		t.Errorf("DeadLetters after erasing A = %+v, %v; want none", dead, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := subjectIndex(t, path), []string{"01JZA x 01JD8", "01JZB 01JD5"}; !slices.Equal(got, want) {
+		t.Errorf("outbox_subject after erasing A: %v, want %v", got, want)
+	}
+}
+
+// TestOpenAddsSubjectIndex opens a file written before outbox_subject existed (same schema
+// version): Open adds the bucket, and deliveries queued from then on are removed with their
+// subject.
+func TestOpenAddsSubjectIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearro.db")
+	db := reopen(t, path)
+	ctx := t.Context()
+	now := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	a := person("01JZA", "A", now)
+	verifyIdentity(t, db, "s1", a, now)
+	old := broker.Delivery{ID: "01JD1", Payload: []byte(`{}`), NextAttempt: now}
+	if _, err := db.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: []broker.Delivery{old}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editFile(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("outbox_subject")) })
+
+	db = reopen(t, path)
+	about := broker.Delivery{ID: "01JD2", Subject: a.ID, Payload: []byte(`{}`), NextAttempt: now}
+	if _, err := db.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
+		Outbox: []broker.Delivery{about}}, now); err != nil {
+		t.Fatalf("Transition queuing a delivery with a Subject in a file from before the index = %v", err)
+	}
+	if err := db.DeleteIdentity(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Lease(ctx, now, 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].ID != old.ID {
+		t.Errorf("Lease after the erasure = %+v, %v; want only the delivery about no one", got, err)
+	}
+}
