@@ -136,6 +136,8 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/webhooks/dead-letters", s.deadLetters, read)
 
 	// The customer's chat page (api/web).
+	e.GET("/", s.chatPage)
+	e.GET("/assets/:file", s.chatAsset)
 
 	e.GET("/i/:id", s.invitation)
 	e.POST("/didcomm", echo.WrapHandler(cfg.DIDComm))

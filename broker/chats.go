@@ -138,9 +138,10 @@ func (s *Service) noteChatError(ctx context.Context, id string, err error) {
 	case errors.As(err, &fe) && !fe.Temporary():
 		code = ChatErrorRejected
 	}
-	if _, terr := s.deps.Store.Transition(ctx, id, Transition{
+	// Published like any change: the customer's page says that the chat is late.
+	if _, terr := s.transition(ctx, id, Transition{
 		From: []Status{StatusVerified}, To: StatusVerified, Apply: func(x *Session) { x.ChatError = code },
-	}, s.now()); terr != nil && !errors.Is(terr, ErrConflict) {
+	}); terr != nil && !errors.Is(terr, ErrConflict) {
 		s.log.Warn("chat error not recorded", "session_id", id, "err", terr)
 	}
 }

@@ -125,9 +125,11 @@ type Identity struct {
 
 // Event is one state change of a session, as pushed to browsers, webhooks and other replicas.
 type Event struct {
-	SessionID string    `json:"session_id"`
-	Status    Status    `json:"status"`
-	Reason    string    `json:"reason,omitempty"`
+	SessionID string `json:"session_id"`
+	Status    Status `json:"status"`
+	Reason    string `json:"reason,omitempty"`
+	// ChatError says why a verified session's chat is not open yet (see Session.ChatError).
+	ChatError string    `json:"chat_error,omitempty"`
 	At        time.Time `json:"at"`
 	// Version is the session version the event was produced by; consumers use it to drop
 	// duplicates and to order events.
@@ -135,5 +137,5 @@ type Event struct {
 }
 
 func eventOf(s *Session) Event {
-	return Event{SessionID: s.ID, Status: s.Status, Reason: s.Reason, At: s.UpdatedAt, Version: s.Version}
+	return Event{SessionID: s.ID, Status: s.Status, Reason: s.Reason, ChatError: s.ChatError, At: s.UpdatedAt, Version: s.Version}
 }

@@ -48,7 +48,7 @@ type openAPIValidator struct {
 }
 
 func newOpenAPIValidator() (*openAPIValidator, error) {
-	for _, ct := range []string{"image/png", "image/svg+xml", "application/yaml"} {
+	for _, ct := range []string{"image/png", "image/svg+xml", "application/yaml", "text/html", "text/css", "text/javascript"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
 	}
 	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI)

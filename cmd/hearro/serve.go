@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/signal"
@@ -477,6 +478,13 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	if s.emulator != nil {
 		apiCfg.Twilio = s.emulator
+	} else if cfg.Dev && cfg.TwilioAccountSID == "" && twilio.BaseURL != "" {
+		// A shared emulator: the chat page and the agent view reach it through this origin,
+		// as they would the built-in one.
+		apiCfg.Twilio, err = emulatorProxy(twilio.BaseURL)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if webhooks != nil {
 		apiCfg.Webhooks = webhooks
@@ -582,4 +590,18 @@ func randomBytes(n int) func() ([]byte, error) {
 		_, err := rand.Read(b)
 		return b, err
 	}
+}
+
+// emulatorProxy forwards /_twilio/… to a Twilio emulator served elsewhere (--twilio-api-url).
+func emulatorProxy(base string) (http.Handler, error) {
+	target, err := url.Parse(base)
+	if err != nil || target.Host == "" {
+		return nil, fmt.Errorf("--twilio-api-url %q is not a URL", base)
+	}
+	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + strings.TrimPrefix(r.In.URL.Path, "/_twilio")
+		r.Out.URL.RawPath = ""
+		r.Out.Host = r.In.Host // the browser's origin: the emulator's agent view checks it
+	}}, nil
 }
