@@ -140,7 +140,7 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/assets/:file", s.chatAsset)
 
 	e.GET("/i/:id", s.invitation)
-	e.POST("/didcomm", echo.WrapHandler(cfg.DIDComm))
+	e.POST("/didcomm", s.didcomm)
 	if cfg.Twilio != nil {
 		e.Any("/_twilio/*", echo.WrapHandler(cfg.Twilio))
 	}

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	v.next = http.DefaultTransport
 	http.DefaultTransport = v
 	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 	if problems := v.problems(); len(problems) > 0 {
 		fmt.Fprintf(os.Stderr, "responses that do not match openapi.yaml (%d):\n  %s\n", len(problems), strings.Join(problems, "\n  "))
 		code = 1
