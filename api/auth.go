@@ -5,13 +5,16 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -92,7 +95,27 @@ type AccessTokens struct {
 	audience string
 
 	external *ExternalIssuer
+
+	// checked remembers tokens that passed Check, so that a CRM client sending the same token
+	// on every request pays for its signature once (an EdDSA verification and jwx's parsing
+	// cost more than the rest of an identity lookup).
+	mu      sync.Mutex
+	checked map[[sha256.Size]byte]checkedToken
 }
+
+// checkedToken is a token that passed Check: its principal, trusted until until.
+type checkedToken struct {
+	principal *Principal
+	until     time.Time
+}
+
+const (
+	// checkedFor bounds how long a checked token is trusted without checking it again: a key
+	// the external identity provider withdraws from its JWKS stops working within this.
+	checkedFor = time.Minute
+	// maxChecked bounds the memory of remembered tokens.
+	maxChecked = 10000
+)
 
 // ExternalIssuer is an identity provider whose tokens the API accepts: its issuer, the
 // audience its tokens must carry, and its JWKS (fetched, cached and refreshed).
@@ -142,8 +165,41 @@ func (a *AccessTokens) Mint(subject string, scopes []string, ttl time.Duration) 
 
 var errInvalidAccessToken = errors.New("invalid access token")
 
-// Check verifies a bearer token and returns its principal.
+// Check verifies a bearer token and returns its principal. A token that passed is trusted
+// again without verification until it expires, for at most a minute.
 func (a *AccessTokens) Check(ctx context.Context, token string) (*Principal, error) {
+	sum := sha256.Sum256([]byte(token))
+	now := time.Now()
+	a.mu.Lock()
+	c, ok := a.checked[sum]
+	a.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c.principal, nil
+	}
+	p, exp, err := a.check(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(checkedFor)
+	if !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.checked) >= maxChecked {
+		maps.DeleteFunc(a.checked, func(_ [sha256.Size]byte, c checkedToken) bool { return !now.Before(c.until) })
+		if len(a.checked) >= maxChecked {
+			clear(a.checked) // all live: start again rather than grow
+		}
+	}
+	if a.checked == nil {
+		a.checked = make(map[[sha256.Size]byte]checkedToken)
+	}
+	a.checked[sum] = checkedToken{principal: p, until: until}
+	return p, nil
+}
+
+func (a *AccessTokens) check(ctx context.Context, token string) (*Principal, time.Time, error) {
 	tok, err := jwt.Parse([]byte(token),
 		jwt.WithKeySet(a.key.PublicSet(), jws.WithInferAlgorithmFromKey(true)),
 		jwt.WithValidate(true), jwt.WithIssuer(a.issuer), jwt.WithAudience(a.audience),
@@ -158,9 +214,9 @@ func (a *AccessTokens) Check(ctx context.Context, token string) (*Principal, err
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalidAccessToken, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %v", errInvalidAccessToken, err)
 	}
-	return &Principal{Subject: tok.Subject(), Scopes: scopesOf(tok)}, nil
+	return &Principal{Subject: tok.Subject(), Scopes: scopesOf(tok)}, tok.Expiration(), nil
 }
 
 // scopesOf reads the OAuth scope claim ("scope": "a b") or the "scp" list some providers use.
