@@ -19,3 +19,4 @@ fuzz:
 bench:
 	go test ./identity -run '^$$' -bench 'VerifyFormats|VerifyLD' -count 6
 	go test ./cmd/hearro -run '^$$' -bench SessionToBound -benchtime 100x -count 3
+	go test ./cmd/hearro -run '^$$' -bench IdentityLookupLoad -benchtime 1x -count 6

@@ -41,7 +41,18 @@ func (s *Service) ListIdentities(ctx context.Context, f IdentityFilter, cursor s
 // IdentityByFlex returns the identity behind a chat pseudonym: what the agent's CRM panel
 // asks when a chat arrives.
 func (s *Service) IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error) {
-	return s.deps.Store.IdentityByFlex(ctx, flexIdentity)
+	if s.idCache == nil {
+		return s.deps.Store.IdentityByFlex(ctx, flexIdentity)
+	}
+	if ident, ok := s.idCache.getByFlex(flexIdentity); ok {
+		return ident, nil
+	}
+	gen := s.idCache.generation()
+	ident, err := s.deps.Store.IdentityByFlex(ctx, flexIdentity)
+	if err == nil {
+		s.idCache.put(ident, gen)
+	}
+	return ident, err
 }
 
 // EraseIdentity forgets a customer: the identity record with its claims and indexes, and the
@@ -52,7 +63,10 @@ func (s *Service) EraseIdentity(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.deps.Store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...); err != nil {
+	err = s.deps.Store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...)
+	// Even after an error: it may have been erased all the same (a reply lost in a timeout).
+	s.identityChanged(ctx, id)
+	if err != nil {
 		return err
 	}
 	if ident.ConnectionID != "" {

@@ -92,6 +92,10 @@ type Config struct {
 	// in the background after a failure; default 2 minutes. After that, reading the session
 	// (the customer's browser polls it) starts a new attempt.
 	BindRetryFor time.Duration
+	// IdentityCacheTTL, if positive, keeps identities read for the CRM (Identity,
+	// IdentityByFlex) in memory that long at most; changes and erasures drop them at once on
+	// this replica and, over Events, on the others. Zero: every read goes to the store.
+	IdentityCacheTTL time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// Logger; nil discards.
@@ -125,6 +129,10 @@ type Service struct {
 
 	bindMu  sync.Mutex
 	binding map[string]time.Time // sessions being bound here → when the attempt started
+
+	idCache      *identityCache // nil: off
+	stopWatching context.CancelFunc
+	watching     sync.WaitGroup
 }
 
 var _ didcomm.Handler = (*Service)(nil)
@@ -175,11 +183,21 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.now = time.Now
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	if cfg.IdentityCacheTTL > 0 {
+		s.idCache = newIdentityCache(cfg.IdentityCacheTTL, s.now)
+		var ctx context.Context
+		ctx, s.stopWatching = context.WithCancel(context.Background())
+		s.watching.Go(func() { s.watchIdentityChanges(ctx) })
+	}
 	return s, nil
 }
 
 // Close waits for background work (chat binding) to finish, cancelling it after ctx ends.
 func (s *Service) Close(ctx context.Context) error {
+	if s.stopWatching != nil {
+		s.stopWatching()
+		s.watching.Wait()
+	}
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {
@@ -264,7 +282,18 @@ func (s *Service) DescribeSession(ctx context.Context, id string) (*SessionView,
 
 // Identity returns a verified identity.
 func (s *Service) Identity(ctx context.Context, id string) (*Identity, error) {
-	return s.deps.Store.Identity(ctx, id)
+	if s.idCache == nil {
+		return s.deps.Store.Identity(ctx, id)
+	}
+	if ident, ok := s.idCache.get(id); ok {
+		return ident, nil
+	}
+	gen := s.idCache.generation()
+	ident, err := s.deps.Store.Identity(ctx, id)
+	if err == nil {
+		s.idCache.put(ident, gen)
+	}
+	return ident, err
 }
 
 // Watch streams a session's state: first its current state, then one event per change, until
@@ -427,6 +456,7 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 		s.answerProblem(ctx, p.Peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
 		return
 	}
+	s.identityChanged(ctx, ident.ID) // a returning customer's identity was updated
 	log.Info("presentation verified", "identity_id", ident.ID, "issuer", res.IssuerDID)
 	if err := s.deps.Wallets.Acknowledge(ctx, p.Peer); err != nil {
 		log.Warn("ack not delivered to wallet", "err", err)

@@ -488,3 +488,38 @@ func TestEndToEndOnRedis(t *testing.T) {
 		t.Errorf("on Redis, the data dir got files: %v", entries)
 	}
 }
+
+// TestErasureReachesEveryReplica: two replicas on one Redis; B has the identity in memory (with
+// a TTL far longer than the test), A erases it, and B answers 404 as soon as the erasure's
+// notice arrives over Redis pub/sub.
+func TestErasureReachesEveryReplica(t *testing.T) {
+	srv := redistest.Server(t)
+	replica := func(ttl time.Duration) *testService {
+		return startTestServiceWith(t, func(c *serveConfig) {
+			c.RedisURL, c.MasterKey = srv.URL(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+			c.IdentityCacheTTL = ttl
+		})
+	}
+	a, b := replica(time.Second), replica(time.Minute)
+	ident := a.verifyCustomer(t, "givenName=Ada,familyName=Lovelace,memberId=4242")
+	read, erase := b.crmToken(t, "identities:read"), a.crmToken(t, "identities:write")
+	for range 3 {
+		if code := getJSON(t, b.url+"/v1/identities/"+ident.ID, read, nil); code != 200 {
+			t.Fatalf("B reads the identity: %d", code)
+		}
+	}
+	if resp, _ := do(t, "DELETE", a.url+"/v1/identities/"+ident.ID, map[string]string{"Authorization": erase}, ""); resp.StatusCode != 204 {
+		t.Fatalf("A erases: %d", resp.StatusCode)
+	}
+	start := time.Now()
+	for getJSON(t, b.url+"/v1/identities/"+ident.ID, read, nil) != 404 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("B still serves the identity A erased")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if code := getJSON(t, b.url+"/v1/identities/by-flex/"+ident.FlexIdentity, read, nil); code != 404 {
+		t.Fatalf("B by pseudonym after the erasure: %d", code)
+	}
+	t.Logf("B stopped serving the erased identity %s after A's 204", time.Since(start).Round(time.Microsecond))
+}

@@ -78,14 +78,23 @@ func load(url, auth string, conns int, d time.Duration) loadResult {
 // 3-second run of each; run with -benchtime 1x -count 6 and take medians:
 //
 //	go test ./cmd/hearro -run '^$' -bench IdentityLookupLoad -benchtime 1x -count 6
+//
+// "cached" is the default configuration (--identity-cache-ttl 1s); "uncached" reads Redis on
+// every request (--identity-cache-ttl 0).
 func BenchmarkIdentityLookupLoad(b *testing.B) {
 	if testing.Short() {
 		b.Skip("load benchmark")
 	}
+	b.Run("cached", func(b *testing.B) { benchmarkIdentityLookupLoad(b, time.Second) })
+	b.Run("uncached", func(b *testing.B) { benchmarkIdentityLookupLoad(b, 0) })
+}
+
+func benchmarkIdentityLookupLoad(b *testing.B, cacheTTL time.Duration) {
 	srv := redistest.Server(b)
 	s := startTestServiceWith(b, func(c *serveConfig) {
 		c.RedisURL, c.MasterKey = srv.URL(), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 		c.LogLevel = "error"
+		c.IdentityCacheTTL = cacheTTL
 	})
 	c := s.createSession(b)
 	if _, progress, err := runWallet(b, b.TempDir(), c.InvitationURL, nil); err != nil {

@@ -75,6 +75,7 @@ type serveConfig struct {
 	FlexMode                      string
 	TwilioRetryTotal              time.Duration
 	ChatRetryFor                  time.Duration
+	IdentityCacheTTL              time.Duration
 	TwilioAPIURL                  string
 	TwilioAccountSID              string
 	TwilioAuthToken               string
@@ -143,6 +144,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
 	f.StringVar(&cfg.FlexMode, "flex-mode", "conversations", "which Flex: conversations (current Flex, web chats on Conversations) or flexflow (legacy Flex Flow with Programmable Chat)")
 	f.DurationVar(&cfg.TwilioRetryTotal, "twilio-retry-total", flex.DefaultRetryTotal, "how long one attempt to open a chat may retry Twilio's 429/5xx answers (backoff with jitter; Retry-After honoured)")
+	f.DurationVar(&cfg.IdentityCacheTTL, "identity-cache-ttl", time.Second, "how long a replica may keep an identity the CRM read in memory (changes and erasures drop it at once, on every replica); 0 reads the store every time")
 	f.DurationVar(&cfg.ChatRetryFor, "chat-retry-for", 2*time.Minute, "how long a verified session keeps trying, in the background, to open its chat after Twilio failed (then it tries again whenever its customer's browser reads it)")
 	f.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", "", "root of a Twilio API emulator to use instead of Twilio, e.g. http://emulator:8081/_twilio (development: the built-in one when no Twilio account is set)")
 	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
@@ -222,6 +224,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.WebhookMaxAttempts < 1 {
 		errs = append(errs, errors.New("--webhook-max-attempts: at least 1"))
+	}
+	if c.IdentityCacheTTL < 0 || c.IdentityCacheTTL > time.Minute {
+		errs = append(errs, fmt.Errorf("--identity-cache-ttl %s: between 0 and 1m", c.IdentityCacheTTL))
 	}
 	if c.ChatRetryFor < time.Second {
 		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
@@ -438,8 +443,9 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if s.broker, err = broker.New(broker.Config{
 		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
-		BindRetryFor: cfg.ChatRetryFor,
-		Webhooks:     broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
+		BindRetryFor:     cfg.ChatRetryFor,
+		IdentityCacheTTL: cfg.IdentityCacheTTL,
+		Webhooks:         broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
 	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats,
 		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
 		return nil, err
