@@ -387,6 +387,12 @@ func (s *Service) Connected(ctx context.Context, c didcomm.Connection) {
 // identity, or a problem report with the reason and a rejected session.
 func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPresentation) {
 	sess, err := s.deps.Store.SessionByThread(ctx, p.ThreadID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		// The store is unreachable: not the wallet's fault, and not final.
+		s.log.Error("presentation's session not read", "err", err)
+		s.answerProblem(ctx, p.Peer, ReasonInternal, "try again later")
+		return
+	}
 	if err != nil || sess.ConnectionID != p.ConnectionID {
 		s.answerProblem(ctx, p.Peer, "unknown_thread", "no presentation was requested on this thread")
 		return
@@ -419,7 +425,7 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 			From: []Status{StatusRequested}, To: StatusRejected, Apply: func(x *Session) { x.Reason = reason },
 			Outbox: s.deliveries(EventSessionRejected, "", map[string]any{"session_id": sess.ID, "reason": reason}),
 		}); terr != nil {
-			s.answerProblem(ctx, p.Peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
+			s.answerNotRecorded(ctx, log, p.Peer, terr)
 			return
 		}
 		log.Info("presentation rejected", "reason", reason, "detail", detail)
@@ -452,8 +458,7 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 		Outbox: s.deliveries(EventIdentityVerified, ident.ID, map[string]any{"session_id": sess.ID, "identity": ident}),
 	})
 	if err != nil {
-		log.Warn("verified presentation not recorded", "err", err)
-		s.answerProblem(ctx, p.Peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
+		s.answerNotRecorded(ctx, log, p.Peer, err)
 		return
 	}
 	s.identityChanged(ctx, ident.ID) // a returning customer's identity was updated
@@ -507,6 +512,18 @@ func (s *Service) rejectSession(ctx context.Context, id, reason string) {
 	}); err != nil && !errors.Is(err, ErrConflict) {
 		s.log.Error("session not rejected", "session_id", id, "reason", reason, "err", err)
 	}
+}
+
+// answerNotRecorded answers a presentation whose outcome could not be stored: another one won
+// the race for the session (replayed), or the store failed (internal_error: the customer starts
+// again; the session expires).
+func (s *Service) answerNotRecorded(ctx context.Context, log *slog.Logger, peer didcomm.Peer, err error) {
+	if errors.Is(err, ErrConflict) {
+		s.answerProblem(ctx, peer, string(identity.ReasonReplayed), "a presentation was already received on this thread")
+		return
+	}
+	log.Error("presentation's outcome not recorded", "err", err)
+	s.answerProblem(ctx, peer, ReasonInternal, "the outcome could not be recorded; please start again")
 }
 
 func (s *Service) answerProblem(ctx context.Context, peer didcomm.Peer, code, explain string) {

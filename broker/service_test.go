@@ -695,3 +695,69 @@ func TestListAndEraseIdentities(t *testing.T) {
 		t.Fatalf("erasing twice: %v", err)
 	}
 }
+
+// outageStore fails the operations the test switches off, as a store that cannot be reached.
+type outageStore struct {
+	broker.Store
+	transitions, threads atomic.Bool
+}
+
+func (s *outageStore) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
+	if s.transitions.Load() {
+		return nil, fmt.Errorf("redis: connection refused: %w", broker.ErrUnavailable)
+	}
+	return s.Store.Transition(ctx, id, t, now)
+}
+
+func (s *outageStore) SessionByThread(ctx context.Context, thread string) (*broker.Session, error) {
+	if s.threads.Load() {
+		return nil, fmt.Errorf("redis: connection refused: %w", broker.ErrUnavailable)
+	}
+	return s.Store.SessionByThread(ctx, thread)
+}
+
+// TestStoreOutageIsNotTheWalletsFault: a presentation that arrives while the store cannot be
+// read or written is answered internal_error (not unknown_thread or replayed, which a wallet
+// takes as final), and nothing is recorded.
+func TestStoreOutageIsNotTheWalletsFault(t *testing.T) {
+	h := newHarness(t)
+	store := &outageStore{Store: h.store}
+	policy := identity.DevelopmentPolicy("did:key:issuer")
+	svc, err := broker.New(broker.Config{
+		Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
+		DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
+	}, broker.Deps{Store: store, Events: broker.NewLocalEvents(), Wallets: h.wallets, Verifier: h.verify, Chats: h.chats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		fail *atomic.Bool
+		vp   string
+	}{
+		{"session not readable", &store.threads, "ok:did:key:holder"},
+		{"verified not writable", &store.transitions, "ok:did:key:holder"},
+		{"rejected not writable", &store.transitions, "reject:untrusted_issuer"},
+	} {
+		s, peer := h.requested(t)
+		tc.fail.Store(true)
+		svc.PresentationReceived(ctx, didcomm.ReceivedPresentation{Peer: peer, Presentation: []byte(tc.vp)})
+		tc.fail.Store(false)
+		if got := h.wallets.rejection(peer.ThreadID); got != broker.ReasonInternal {
+			t.Errorf("%s: the wallet was told %q, want %q", tc.name, got, broker.ReasonInternal)
+		}
+		if got := h.status(t, s.ID, broker.StatusRequested); got.IdentityID != "" {
+			t.Errorf("%s: an identity was recorded", tc.name)
+		}
+	}
+	// A genuine race is still "replayed".
+	s, peer := h.requested(t)
+	present(h, peer, "ok:did:key:holder")
+	h.status(t, s.ID, broker.StatusBound)
+	svc.PresentationReceived(ctx, didcomm.ReceivedPresentation{Peer: peer, Presentation: []byte("ok:did:key:holder")})
+	if got := h.wallets.rejection(peer.ThreadID); got != string(identity.ReasonReplayed) {
+		t.Errorf("a second presentation on a verified session: %q, want replayed", got)
+	}
+}
