@@ -41,18 +41,8 @@ func (s *Service) ListIdentities(ctx context.Context, f IdentityFilter, cursor s
 // IdentityByFlex returns the identity behind a chat pseudonym: what the agent's CRM panel
 // asks when a chat arrives.
 func (s *Service) IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error) {
-	if s.idCache == nil {
-		return s.deps.Store.IdentityByFlex(ctx, flexIdentity)
-	}
-	if ident, ok := s.idCache.getByFlex(flexIdentity); ok {
-		return ident, nil
-	}
-	gen := s.idCache.generation()
-	ident, err := s.deps.Store.IdentityByFlex(ctx, flexIdentity)
-	if err == nil {
-		s.idCache.put(ident, gen)
-	}
-	return ident, err
+	return s.readIdentity(func(c *identityCache) (*Identity, bool) { return c.getByFlex(flexIdentity) },
+		func() (*Identity, error) { return s.deps.Store.IdentityByFlex(ctx, flexIdentity) })
 }
 
 // EraseIdentity forgets a customer: the identity record with its claims and indexes, and the

@@ -173,6 +173,23 @@ func (s *Service) followIdentityChanges(ctx context.Context, events <-chan Event
 	}
 }
 
+// readIdentity answers from the identity cache if it can (cached), else from the store (read),
+// caching what the store returned unless the identity changed meanwhile.
+func (s *Service) readIdentity(cached func(*identityCache) (*Identity, bool), read func() (*Identity, error)) (*Identity, error) {
+	if s.idCache == nil {
+		return read()
+	}
+	if ident, ok := cached(s.idCache); ok {
+		return ident, nil
+	}
+	gen := s.idCache.generation()
+	ident, err := read()
+	if err == nil {
+		s.idCache.put(ident, gen)
+	}
+	return ident, err
+}
+
 // identityChanged drops identity id from this replica's cache and tells the others.
 func (s *Service) identityChanged(ctx context.Context, id string) {
 	if s.idCache == nil || id == "" {

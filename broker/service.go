@@ -282,18 +282,8 @@ func (s *Service) DescribeSession(ctx context.Context, id string) (*SessionView,
 
 // Identity returns a verified identity.
 func (s *Service) Identity(ctx context.Context, id string) (*Identity, error) {
-	if s.idCache == nil {
-		return s.deps.Store.Identity(ctx, id)
-	}
-	if ident, ok := s.idCache.get(id); ok {
-		return ident, nil
-	}
-	gen := s.idCache.generation()
-	ident, err := s.deps.Store.Identity(ctx, id)
-	if err == nil {
-		s.idCache.put(ident, gen)
-	}
-	return ident, err
+	return s.readIdentity(func(c *identityCache) (*Identity, bool) { return c.get(id) },
+		func() (*Identity, error) { return s.deps.Store.Identity(ctx, id) })
 }
 
 // Watch streams a session's state: first its current state, then one event per change, until
