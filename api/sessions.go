@@ -88,11 +88,18 @@ func (s *server) createSession(c echo.Context) error {
 
 func (s *server) getSession(c echo.Context) error {
 	id := c.Param("id")
+	crm := false
 	if err := s.authorizeSession(c, id, false); err != nil {
-		// The CRM reads sessions too, with its own token.
-		if p, perr := s.principal(c); perr != nil || !p.Has(ScopeSessionsWrite) {
+		// The CRM reads sessions too, with its own token (sessions:write), but never gets the
+		// customer's chat token: that is the customer's alone.
+		p, perr := s.principal(c)
+		if perr != nil {
 			return err
 		}
+		if !p.Has(ScopeSessionsWrite) {
+			return problem(http.StatusForbidden, "insufficient_scope", "reading a session needs its session token or the %s scope", ScopeSessionsWrite)
+		}
+		crm = true
 	}
 	v, err := s.broker.DescribeSession(c.Request().Context(), id)
 	if err != nil {
@@ -102,7 +109,7 @@ func (s *server) getSession(c echo.Context) error {
 		ID: v.ID, Status: v.Status, Reason: v.Reason, ChatError: v.ChatError, Policy: v.Policy, IdentityID: v.IdentityID,
 		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, ExpiresAt: v.ExpiresAt,
 	}
-	if v.ChatToken != "" && v.Chat != nil {
+	if v.ChatToken != "" && v.Chat != nil && !crm {
 		out.Chat = &chatResponse{Token: v.ChatToken, TokenExpiresAt: v.ChatTokenExpiresAt, Identity: v.Chat.Identity,
 			ConversationSID: v.Chat.ConversationSID, ChannelSID: v.Chat.ChannelSID}
 	}

@@ -326,7 +326,7 @@ func TestCRMAuth(t *testing.T) {
 		{"403/external token without the scope", "GET", identity, idpToken("hearro-api", "sessions:write"), 403},
 		{"200/external token", "GET", identity, idpToken("hearro-api", "identities:read"), 200},
 		{"200/session read by the CRM", "GET", s.url + "/v1/sessions/" + s.createSession(t).ID, s.crmToken(t, "sessions:write"), 200},
-		{"401/session read by the CRM without sessions:write", "GET", s.url + "/v1/sessions/" + s.createSession(t).ID, s.crmToken(t, "identities:read"), 401},
+		{"403/session read by the CRM without sessions:write", "GET", s.url + "/v1/sessions/" + s.createSession(t).ID, s.crmToken(t, "identities:read"), 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := map[string]string{}
@@ -405,5 +405,23 @@ func TestSessionCreationIsRateLimited(t *testing.T) {
 	resp, _ := do(t, "POST", s.url+"/v1/sessions", map[string]string{"Authorization": s.crmToken(t, "sessions:write")}, "")
 	if resp.StatusCode != 201 {
 		t.Fatalf("CRM client limited by the IP's budget: %d", resp.StatusCode)
+	}
+}
+
+// TestCRMSessionReadHasNoChatToken: the CRM may follow a session, but the customer's Twilio
+// access token is the customer's alone.
+func TestCRMSessionReadHasNoChatToken(t *testing.T) {
+	s := startTestService(t)
+	c, st, _ := s.boundSession(t)
+	var crm, customer map[string]any
+	if code := getJSON(t, s.url+"/v1/sessions/"+c.ID, s.crmToken(t, "sessions:write"), &crm); code != 200 {
+		t.Fatalf("CRM read: %d", code)
+	}
+	if crm["status"] != "bound" || crm["identity_id"] != st.IdentityID || crm["chat"] != nil {
+		t.Fatalf("the CRM's view of a bound session: %v", crm)
+	}
+	getJSON(t, s.url+"/v1/sessions/"+c.ID, "Bearer "+c.SessionToken, &customer)
+	if chat, _ := customer["chat"].(map[string]any); chat == nil || chat["token"] == "" {
+		t.Fatalf("the customer's view lost its chat: %v", customer)
 	}
 }
