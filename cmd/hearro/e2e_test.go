@@ -221,7 +221,7 @@ func (s *testService) waitStatus(t testing.TB, c createdSession, want ...string)
 
 func runWallet(t testing.TB, dir, url string, extra func(*walletConfig)) (summary walletSummary, stderr string, err error) {
 	t.Helper()
-	cfg := walletConfig{Dir: dir, Format: "ldp", JSON: true, Timeout: 20 * time.Second, Listen: "127.0.0.1:0", Label: "test wallet"}
+	cfg := walletConfig{Dir: dir, Format: "ldp", JSON: true, Timeout: 60 * time.Second, Listen: "127.0.0.1:0", Label: "test wallet"}
 	if extra != nil {
 		extra(&cfg)
 	}
