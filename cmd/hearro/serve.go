@@ -120,7 +120,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.DataDir, "data-dir", "./data", "directory of the embedded store (without --redis-url)")
 	f.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for several replicas: redis://, rediss://, redis+sentinel://…?master_name=, redis+cluster://… (empty: the embedded store)")
 	f.StringVar(&cfg.RedisPrefix, "redis-prefix", "hearro", "prefix of every key in Redis (several deployments can share one Redis)")
-	f.BoolVar(&cfg.Dev, "dev", true, "development mode: trust the published development issuer, open the identity API, use the Twilio emulator when no Twilio account is set")
+	f.BoolVar(&cfg.Dev, "dev", true, "development mode: trust the published development issuer, use the Twilio emulator when no Twilio account is set (the CRM API still needs a token: hearro token)")
 	f.StringVar(&cfg.Label, "label", "HearRo Trust Broker", "name wallets show for this service")
 	f.StringVar(&cfg.MasterKey, "master-key", "", "base64 32-byte key encrypting the DIDComm agent's private keys at rest (development: generated into the data dir)")
 	f.DurationVar(&cfg.SessionTTL, "session-ttl", 10*time.Minute, "how long a verification session may take to reach a chat")
