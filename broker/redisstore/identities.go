@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -181,40 +180,4 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 		return fmt.Errorf("redisstore: delete identity %q: a delivery's ID is queued or dead already: %w", id, broker.ErrExists)
 	}
 	return fmt.Errorf("redisstore: delete identity %q: unexpected script answer %q", id, status)
-}
-
-// Secret returns the secret stored under name, creating it with generate the first time:
-// GET, and if missing, SET NX GET of a generated value, so that concurrent first callers (in
-// any process) may each run generate but all get the value written first. Once the secret
-// exists generate is never called. Secrets never expire. The returned slice is the caller's.
-func (s *Store) Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
-	if name == "" {
-		return nil, errors.New("redisstore: secret: empty name")
-	}
-	key := s.keys.secret(name)
-	got, err := s.client.Get(ctx, key).Bytes()
-	switch {
-	case err == nil:
-		return got, nil
-	case !errors.Is(err, redis.Nil):
-		return nil, s.errf(err, "secret %q", name)
-	case generate == nil:
-		return nil, fmt.Errorf("redisstore: secret %q: %w and no generator given", name, broker.ErrNotFound)
-	}
-	fresh, err := generate()
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: secret %q: generate: %w", name, err)
-	}
-	if len(fresh) == 0 {
-		return nil, fmt.Errorf("redisstore: secret %q: generator returned an empty secret", name)
-	}
-	fresh = bytes.Clone(fresh)
-	prev, err := s.client.SetArgs(ctx, key, fresh, redis.SetArgs{Mode: "NX", Get: true}).Bytes()
-	switch {
-	case errors.Is(err, redis.Nil): // not set before: ours is stored
-		return fresh, nil
-	case err != nil:
-		return nil, s.errf(err, "secret %q", name)
-	}
-	return prev, nil
 }

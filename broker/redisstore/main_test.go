@@ -49,6 +49,9 @@ func sharedCluster(t testing.TB) *redistest.ClusterServers {
 	return cluster
 }
 
+// testMasterKey seals the service secrets of the stores open opens.
+var testMasterKey = []byte("0123456789abcdef0123456789abcdef")
+
 // newPrefix returns a key prefix no other test uses.
 func newPrefix() string {
 	b := make([]byte, 6)
@@ -63,7 +66,7 @@ func open(t testing.TB, url, prefix string) *redisstore.Store {
 	if prefix == "" {
 		prefix = newPrefix()
 	}
-	s, err := redisstore.Open(t.Context(), url, redisstore.Options{Prefix: prefix})
+	s, err := redisstore.Open(t.Context(), url, redisstore.Options{Prefix: prefix, MasterKey: testMasterKey})
 	if err != nil {
 		t.Fatalf("Open(%s) = %v", url, err)
 	}

@@ -137,6 +137,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"fmt"
 	"io"
@@ -171,6 +172,9 @@ type Options struct {
 	// AgentShards is the number of shards (hash slots) of each agent store created from now on;
 	// default DefaultAgentShards. Stores that exist keep the count they were created with.
 	AgentShards int
+	// MasterKey (MasterKeySize bytes) seals the service secrets (see Secret); without it
+	// Secret refuses. Every process sharing the Redis needs the same one.
+	MasterKey []byte
 }
 
 // Store is a Redis-backed broker.Store and aries-framework-go storage provider. It is safe for
@@ -182,6 +186,7 @@ type Store struct {
 	retention time.Duration
 	shards    int
 	agent     *agentProvider
+	aead      cipher.AEAD // seals the service secrets; nil without Options.MasterKey
 }
 
 var _ broker.Store = (*Store)(nil)
@@ -226,6 +231,13 @@ func New(ctx context.Context, client redis.UniversalClient, opts Options) (*Stor
 	}
 	if s.shards <= 0 {
 		s.shards = DefaultAgentShards
+	}
+	if opts.MasterKey != nil {
+		aead, err := newSecretAEAD(opts.MasterKey)
+		if err != nil {
+			return nil, err
+		}
+		s.aead = aead
 	}
 	if err := s.Ping(ctx); err != nil {
 		return nil, fmt.Errorf("redisstore: open: %w", err)

@@ -14,7 +14,7 @@ var (
 		scriptCreateSession, scriptVia, scriptTransitionRead, scriptTransitionWrite,
 		scriptIdentityRead, scriptDeleteIdentity, scriptListIdentities,
 		scriptLease, scriptDone, scriptRetry, scriptBury, scriptDeadLetters,
-		scriptAgentOpen, scriptAgentSetConfig, scriptAgentWrite, scriptAgentQuery,
+		scriptAgentOpen, scriptAgentSetConfig, scriptAgentWrite, scriptAgentQuery, scriptSwap,
 	}
 )
 

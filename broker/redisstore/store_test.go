@@ -528,7 +528,7 @@ func TestOutage(t *testing.T) {
 	// PoolSize exceeds the calls made while Redis is down: after PoolSize failed dials in a row
 	// go-redis stops dialling for up to a second, which would fail the Ping after the restart.
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1, DialTimeout: time.Second, PoolSize: 64})
-	st, err := redisstore.New(t.Context(), client, redisstore.Options{Prefix: newPrefix()})
+	st, err := redisstore.New(t.Context(), client, redisstore.Options{Prefix: newPrefix(), MasterKey: testMasterKey})
 	if err != nil {
 		t.Fatal(err)
 	}

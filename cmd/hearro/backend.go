@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -64,7 +65,11 @@ func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backe
 }
 
 func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
-	st, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log})
+	master, err := base64.StdEncoding.DecodeString(cfg.MasterKey)
+	if err != nil || len(master) != redisstore.MasterKeySize {
+		return nil, errors.New("--master-key: want 32 bytes, base64-encoded (it seals the service's secrets in Redis)")
+	}
+	st, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, MasterKey: master})
 	if err != nil {
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
@@ -80,10 +85,16 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	if cfg.SessionRate > 0 {
 		b.limiter = redisstore.NewLimiter(st, cfg.SessionRate, cfg.SessionBurst)
 	}
+	// Every secret already stored must open with this master key before any is created: a
+	// replica started with the wrong key must not seal a new secret under it.
+	if err := checkSecrets(ctx, st); err != nil {
+		b.close()
+		return nil, err
+	}
 	seed, err := st.Secret(ctx, signingKeySecret, randomBytes(32))
 	if err != nil {
 		b.close()
-		return nil, fmt.Errorf("API signing key: %w", err)
+		return nil, secretError("API signing key", err)
 	}
 	if b.signing, err = api.NewSigningKey(seed); err != nil {
 		b.close()
@@ -92,21 +103,57 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 	return b, nil
 }
 
+// serviceSecrets are the names of the secrets the service keeps in the store: the API signing
+// key (here) and the pseudonym and session-token keys (startService).
+var serviceSecrets = []string{signingKeySecret, "pseudonym-key", "session-token-key"}
+
+// checkSecrets opens every service secret already in Redis, so that a wrong master key fails
+// the start before anything is written.
+func checkSecrets(ctx context.Context, st *redisstore.Store) error {
+	for _, name := range serviceSecrets {
+		if _, err := st.Secret(ctx, name, nil); err != nil && !errors.Is(err, broker.ErrNotFound) {
+			return secretError(name, err)
+		}
+	}
+	return nil
+}
+
+// secretError explains a secret that does not open: the master key is not the one that
+// sealed it.
+func secretError(name string, err error) error {
+	if errors.Is(err, redisstore.ErrMasterKey) {
+		return fmt.Errorf("--master-key does not open the service's secrets in Redis: it is not the master key they were "+
+			"sealed with (every replica, and `hearro token`, needs the same --master-key); nothing was changed: %s: %w", name, err)
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
 // signingKeyFor returns the API signing key the service with these settings uses, for
-// `hearro token`: from Redis when --redis-url is set, otherwise from the data directory.
-func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix string) (key *api.SigningKey, created bool, err error) {
+// `hearro token`: from Redis when redisURL is set (sealed there under the service's master
+// key), otherwise from the data directory.
+func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix, masterKey string) (key *api.SigningKey, created bool, err error) {
 	if redisURL == "" {
 		return loadSigningKey(dataDir)
 	}
-	st, err := redisstore.Open(ctx, redisURL, redisstore.Options{Prefix: redisPrefix})
+	if masterKey == "" {
+		return nil, false, errors.New("--master-key is required with --redis-url: the API signing key is sealed in Redis under the service's master key")
+	}
+	master, err := base64.StdEncoding.DecodeString(masterKey)
+	if err != nil || len(master) != redisstore.MasterKeySize {
+		return nil, false, errors.New("--master-key: want 32 bytes, base64-encoded")
+	}
+	st, err := redisstore.Open(ctx, redisURL, redisstore.Options{Prefix: redisPrefix, MasterKey: master})
 	if err != nil {
 		return nil, false, fmt.Errorf("--redis-url: %w", err)
 	}
 	defer st.Close()
+	if err := checkSecrets(ctx, st); err != nil {
+		return nil, false, err
+	}
 	fresh := false
 	seed, err := st.Secret(ctx, signingKeySecret, func() ([]byte, error) { fresh = true; return randomBytes(32)() })
 	if err != nil {
-		return nil, false, fmt.Errorf("API signing key: %w", err)
+		return nil, false, secretError("API signing key", err)
 	}
 	key, err = api.NewSigningKey(seed)
 	return key, fresh, err

@@ -139,20 +139,21 @@ func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, clien
 }
 
 func newTokenCmd() *cobra.Command {
-	var dataDir, redisURL, redisPrefix, publicURL, subject, audience string
+	var dataDir, redisURL, redisPrefix, masterKey, publicURL, subject, audience string
 	var scopes []string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Mint a CRM API access token offline, from the service's signing key",
 		Long: `Mint an OAuth 2.0 access token for the CRM API from the service's signing key in its data
-directory, for operators and scripts (like vault token create). The service accepts it if
---public-url and --data-dir are those of the running service.
+directory (or, on Redis, sealed in Redis under the master key), for operators and scripts
+(like vault token create). The service accepts it if --public-url and --data-dir (or
+--redis-url, --redis-prefix and --master-key) are those of the running service.
 
   curl -H "Authorization: Bearer $(hearro token --scope identities:read)" localhost:8080/v1/identities`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			key, created, err := signingKeyFor(cmd.Context(), dataDir, redisURL, redisPrefix)
+			key, created, err := signingKeyFor(cmd.Context(), dataDir, redisURL, redisPrefix, masterKey)
 			if err != nil {
 				return err
 			}
@@ -181,6 +182,7 @@ directory, for operators and scripts (like vault token create). The service acce
 	f.StringVar(&dataDir, "data-dir", "./data", "the service's data directory (embedded store)")
 	f.StringVar(&redisURL, "redis-url", "", "the service's --redis-url (replicas keep the signing key in Redis)")
 	f.StringVar(&redisPrefix, "redis-prefix", "hearro", "the service's --redis-prefix")
+	f.StringVar(&masterKey, "master-key", "", "the service's --master-key (with --redis-url: it seals the signing key there)")
 	f.StringVar(&publicURL, "public-url", "http://localhost:8080", "the service's --public-url (the tokens' issuer)")
 	f.StringVar(&audience, "oauth-audience", api.DefaultAudience, "the service's --oauth-audience")
 	withEnv(cmd, "HEARRO_")
