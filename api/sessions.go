@@ -96,6 +96,7 @@ func (s *server) getSession(c echo.Context) error {
 		if perr != nil {
 			return err
 		}
+		c.Response().Header().Del("WWW-Authenticate") // set by authorizeSession; the CRM's token is good
 		if !p.Has(ScopeSessionsWrite) {
 			return problem(http.StatusForbidden, "insufficient_scope", "reading a session needs its session token or the %s scope", ScopeSessionsWrite)
 		}
@@ -210,9 +211,11 @@ func (s *server) authorizeSession(c echo.Context, id string, allowQuery bool) er
 		token = c.QueryParam("token")
 	}
 	if token == "" {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="hearro"`)
 		return problem(http.StatusUnauthorized, "unauthorized", "send the session_token as a Bearer token")
 	}
 	if err := s.cfg.Tokens.Check(token, id); err != nil {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="hearro", error="invalid_token"`)
 		return problem(http.StatusUnauthorized, "invalid_token", "the session token is invalid, expired or for another session")
 	}
 	return nil
