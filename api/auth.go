@@ -122,7 +122,12 @@ const (
 type ExternalIssuer struct {
 	Issuer   string
 	Audience string
-	Keys     func(ctx context.Context) (jwk.Set, error)
+	// Keys returns the cached JWKS.
+	Keys func(ctx context.Context) (jwk.Set, error)
+	// Refresh, if set, fetches the JWKS again now (it may decline and return the cached set
+	// when it refreshed moments ago). It is called for a token whose key id the cached set does
+	// not hold: the provider has rotated to a new key.
+	Refresh func(ctx context.Context) (jwk.Set, error)
 }
 
 // NewAccessTokens returns the minter/checker of tokens issued by issuer (the public URL) for
@@ -205,18 +210,43 @@ func (a *AccessTokens) check(ctx context.Context, token string) (*Principal, tim
 		jwt.WithValidate(true), jwt.WithIssuer(a.issuer), jwt.WithAudience(a.audience),
 		jwt.WithAcceptableSkew(30*time.Second))
 	if err != nil && a.external != nil {
-		var keys jwk.Set
-		if keys, err = a.external.Keys(ctx); err == nil {
-			tok, err = jwt.Parse([]byte(token),
-				jwt.WithKeySet(keys, jws.WithInferAlgorithmFromKey(true)),
-				jwt.WithValidate(true), jwt.WithIssuer(a.external.Issuer), jwt.WithAudience(a.external.Audience),
-				jwt.WithAcceptableSkew(30*time.Second))
-		}
+		tok, err = a.checkExternal(ctx, token)
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("%w: %v", errInvalidAccessToken, err)
 	}
 	return &Principal{Subject: tok.Subject(), Scopes: scopesOf(tok)}, tok.Expiration(), nil
+}
+
+// checkExternal verifies a token of the external identity provider, fetching its JWKS again
+// when the token names a key the cached set does not have.
+func (a *AccessTokens) checkExternal(ctx context.Context, token string) (jwt.Token, error) {
+	keys, err := a.external.Keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.external.Refresh != nil {
+		if kid := keyIDOf(token); kid != "" {
+			if _, known := keys.LookupKeyID(kid); !known {
+				if keys, err = a.external.Refresh(ctx); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return jwt.Parse([]byte(token),
+		jwt.WithKeySet(keys, jws.WithInferAlgorithmFromKey(true)),
+		jwt.WithValidate(true), jwt.WithIssuer(a.external.Issuer), jwt.WithAudience(a.external.Audience),
+		jwt.WithAcceptableSkew(30*time.Second))
+}
+
+// keyIDOf returns the kid of a compact JWS's protected header, or "".
+func keyIDOf(token string) string {
+	msg, err := jws.Parse([]byte(token))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return ""
+	}
+	return msg.Signatures()[0].ProtectedHeaders().KeyID()
 }
 
 // scopesOf reads the OAuth scope claim ("scope": "a b") or the "scp" list some providers use.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -423,5 +424,82 @@ func TestCRMSessionReadHasNoChatToken(t *testing.T) {
 	getJSON(t, s.url+"/v1/sessions/"+c.ID, "Bearer "+c.SessionToken, &customer)
 	if chat, _ := customer["chat"].(map[string]any); chat == nil || chat["token"] == "" {
 		t.Fatalf("the customer's view lost its chat: %v", customer)
+	}
+}
+
+// TestExternalJWKSRotation: the identity provider rotates its signing key. A token signed by
+// the new key is accepted at once (its unknown key id makes the service fetch the JWKS again),
+// the retired key stops working once the set no longer holds it, and tokens with made-up key
+// ids cannot make the service hammer the provider.
+func TestExternalJWKSRotation(t *testing.T) {
+	newKey := func(kid string) jwk.Key {
+		raw, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		k, _ := jwk.FromRaw(raw)
+		k.Set(jwk.KeyIDKey, kid)
+		return k
+	}
+	old, next, stranger := newKey("idp-1"), newKey("idp-2"), newKey("idp-3")
+	var mu sync.Mutex
+	published := []jwk.Key{old}
+	fetches := 0
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		set := jwk.NewSet()
+		for _, k := range published {
+			pub, _ := k.PublicKey()
+			set.AddKey(pub)
+		}
+		w.Header().Set("Cache-Control", "max-age=3600") // without a rotation, no refetch for an hour
+		json.NewEncoder(w).Encode(set)
+	}))
+	defer idp.Close()
+	publish := func(keys ...jwk.Key) { mu.Lock(); published = keys; mu.Unlock() }
+	fetched := func() int { mu.Lock(); defer mu.Unlock(); return fetches }
+	signed := func(k jwk.Key) string {
+		tok, _ := jwt.NewBuilder().Issuer("https://idp.example.com").Audience([]string{"hearro-api"}).Subject("crm-app").
+			JwtID(fmt.Sprint(time.Now().UnixNano())). // each token new: none is remembered as checked
+			Expiration(time.Now().Add(time.Hour)).Claim("scope", "identities:read").Build()
+		b, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + string(b)
+	}
+	s := startTestServiceWith(t, func(c *serveConfig) {
+		c.OAuthJWKSURL, c.OAuthIssuer = idp.URL, "https://idp.example.com"
+	})
+	list := s.url + "/v1/identities"
+
+	if code := getJSON(t, list, signed(old), nil); code != 200 {
+		t.Fatalf("token of the current key: %d", code)
+	}
+	base := fetched()
+
+	// The provider rotates: the new key is published and used, the old one retired.
+	publish(next)
+	if code := getJSON(t, list, signed(next), nil); code != 200 {
+		t.Fatalf("token of the rotated-in key: %d, want 200 without waiting for the cache", code)
+	}
+	if fetched() != base+1 {
+		t.Fatalf("the rotation took %d JWKS fetches, want 1", fetched()-base)
+	}
+	if code := getJSON(t, list, signed(old), nil); code != 401 {
+		t.Fatalf("token of the retired key: %d, want 401", code)
+	}
+
+	// Unknown key ids, again and again: at most one fetch per forced-refresh interval (the
+	// refetch above was within it, so none now).
+	for range 20 {
+		if code := getJSON(t, list, signed(stranger), nil); code != 401 {
+			t.Fatalf("token of a key the provider never published: %d", code)
+		}
+	}
+	if n := fetched() - base - 1; n != 0 {
+		t.Fatalf("20 tokens with an unknown key id made %d JWKS fetches within %s, want 0", n, jwksForcedRefresh)
+	}
+	if code := getJSON(t, list, signed(next), nil); code != 200 {
+		t.Fatalf("the current key after the noise: %d", code)
 	}
 }

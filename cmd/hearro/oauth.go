@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -133,10 +134,29 @@ func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, clien
 	if err := cache.Register(jwksURL, jwk.WithHTTPClient(client), jwk.WithMinRefreshInterval(5*time.Minute)); err != nil {
 		return nil, fmt.Errorf("--oauth-jwks-url: %w", err)
 	}
-	return &api.ExternalIssuer{Issuer: issuer, Audience: audience, Keys: func(ctx context.Context) (jwk.Set, error) {
-		return cache.Get(ctx, jwksURL)
-	}}, nil
+	// A token signed by a key the cached set lacks makes the set be fetched again, at most
+	// once per jwksForcedRefresh, so that forged key ids cannot hammer the provider.
+	var mu sync.Mutex
+	var forced time.Time
+	return &api.ExternalIssuer{Issuer: issuer, Audience: audience,
+		Keys: func(ctx context.Context) (jwk.Set, error) { return cache.Get(ctx, jwksURL) },
+		Refresh: func(ctx context.Context) (jwk.Set, error) {
+			mu.Lock()
+			if time.Since(forced) < jwksForcedRefresh {
+				mu.Unlock()
+				return cache.Get(ctx, jwksURL)
+			}
+			forced = time.Now()
+			mu.Unlock()
+			return cache.Refresh(ctx, jwksURL)
+		},
+	}, nil
 }
+
+// jwksForcedRefresh is how often at most a token with an unknown key id refetches the
+// identity provider's JWKS; between such fetches the set is refreshed as its Cache-Control
+// says (at least every 5 minutes apart).
+const jwksForcedRefresh = 30 * time.Second
 
 func newTokenCmd() *cobra.Command {
 	var dataDir, redisURL, redisPrefix, masterKey, publicURL, subject, audience string
