@@ -166,9 +166,29 @@ func TestCRMIdentities(t *testing.T) {
 	})
 }
 
+// theirDID returns the wallet's DID on one of the service's DIDComm connections.
+func theirDID(t *testing.T, s *testService, connectionID string) string {
+	t.Helper()
+	var conns struct {
+		Items []struct {
+			ID       string `json:"id"`
+			TheirDID string `json:"their_did"`
+		} `json:"items"`
+	}
+	getJSON(t, s.url+"/v1/connections", s.crmToken(t, "identities:read"), &conns)
+	for _, c := range conns.Items {
+		if c.ID == connectionID && c.TheirDID != "" {
+			return c.TheirDID
+		}
+	}
+	t.Fatalf("connection %s is not listed: %+v", connectionID, conns.Items)
+	return ""
+}
+
 // TestErasureLeavesNoTrace erases a customer, stops the service and reads every bucket of the
-// store file: neither the identity's ID, its pseudonym, its holder DID, its connection nor a
-// claim value remains anywhere. The CRM's webhook endpoint refuses every event but the erasure,
+// store file: neither the identity's ID, its pseudonym, its holder DID, its connection, the
+// wallet's DID on that connection (whose document the DIDComm agent stored) nor a claim value
+// remains anywhere. The CRM's webhook endpoint refuses every event but the erasure,
 // so the customer's identity.verified and session.bound events are still queued (and carry the
 // claims) when the erasure comes: it must take them too.
 func TestErasureLeavesNoTrace(t *testing.T) {
@@ -183,6 +203,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		defer recv.mu.Unlock()
 		return len(recv.attempts) >= 2
 	})
+	// The wallets' own DIDs on their connections (their peer DID documents are stored).
+	goneDID, keptDID := theirDID(t, s, gone.ConnectionID), theirDID(t, s, kept.ConnectionID)
 	if resp, _ := do(t, "DELETE", s.url+"/v1/identities/"+gone.ID, map[string]string{"Authorization": s.crmToken(t, "identities:write")}, ""); resp.StatusCode != 204 {
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
@@ -192,8 +214,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if err := s.shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "Zebulon", "Quixotic", "Q-9071"}
-	controls := []string{kept.ID, kept.FlexIdentity, kept.HolderDID, "Lovelace"} // the scan can find things
+	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, goneDID, "Zebulon", "Quixotic", "Q-9071"}
+	controls := []string{kept.ID, kept.FlexIdentity, kept.HolderDID, keptDID, "Lovelace"} // the scan can find things
 	db, err := bolt.Open(filepath.Join(s.cfg.DataDir, "hearro.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -34,6 +34,7 @@ import (
 	"github.com/hyperledger/aries-framework-go/pkg/doc/did"
 	"github.com/hyperledger/aries-framework-go/pkg/framework/aries"
 	"github.com/hyperledger/aries-framework-go/pkg/framework/aries/api"
+	vdrapi "github.com/hyperledger/aries-framework-go/pkg/framework/aries/api/vdr"
 	afgcontext "github.com/hyperledger/aries-framework-go/pkg/framework/context"
 	"github.com/hyperledger/aries-framework-go/pkg/kms"
 	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
@@ -127,6 +128,7 @@ type Agent struct {
 	exchange  *didexchange.Client
 	outbound  dispatcher.Outbound
 	lookup    *connection.Lookup
+	vdr       vdrapi.Registry
 	keys      invitationKeys
 
 	hmu sync.RWMutex
@@ -200,6 +202,7 @@ func New(cfg Config) (*Agent, error) {
 	if a.lookup, err = connection.NewLookup(ctx); err != nil {
 		return nil, a.closeAfter(fmt.Errorf("didcomm: connections: %w", err))
 	}
+	a.vdr = ctx.VDRegistry()
 	if err := a.listen(ctx); err != nil {
 		return nil, a.closeAfter(err)
 	}

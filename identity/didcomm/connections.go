@@ -2,12 +2,18 @@ package didcomm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
 	didexsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/didexchange"
 	"github.com/hyperledger/aries-framework-go/pkg/store/connection"
+	didstore "github.com/hyperledger/aries-framework-go/pkg/store/did"
+	"github.com/hyperledger/aries-framework-go/pkg/vdr/peer"
 	"github.com/hyperledger/aries-framework-go/spi/storage"
 )
 
@@ -59,9 +65,28 @@ func (a *Agent) Connection(_ context.Context, id string) (ConnectionInfo, error)
 }
 
 // RemoveConnection forgets a connection (erasure): the wallet can no longer be reached over it,
-// and nothing the agent stored about it remains. The library's own removal leaves the DID
-// exchange's event record (which holds the wallet's request) behind; it is deleted here too.
+// and nothing the agent stored about it remains. The library's own removal deletes only the
+// connection record; it leaves behind the DID exchange's event record (which holds the
+// wallet's request), the wallet's peer DID document (its keys and endpoint) and the map from
+// the wallet's keys to its DID. Those are deleted here too, unless another connection of the
+// agent still uses the same DID.
 func (a *Agent) RemoveConnection(_ context.Context, id string) error {
+	rec, err := a.lookup.GetConnectionRecord(id)
+	if errors.Is(err, storage.ErrDataNotFound) {
+		return fmt.Errorf("%w: %s", ErrUnknownConnection, id)
+	}
+	if err != nil {
+		return fmt.Errorf("remove connection %s: %w", id, err)
+	}
+	// The wallet's keys are read from its DID document before it is deleted.
+	keys := slices.Clone(rec.RecipientKeys)
+	if rec.TheirDID != "" {
+		if res, err := a.vdr.Resolve(rec.TheirDID); err == nil {
+			if dest, err := service.CreateDestination(res.DIDDocument); err == nil {
+				keys = append(keys, dest.RecipientKeys...)
+			}
+		}
+	}
 	if err := a.exchange.RemoveConnection(id); err != nil {
 		if errors.Is(err, storage.ErrDataNotFound) {
 			return fmt.Errorf("%w: %s", ErrUnknownConnection, id)
@@ -74,6 +99,57 @@ func (a *Agent) RemoveConnection(_ context.Context, id string) error {
 	}
 	if err := states.Delete("connevent_" + id); err != nil && !errors.Is(err, storage.ErrDataNotFound) {
 		return fmt.Errorf("remove connection %s: %w", id, err)
+	}
+	if err := a.forgetDID(rec.TheirDID, keys); err != nil {
+		return fmt.Errorf("remove connection %s: %w", id, err)
+	}
+	return nil
+}
+
+// forgetDID deletes what the agent keeps about a wallet's DID: its peer DID document and the
+// entries mapping its keys to it. A DID another connection still uses is kept.
+func (a *Agent) forgetDID(did string, keys []string) error {
+	if did == "" {
+		return nil
+	}
+	recs, err := a.lookup.QueryConnectionRecords()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.TheirDID == did {
+			return nil
+		}
+	}
+	byKey, err := a.cfg.Storage.OpenStore(didstore.StoreName)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		raw, err := byKey.Get(k)
+		if errors.Is(err, storage.ErrDataNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var entry struct {
+			DID string `json:"did"`
+		}
+		if json.Unmarshal(raw, &entry) == nil && entry.DID == did { // the key may have moved on to another DID
+			if err := byKey.Delete(k); err != nil && !errors.Is(err, storage.ErrDataNotFound) {
+				return err
+			}
+		}
+	}
+	if strings.HasPrefix(did, "did:peer:") {
+		docs, err := a.cfg.Storage.OpenStore(peer.StoreNamespace)
+		if err != nil {
+			return err
+		}
+		if err := docs.Delete(did); err != nil && !errors.Is(err, storage.ErrDataNotFound) {
+			return err
+		}
 	}
 	return nil
 }
