@@ -57,12 +57,17 @@ func (s *Store) ListIdentities(ctx context.Context, f broker.IdentityFilter, aft
 	if limit <= 0 {
 		return nil, fmt.Errorf("redisstore: list identities: limit %d is not positive", limit)
 	}
-	indexes := s.keys.filterIndexes(f)
+	var keys []string
+	var ixArgs []any
+	for _, ix := range s.keys.filterIndexes(f) {
+		keys = append(keys, ix.key)
+		ixArgs = ix.args(ixArgs)
+	}
 	var out []*broker.Identity
 	cursor := after
 	for len(out) < limit {
-		res, err := scriptListIdentities.Run(ctx, s.client, indexes,
-			cursor, limit-len(out), listBudget, s.keys.identityPrefix()).Slice()
+		args := append([]any{cursor, limit - len(out), listBudget, s.keys.identityPrefix(), s.keys.b}, ixArgs...)
+		res, err := scriptListIdentities.Run(ctx, s.client, keys, args...).Slice()
 		if err != nil {
 			return nil, s.errf(err, "list identities")
 		}
@@ -162,8 +167,12 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 		rewrites = append(rewrites, raw[:sessionHeaderLen], val, s.expiry(sess))
 	}
 	indexes := k.identityIndexes(ident)
-	keys = append(append(keys, indexes...), outboxKeys...)
-	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix()}, rewrites...)
+	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix(), k.b}, rewrites...)
+	for _, ix := range indexes {
+		keys = append(keys, ix.key)
+		args = ix.args(args)
+	}
+	keys = append(keys, outboxKeys...)
 	args = append(args, outboxArgs...)
 	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {

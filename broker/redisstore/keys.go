@@ -43,23 +43,40 @@ func (k keys) deadLetters() string                 { return k.b + "ob:dead" }
 func (k keys) outboxSubjectPrefix() string         { return k.b + "ob:s:" }
 func (k keys) outboxSubject(subject string) string { return k.b + "ob:s:" + subject }
 
-// byClaim is the index of one claim name and text value; the name's length keeps any name
-// apart from any value.
-func (k keys) byClaim(name, text string) string {
-	return k.b + "ix:c:" + strconv.Itoa(len(name)) + ":" + name + text
+// index names one identity index (see luaIndex in scripts.go): the base key of its sorted
+// sets, the prefix of its members (each member is the prefix, then an identity ID) and, for a
+// claim index, the key an earlier version kept it under (legacy), which is used while it
+// exists.
+type index struct {
+	key, prefix, legacy string
 }
 
-// identityIndexes returns the sorted sets an identity's ID is a member of, besides the set of
-// all IDs: its issuer, its credential type and each claim's text value (broker.ClaimText). An
+// args appends the index's script arguments: its member prefix and legacy key.
+func (ix index) args(a []any) []any { return append(a, ix.prefix, ix.legacy) }
+
+// byClaim is the index of one claim name and text value: in the claim's set, the members that
+// start with the value's length and the value. The legacy key is the sorted set earlier
+// versions kept; the name's length there keeps any name apart from any value.
+func (k keys) byClaim(name, text string) index {
+	n := strconv.Itoa(len(name)) + ":" + name
+	return index{
+		key:    k.b + "ixc:" + n,
+		prefix: strconv.Itoa(len(text)) + ":" + text,
+		legacy: k.b + "ix:c:" + n + text,
+	}
+}
+
+// identityIndexes returns the indexes an identity's ID is a member of, besides the index of all
+// IDs: its issuer, its credential type and each claim's text value (broker.ClaimText). An
 // empty issuer or type is not indexed (a filter never asks for it); every claim is, since a
 // filter may ask for the empty text of a structured claim.
-func (k keys) identityIndexes(ident *broker.Identity) []string {
-	out := make([]string, 0, 2+len(ident.Claims))
+func (k keys) identityIndexes(ident *broker.Identity) []index {
+	out := make([]index, 0, 2+len(ident.Claims))
 	if ident.IssuerDID != "" {
-		out = append(out, k.byIssuer(ident.IssuerDID))
+		out = append(out, index{key: k.byIssuer(ident.IssuerDID)})
 	}
 	if ident.CredentialType != "" {
-		out = append(out, k.byType(ident.CredentialType))
+		out = append(out, index{key: k.byType(ident.CredentialType)})
 	}
 	for name, v := range ident.Claims {
 		out = append(out, k.byClaim(name, broker.ClaimText(v)))
@@ -67,23 +84,47 @@ func (k keys) identityIndexes(ident *broker.Identity) []string {
 	return out
 }
 
-// filterIndexes returns the sorted sets whose intersection holds the candidates of f (every
-// identity matching f is in all of them); with no indexed criterion, the set of all IDs.
-func (k keys) filterIndexes(f broker.IdentityFilter) []string {
-	var out []string
+// filterIndexes returns the indexes whose intersection holds the candidates of f (every
+// identity matching f is in all of them); with no indexed criterion, the index of all IDs.
+func (k keys) filterIndexes(f broker.IdentityFilter) []index {
+	var out []index
 	if f.Issuer != "" {
-		out = append(out, k.byIssuer(f.Issuer))
+		out = append(out, index{key: k.byIssuer(f.Issuer)})
 	}
 	if f.CredentialType != "" {
-		out = append(out, k.byType(f.CredentialType))
+		out = append(out, index{key: k.byType(f.CredentialType)})
 	}
 	for name, text := range f.Claims {
 		out = append(out, k.byClaim(name, text))
 	}
 	if len(out) == 0 {
-		out = append(out, k.identityIDs())
+		out = append(out, index{key: k.identityIDs()})
 	}
 	return out
+}
+
+// indexChanges returns the indexes of old that new is not in (to leave) and those of new that
+// old is not in (to join); an index both are in needs no write.
+func indexChanges(old, new []index) (leave, join []index) {
+	in := func(list []index, ix index) bool {
+		for _, o := range list {
+			if o.key == ix.key && o.prefix == ix.prefix {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ix := range old {
+		if !in(new, ix) {
+			leave = append(leave, ix)
+		}
+	}
+	for _, ix := range new {
+		if !in(old, ix) {
+			join = append(join, ix)
+		}
+	}
+	return leave, join
 }
 
 // escapeTag makes s safe inside a hash tag: '%', '{', '}' and '/' (the shard separator)

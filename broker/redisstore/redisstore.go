@@ -37,10 +37,17 @@
 //	prefix:{b}:i:<identity ID>             identity: the sessions that verified it, then the
 //	                                       identity, compact binary (see codec.go)
 //	prefix:{b}:if:<flex identity>          → identity ID
-//	prefix:{b}:ids                         sorted set (all scores 0) of identity IDs
-//	prefix:{b}:ix:i:<issuer DID>           sorted set of the IDs of that issuer's identities
-//	prefix:{b}:ix:t:<credential type>      sorted set of IDs, by credential type
-//	prefix:{b}:ix:c:<len>:<claim><text>    sorted set of IDs, by claim name and text value
+//	prefix:{b}:ids                         index (see below) of identity IDs
+//	prefix:{b}:ix:i:<issuer DID>           index of the IDs of that issuer's identities
+//	prefix:{b}:ix:t:<credential type>      index of IDs, by credential type
+//	prefix:{b}:ixc:<len>:<claim>           index of the claim's text values, each followed by
+//	                                       an ID: <len of text>:<text><ID>
+//	prefix:{b}:ixp:<len>:<index><bound>    a further chunk of the index whose key is
+//	                                       prefix:{b}:<index>: its members from bound on
+//	prefix:{b}:ixd:<index>                 sorted set of the bounds of that index's chunks
+//	prefix:{b}:ix:c:<len>:<claim><text>    sorted set of IDs with that claim value, as earlier
+//	                                       versions kept them: read while it exists, moved
+//	                                       into prefix:{b}:ixc:… by the first write
 //	prefix:{b}:secret:<name>               a service secret
 //	prefix:{b}:ob:q:<delivery ID>          queued webhook delivery: hash of its JSON, payload,
 //	                                       attempts, next attempt, last error, due member,
@@ -56,6 +63,11 @@
 //	prefix:a:{<store>/<n>}:r:<key>         agent record of shard n: tags and value
 //	prefix:a:{<store>/<n>}:n:<tag>         sorted set of the shard's keys having the tag
 //	prefix:a:{<store>/<n>}:v:<tag>:<value> sorted set of the shard's keys with tag:value
+//
+// An index is an ordered set of members (all scores 0) kept as sorted sets of at most 128
+// members each — its first chunk at the index's key, the others named after their least
+// member and listed in a directory — so that each stays a compact listpack in Redis's default
+// configuration (zset-max-listpack-entries 128): see luaIndex in scripts.go.
 //
 // Every broker key shares the hash tag {b}: in a Cluster they all live in one hash slot, hence
 // on one primary, because a transition writes a session, its indexes, an identity, its indexes
@@ -75,7 +87,9 @@
 // scripts that queue deliveries declare every outbox key they write; Lease and DeadLetters
 // declare their index and derive the records' keys from it; Done derives the delivery's
 // subject set from its record, and DeleteIdentity the keys of the deliveries its subject set
-// lists (prefixes under {b}, passed as arguments).
+// lists (prefixes under {b}, passed as arguments). The scripts that read or write identity
+// indexes declare each index's key and derive its other chunks and its directory from it (and
+// get a claim index's legacy key as an argument).
 //
 // # Outbox
 //
@@ -120,10 +134,12 @@
 //
 // # Memory
 //
-// An identity with the demo credential's three claims takes about 900 bytes of Redis memory in
-// the keys it owns (record ≈ 210 bytes: DIDs, pseudonyms, UUIDs and ULIDs are stored as their
-// bytes, times as deltas, common claim names as one byte) and about 1.25 KiB counting its
-// share of the shared indexes (IDs, issuer, type); see BenchmarkIdentityMemory.
+// An identity with the demo credential's three claims takes about 480 bytes of Redis memory in
+// the keys it owns (its record, ≈ 210 bytes: DIDs, pseudonyms, UUIDs and ULIDs are stored as
+// their bytes, times as deltas, common claim names as one byte; and its flex identity entry)
+// and about 715 bytes counting its entries in the indexes (about 35 bytes each in a chunk,
+// where a sorted set per index, or a key per claim value, cost 120 to 140); see
+// BenchmarkIdentityMemory.
 //
 // # Errors
 //

@@ -108,14 +108,15 @@ end
 //
 //	KEYS: 1 session, 2 old invitation index, 3 new invitation index, 4 old thread index,
 //	      5 new thread index, 6 flex index, 7 identity, 8 all identity IDs,
-//	      9… the identity's old indexes (ARGV[13] of them), then its new ones (ARGV[14]),
-//	      then the outbox keys (luaQueue)
+//	      9… the indexes to take the identity out of (ARGV[13] of them), then those to put it
+//	      in (ARGV[14]) (see luaIndex), then the outbox keys (luaQueue)
 //	ARGV: 1 session header read, 2 new session record, 3 expiry (Unix ms, "0" for none),
 //	      4 session ID, 5 old invitation ID, 6 new invitation ID, 7 old thread ID,
 //	      8 new thread ID, 9 identity mode ("" none, "new", "update"), 10 identity ID,
 //	      11 identity record read (update), 12 new identity record, 13, 14 index counts,
-//	      15… the deliveries (luaQueue)
-var scriptTransitionWrite = redis.NewScript(luaQueue + `
+//	      15 the broker's key prefix (prefix:{b}:), then per index its member prefix and legacy
+//	      key (luaIndex), then the deliveries (luaQueue)
+var scriptTransitionWrite = redis.NewScript(luaQueue + luaIndex + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
 if string.sub(cur, 1, string.len(ARGV[1])) ~= ARGV[1] then return 'STALE' end
@@ -136,8 +137,9 @@ elseif mode == 'update' then
   if redis.call('GET', KEYS[6]) ~= ARGV[10] then return 'STALE' end
   if redis.call('GET', KEYS[7]) ~= ARGV[11] then return 'STALE' end
 end
-local outboxKeys = 9 + tonumber(ARGV[13]) + tonumber(ARGV[14])
-if not queueable(outboxKeys, 15) then return 'DELIVERY' end
+local nOld, nNew = tonumber(ARGV[13]), tonumber(ARGV[14])
+local outboxKeys, outboxArgs = 9 + nOld + nNew, 16 + 2 * (nOld + nNew)
+if not queueable(outboxKeys, outboxArgs) then return 'DELIVERY' end
 local function put(key, val)
   if ARGV[3] == '0' then redis.call('SET', key, val) else redis.call('SET', key, val, 'PXAT', ARGV[3]) end
 end
@@ -150,12 +152,15 @@ if mode ~= '' then
   local id = ARGV[10]
   redis.call('SET', KEYS[7], ARGV[12])
   redis.call('SET', KEYS[6], id)
-  local nOld, nNew = tonumber(ARGV[13]), tonumber(ARGV[14])
-  for i = 9, 8 + nOld do redis.call('ZREM', KEYS[i], id) end
-  redis.call('ZADD', KEYS[8], 0, id)
-  for i = 9 + nOld, 8 + nOld + nNew do redis.call('ZADD', KEYS[i], 0, id) end
+  ixPrefix = ARGV[15]
+  for i = 1, nOld + nNew do
+    local a = 14 + 2 * i
+    local n, p = ixOpen(KEYS[8 + i], ARGV[a], ARGV[a + 1], true)
+    if i <= nOld then ixRem(n, p .. id) else ixAdd(n, p .. id) end
+  end
+  ixAdd(KEYS[8], id)
 end
-queue(outboxKeys, 15)
+queue(outboxKeys, outboxArgs)
 return 'OK'
 `)
 
@@ -212,12 +217,13 @@ return out
 //
 //	KEYS: 1 identity, 2 flex index, 3 all identity IDs, 4 the identity's subject set, 5 the due
 //	      index, 6 the dead-letter index, 7… the sessions to rewrite (ARGV[3] of them), then the
-//	      identity's indexes (ARGV[4] of them), then the outbox keys (luaQueue)
+//	      identity's indexes (ARGV[4] of them; see luaIndex), then the outbox keys (luaQueue)
 //	ARGV: 1 identity record read, 2 identity ID, 3 number of sessions to rewrite, 4 number of
-//	      indexes, 5 key prefix of queued deliveries, 6 key prefix of dead letters, then per
-//	      session: header read, new record, expiry (Unix ms, "0" for none), then the
-//	      deliveries (luaQueue)
-var scriptDeleteIdentity = redis.NewScript(luaQueue + `
+//	      indexes, 5 key prefix of queued deliveries, 6 key prefix of dead letters, 7 the
+//	      broker's key prefix (prefix:{b}:), then per session: header read, new record, expiry
+//	      (Unix ms, "0" for none), then per index its member prefix and legacy key (luaIndex),
+//	      then the deliveries (luaQueue)
+var scriptDeleteIdentity = redis.NewScript(luaQueue + luaIndex + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
 if cur ~= ARGV[1] then return 'STALE' end
@@ -225,22 +231,27 @@ local id = ARGV[2]
 local n, m = tonumber(ARGV[3]), tonumber(ARGV[4])
 for i = 1, n do
   local s = redis.call('GET', KEYS[6 + i])
-  local header = ARGV[4 + 3 * i]
+  local header = ARGV[5 + 3 * i]
   if s and string.sub(s, 1, string.len(header)) ~= header then return 'STALE' end
 end
-local outboxKeys, outboxArgs = 7 + n + m, 7 + 3 * n
+local outboxKeys, outboxArgs = 7 + n + m, 8 + 3 * n + 2 * m
 if not queueable(outboxKeys, outboxArgs) then return 'DELIVERY' end
 for i = 1, n do
   if redis.call('EXISTS', KEYS[6 + i]) == 1 then
-    local exp = ARGV[6 + 3 * i]
-    if exp == '0' then redis.call('SET', KEYS[6 + i], ARGV[5 + 3 * i])
-    else redis.call('SET', KEYS[6 + i], ARGV[5 + 3 * i], 'PXAT', exp) end
+    local exp = ARGV[7 + 3 * i]
+    if exp == '0' then redis.call('SET', KEYS[6 + i], ARGV[6 + 3 * i])
+    else redis.call('SET', KEYS[6 + i], ARGV[6 + 3 * i], 'PXAT', exp) end
   end
 end
 redis.call('DEL', KEYS[1])
 if redis.call('GET', KEYS[2]) == id then redis.call('DEL', KEYS[2]) end
-redis.call('ZREM', KEYS[3], id)
-for i = 7 + n, 6 + n + m do redis.call('ZREM', KEYS[i], id) end
+ixPrefix = ARGV[7]
+ixRem(KEYS[3], id)
+for i = 1, m do
+  local a = 6 + 3 * n + 2 * i
+  local ix, p = ixOpen(KEYS[6 + n + i], ARGV[a], ARGV[a + 1], true)
+  ixRem(ix, p .. id)
+end
 for _, did in ipairs(redis.call('SMEMBERS', KEYS[4])) do
   local q = ARGV[5] .. did
   local rec = redis.call('HMGET', q, 's', 'm')
@@ -260,18 +271,22 @@ return 'OK'
 `)
 
 // scriptListIdentities walks, in ID order from just after a cursor, the smallest of the given
-// sorted sets of identity IDs, keeps the IDs that are in all of them, and returns them with
-// their records. It stops after want matches or after looking at budget IDs, so that one call
-// never blocks Redis for long.
+// indexes of identity IDs (see luaIndex), keeps the IDs that are in all of them, and returns
+// them with their records. It stops after want matches or after looking at budget IDs, so
+// that one call never blocks Redis for long.
 //
-//	KEYS: the sorted sets (at least one)
-//	ARGV: cursor ("" for the start), want, budget, key prefix of identities
+//	KEYS: the indexes' base keys (at least one)
+//	ARGV: 1 cursor ("" for the start), 2 want, 3 budget, 4 key prefix of identities, 5 the
+//	      broker's key prefix (prefix:{b}:), then per index its member prefix and legacy key
 //	→ {last ID looked at ("" if none), "1" if the walk reached the end else "0", ID, record, …}
-var scriptListIdentities = redis.NewScript(`
-local best, bestN = 1, redis.call('ZCARD', KEYS[1])
-for i = 2, #KEYS do
-  local n = redis.call('ZCARD', KEYS[i])
-  if n < bestN then best, bestN = i, n end
+var scriptListIdentities = redis.NewScript(luaIndex + `
+ixPrefix = ARGV[5]
+local ix, px = {}, {}
+local best, bestN = 1, -1
+for i = 1, #KEYS do
+  ix[i], px[i] = ixOpen(KEYS[i], ARGV[4 + 2 * i], ARGV[5 + 2 * i], false)
+  local n = ixCount(ix[i], px[i])
+  if bestN < 0 or n < bestN then best, bestN = i, n end
 end
 local last = ARGV[1]
 local want, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -279,17 +294,15 @@ local out = {'', '0'}
 local found, seen = 0, 0
 local ended = false
 while found < want and seen < budget do
-  local min = '-'
-  if last ~= '' then min = '(' .. last end
   local chunk = math.min(budget - seen, 128)
-  local ids = redis.call('ZRANGEBYLEX', KEYS[best], min, '+', 'LIMIT', 0, chunk)
+  local ids = ixRange(ix[best], px[best], last, chunk)
   local stopped = false
   for _, id in ipairs(ids) do
     seen = seen + 1
     last = id
     local all = true
     for i = 1, #KEYS do
-      if i ~= best and not redis.call('ZSCORE', KEYS[i], id) then all = false break end
+      if i ~= best and not ixHas(ix[i], px[i] .. id) then all = false break end
     end
     if all then
       local rec = redis.call('GET', ARGV[4] .. id)
@@ -307,6 +320,144 @@ out[1] = last
 if ended then out[2] = '1' end
 return out
 `)
+
+// luaIndex keeps the identity indexes: ordered sets of members (all scores 0) stored as sorted
+// sets of at most 128 members each ("chunks"), so that every chunk stays a listpack — about 32
+// bytes a member, where one sorted set of thousands costs about 120 (a skiplist node, a hash
+// table entry and the member's own allocation each). An index has a base key; its first chunk
+// is the base key itself, each other chunk is prefix:{b}:ixp:<len>:<s><bound>, where s is the
+// base key without prefix:{b}:, <len> its length and bound the chunk's least member; the
+// bounds are listed in the directory prefix:{b}:ixd:<s>. A member belongs to the chunk with
+// the greatest bound not above it. A full chunk splits in halves or, when the new member is
+// above all of it (IDs are ULIDs: they mostly grow), a new chunk starts with it; a chunk that
+// empties is deleted, and one whose least member leaves is renamed after the new least, so
+// that no member outlives its removal in a key name or the directory. An index that has never
+// outgrown one chunk is exactly the sorted set it was before chunking, and a large sorted set
+// an earlier version wrote is the first chunk of its index until the next insert into it
+// splits it in full chunks (in one script: a one-time cost linear in its size).
+//
+// The indexes of one claim name share a base key, prefix:{b}:ixc:<len>:<name>: their members
+// are the text value's length in decimal, ":", the text (the index's member prefix), then the
+// ID — one set per claim name rather than a key per value. Earlier versions kept one sorted
+// set of IDs per claim value (its legacy key prefix:{b}:ix:c:<len>:<name><text>): while that
+// exists it is the index (ixOpen), and the first write to the index moves its IDs into the
+// claim's set and deletes it.
+//
+// Member order is Redis's (bytes, as ZRANGEBYLEX), never Lua's string comparison, which follows
+// the server's locale. The functions take an index's base key and whole members.
+const luaIndex = `
+local ixPrefix = ''
+local IXMAX, IXHALF = 128, 64
+local function ixSuffix(n) return string.sub(n, #ixPrefix + 1) end
+local function ixDir(n) return ixPrefix .. 'ixd:' .. ixSuffix(n) end
+local function ixChunk(n, bound)
+  if bound == '' then return n end
+  local s = ixSuffix(n)
+  return ixPrefix .. 'ixp:' .. #s .. ':' .. s .. bound
+end
+local function ixBound(n, m)
+  return redis.call('ZREVRANGEBYLEX', ixDir(n), '[' .. m, '-', 'LIMIT', 0, 1)[1] or ''
+end
+local function ixHas(n, m)
+  return redis.call('ZSCORE', ixChunk(n, ixBound(n, m)), m) ~= false
+end
+-- ixSplit splits a full chunk in halves, or one larger than a chunk (written by an earlier
+-- version) in full chunks.
+local function ixSplit(n, c)
+  local all = redis.call('ZRANGE', c, 0, -1)
+  local size = IXHALF
+  if #all > IXMAX then size = IXMAX end
+  redis.call('DEL', c)
+  for i = 1, #all, size do
+    local key = c
+    if i > 1 then
+      key = ixChunk(n, all[i])
+      redis.call('ZADD', ixDir(n), 0, all[i])
+    end
+    local args = {}
+    for j = i, math.min(i + size - 1, #all) do
+      args[#args + 1] = 0
+      args[#args + 1] = all[j]
+    end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+local function ixAdd(n, m)
+  local c = ixChunk(n, ixBound(n, m))
+  if redis.call('ZSCORE', c, m) then return end
+  local size = redis.call('ZCARD', c)
+  if size >= IXMAX then
+    if size == IXMAX and #redis.call('ZRANGEBYLEX', c, '(' .. m, '+', 'LIMIT', 0, 1) == 0 then
+      redis.call('ZADD', ixChunk(n, m), 0, m)
+      redis.call('ZADD', ixDir(n), 0, m)
+      return
+    end
+    ixSplit(n, c)
+    c = ixChunk(n, ixBound(n, m))
+  end
+  redis.call('ZADD', c, 0, m)
+end
+local function ixRem(n, m)
+  local bound = ixBound(n, m)
+  local c = ixChunk(n, bound)
+  if redis.call('ZREM', c, m) == 0 or bound ~= m then return end
+  local dir = ixDir(n)
+  redis.call('ZREM', dir, m)
+  local least = redis.call('ZRANGE', c, 0, 0)[1]
+  if least then
+    redis.call('RENAME', c, ixChunk(n, least))
+    redis.call('ZADD', dir, 0, least)
+  end
+end
+-- ixOpen returns the base key and member prefix of an index: its legacy key, if given and
+-- present, with no prefix; else n and p. For a write (move), it first moves the legacy key's
+-- IDs into n and deletes it.
+local function ixOpen(n, p, legacy, move)
+  if legacy == '' or redis.call('EXISTS', legacy) == 0 then return n, p end
+  if not move then return legacy, '' end
+  for _, id in ipairs(redis.call('ZRANGE', legacy, 0, -1)) do ixAdd(n, p .. id) end
+  redis.call('DEL', legacy)
+  return n, p
+end
+-- ixSpan returns the ZRANGEBYLEX bounds of the strings that start with p.
+local function ixSpan(p)
+  local i = #p
+  while i > 0 and string.byte(p, i) == 255 do i = i - 1 end
+  if i == 0 then
+    if p == '' then return '-', '+' end
+    return '[' .. p, '+'
+  end
+  local above = string.sub(p, 1, i - 1) .. string.char(string.byte(p, i) + 1)
+  return '[' .. p, '(' .. above
+end
+-- ixCount returns the number of members that start with p: exact within one chunk, else an
+-- estimate (it only chooses which index to walk).
+local function ixCount(n, p)
+  local lo, hi = ixSpan(p)
+  local chunks = redis.call('ZLEXCOUNT', ixDir(n), lo, hi)
+  if chunks > 0 then return (chunks + 1) * IXHALF end
+  return redis.call('ZLEXCOUNT', ixChunk(n, ixBound(n, p)), lo, hi)
+end
+-- ixRange returns, in order and without p, up to k members that start with p and are above
+-- p .. after (all of them if after is '').
+local function ixRange(n, p, after, k)
+  local lo, hi = ixSpan(p)
+  if after ~= '' then lo = '(' .. p .. after end
+  local bound = ixBound(n, p .. after)
+  local dir, out = ixDir(n), {}
+  while true do
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', ixChunk(n, bound), lo, hi, 'LIMIT', 0, k - #out)) do
+      out[#out + 1] = string.sub(m, #p + 1)
+    end
+    if #out >= k then break end
+    local from = '-'
+    if bound ~= '' then from = '(' .. bound end
+    bound = redis.call('ZRANGEBYLEX', dir, from, hi, 'LIMIT', 0, 1)[1]
+    if not bound then break end
+  end
+  return out
+end
+`
 
 // scriptLease leases due deliveries: it takes up to n members of the due index whose due time
 // (score: Unix ms, then the member's first six digits: the nanoseconds within the

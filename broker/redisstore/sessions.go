@@ -232,7 +232,7 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	next.UpdatedAt = now
 
 	mode, identityID, oldRec, newRec := "", "", "", []byte(nil)
-	var oldIdx, newIdx []string
+	var oldIdx, newIdx []index
 	identityKey := k.session(id) // placeholders for a transition without identity: same slot
 	flexKey := identityKey
 	if t.Identity != nil {
@@ -283,14 +283,20 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	if err != nil {
 		return nil, "", fmt.Errorf("redisstore: transition of session %q: %w", id, err)
 	}
-	writeKeys := append([]string{
+	leave, join := indexChanges(oldIdx, newIdx)
+	writeKeys := []string{
 		k.session(id), k.invitation(cur.InvitationID), k.invitation(next.InvitationID),
 		k.thread(cur.ThreadID), k.thread(next.ThreadID), flexKey, identityKey, k.identityIDs(),
-	}, oldIdx...)
-	writeKeys = append(append(writeKeys, newIdx...), outboxKeys...)
-	args := append([]any{raw[:sessionHeaderLen], val, s.expiry(next), id,
+	}
+	args := []any{raw[:sessionHeaderLen], val, s.expiry(next), id,
 		cur.InvitationID, next.InvitationID, cur.ThreadID, next.ThreadID,
-		mode, identityID, oldRec, newRec, len(oldIdx), len(newIdx)}, outboxArgs...)
+		mode, identityID, oldRec, newRec, len(leave), len(join), k.b}
+	for _, ix := range append(leave, join...) {
+		writeKeys = append(writeKeys, ix.key)
+		args = ix.args(args)
+	}
+	writeKeys = append(writeKeys, outboxKeys...)
+	args = append(args, outboxArgs...)
 	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys, args...).Text()
 	if err != nil {
 		return nil, "", s.errf(err, "transition of session %q", id)
