@@ -20,3 +20,5 @@ bench:
 	go test ./identity -run '^$$' -bench 'VerifyFormats|VerifyLD' -count 6
 	go test ./cmd/hearro -run '^$$' -bench SessionToBound -benchtime 100x -count 3
 	go test ./cmd/hearro -run '^$$' -bench IdentityLookupLoad -benchtime 1x -count 6
+	go test ./broker/redisstore -run '^$$' -bench 'CreateSession|Transition|Identity$$|IdentityMemory' -count 6
+	go test ./cmd/hearro -run '^$$' -bench CrossReplicaEvent -count 6
