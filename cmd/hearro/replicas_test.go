@@ -998,11 +998,14 @@ func awaitSession(ctx context.Context, base string, c createdSession, timeout ti
 // crmToken mints a CRM access token with `hearro token`, from the signing key in Redis.
 func (d *replicaSet) crmToken(t *testing.T, scope string) string {
 	t.Helper()
-	cmd := exec.Command(d.bin, "token", "--redis-url", d.redis.URL(), "--redis-prefix", replicaPrefix, "--public-url", d.url, "--scope", scope)
+	cmd := exec.Command(d.bin, "token", "--redis-url", d.redis.URL(), "--redis-prefix", replicaPrefix,
+		"--master-key", replicaMasterKey, "--public-url", d.url, "--scope", scope)
 	cmd.Env = withoutHearroEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("hearro token: %v", err)
+		t.Fatalf("hearro token: %v: %s", err, stderr.String())
 	}
 	return "Bearer " + strings.TrimSpace(string(out))
 }
