@@ -134,9 +134,16 @@ type Agent struct {
 	hmu sync.RWMutex
 	h   Handler
 
+	// The framework's event channels are never closed: it may be sending on them while it is
+	// told to stop. Their readers (wg) drain them until the framework is closed (quit); the
+	// Connected handlers they start (handlers) are not started once stopping is set.
 	actions   chan service.DIDCommAction
 	states    chan service.StateMsg
+	quit      chan struct{}
 	wg        sync.WaitGroup
+	smu       sync.Mutex
+	stopping  bool
+	handlers  sync.WaitGroup
 	closeOnce sync.Once
 }
 
@@ -230,6 +237,7 @@ func (a *Agent) HTTPHandler() http.Handler { return a.inbound }
 func (a *Agent) listen(_ *afgcontext.Provider) error {
 	a.actions = make(chan service.DIDCommAction)
 	a.states = make(chan service.StateMsg)
+	a.quit = make(chan struct{})
 	if err := a.exchange.RegisterActionEvent(a.actions); err != nil {
 		return fmt.Errorf("didcomm: %w", err)
 	}
@@ -239,14 +247,25 @@ func (a *Agent) listen(_ *afgcontext.Provider) error {
 	a.wg.Add(2)
 	go func() {
 		defer a.wg.Done()
-		for act := range a.actions {
-			// Requests answer invitations we made (the exchange refuses unknown ones).
-			act.Continue(nil)
+		for {
+			select {
+			case act := <-a.actions:
+				// Requests answer invitations we made (the exchange refuses unknown ones).
+				act.Continue(nil)
+			case <-a.quit:
+				return
+			}
 		}
 	}()
 	go func() {
 		defer a.wg.Done()
-		for st := range a.states {
+		for {
+			var st service.StateMsg
+			select {
+			case st = <-a.states:
+			case <-a.quit:
+				return
+			}
 			if st.Type != service.PostState || st.StateID != didexsvc.StateIDCompleted {
 				continue
 			}
@@ -263,9 +282,15 @@ func (a *Agent) listen(_ *afgcontext.Provider) error {
 				continue // we were the invitee: not a wallet answering our invitation
 			}
 			c := Connection{ConnectionID: rec.ConnectionID, InvitationID: rec.InvitationID, TheirDID: rec.TheirDID, TheirLabel: rec.TheirLabel}
-			a.wg.Add(1)
+			a.smu.Lock()
+			if a.stopping {
+				a.smu.Unlock()
+				continue
+			}
+			a.handlers.Add(1)
+			a.smu.Unlock()
 			go func() {
-				defer a.wg.Done()
+				defer a.handlers.Done()
 				a.handler().Connected(context.Background(), c)
 			}()
 		}
@@ -370,11 +395,17 @@ func (a *Agent) close() error {
 	if a.exchange != nil {
 		_ = a.exchange.UnregisterActionEvent(a.actions)
 		_ = a.exchange.UnregisterMsgEvent(a.states)
-		close(a.actions)
-		close(a.states)
+	}
+	a.smu.Lock()
+	a.stopping = true
+	a.smu.Unlock()
+	a.handlers.Wait() // they use the framework
+	err := a.framework.Close()
+	if a.quit != nil {
+		close(a.quit)
 	}
 	a.wg.Wait()
-	return a.framework.Close()
+	return err
 }
 
 func (a *Agent) closeAfter(err error) error {
