@@ -185,8 +185,9 @@ func fetch(ctx context.Context, client *http.Client, u, accept string, max int64
 
 // CachedResolver remembers what another resolver returned: documents for TTL, refusals with
 // ReasonUnresolvableDID for NegativeTTL (so an unreachable host is not asked on every
-// presentation), other errors not at all. Concurrent resolutions of one DID share one lookup.
-// It is safe for concurrent use.
+// presentation), other errors not at all. Concurrent resolutions of one DID share one lookup;
+// a lookup that ends because its caller's context did is neither cached nor handed to the
+// callers sharing it, who ask again. It is safe for concurrent use.
 type CachedResolver struct {
 	next        Resolver
 	ttl         time.Duration
@@ -209,6 +210,9 @@ type call struct {
 	done chan struct{}
 	doc  *DIDDocument
 	err  error
+	// abandoned: the lookup ended because its caller's context did, which says nothing about
+	// the DID; callers that shared it and are still waiting ask again.
+	abandoned bool
 }
 
 // CacheConfig configures a CachedResolver. Zero values take the documented defaults.
@@ -243,26 +247,39 @@ func NewCachedResolver(next Resolver, cfg CacheConfig) *CachedResolver {
 
 // Resolve returns the cached answer for did, or asks the next resolver.
 func (c *CachedResolver) Resolve(ctx context.Context, did string) (*DIDDocument, error) {
-	now := c.now()
-	c.mu.Lock()
-	if e, ok := c.entries[did]; ok && now.Before(e.expires) {
-		c.mu.Unlock()
-		return e.doc, e.err
-	}
-	if cl, ok := c.inflight[did]; ok {
+	for {
+		now := c.now()
+		c.mu.Lock()
+		if e, ok := c.entries[did]; ok && now.Before(e.expires) {
+			c.mu.Unlock()
+			return e.doc, e.err
+		}
+		cl, ok := c.inflight[did]
+		if !ok {
+			return c.lookup(ctx, did, now) // unlocks c.mu
+		}
 		c.mu.Unlock()
 		select {
 		case <-cl.done:
+			if cl.abandoned && ctx.Err() == nil {
+				continue
+			}
 			return cl.doc, cl.err
 		case <-ctx.Done():
 			return nil, reject(ReasonUnresolvableDID, "%s: %v", truncate(did), ctx.Err())
 		}
 	}
+}
+
+// lookup asks the next resolver for did on behalf of every caller that arrives meanwhile,
+// and caches the answer. It is called with c.mu held, and releases it.
+func (c *CachedResolver) lookup(ctx context.Context, did string, now time.Time) (*DIDDocument, error) {
 	cl := &call{done: make(chan struct{})}
 	c.inflight[did] = cl
 	c.mu.Unlock()
 
 	cl.doc, cl.err = c.next.Resolve(ctx, did)
+	cl.abandoned = cl.err != nil && ctx.Err() != nil
 
 	c.mu.Lock()
 	delete(c.inflight, did)
@@ -270,7 +287,7 @@ func (c *CachedResolver) Resolve(ctx context.Context, did string) (*DIDDocument,
 	switch {
 	case cl.err == nil:
 		ttl = c.ttl
-	case ReasonOf(cl.err) == ReasonUnresolvableDID && ctx.Err() == nil && c.negativeTTL > 0:
+	case ReasonOf(cl.err) == ReasonUnresolvableDID && !cl.abandoned && c.negativeTTL > 0:
 		ttl = c.negativeTTL
 	}
 	if ttl > 0 {
@@ -291,7 +308,7 @@ func (c *CachedResolver) evict(now time.Time) {
 			delete(c.entries, k)
 		}
 	}
-	n := len(c.entries) / 10
+	n := max(len(c.entries)/10, 1) // a small cache must still drop one
 	for k := range c.entries {
 		if len(c.entries) < c.max || n <= 0 {
 			return

@@ -1,11 +1,17 @@
 package identity_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
+
 	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/sdjwt"
 	"github.com/hearro/trustbroker/identity/status"
 )
@@ -47,6 +53,90 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("refusal without a reason: %v", err)
 		}
 	})
+}
+
+// presentationMessage is a present-proof 2.0 presentation message carrying attachments
+// (@id → inline data), declared as DIF submissions in formats.
+func presentationMessage(formats []didcomm.Format, attachments ...didcomm.Attachment) []byte {
+	b, _ := json.Marshal(didcomm.PresentationV2{ID: "pres-1", Type: didcomm.TypePresentationV2,
+		Thread: &didcomm.Thread{ID: "thread-1"}, Formats: formats, Attachments: attachments})
+	return b
+}
+
+func submission(id string) []didcomm.Format {
+	return []didcomm.Format{{AttachID: id, Format: didcomm.FormatPESubmission}}
+}
+
+// FuzzPresentationMessage follows a wallet's present-proof message the way the service reads
+// it: the DIDComm message as aries-framework-go parses it, decoded with didcomm.Decode, its DIF
+// submission attachment found and read (JSON or base64), and what it holds verified. Whatever
+// the message, nothing panics, and a refusal has a reason and no identity. The seeds are the
+// shapes wallets send; `go test` checks that each good one is accepted.
+func FuzzPresentationMessage(f *testing.F) {
+	w := newWorld(f)
+	ld := w.ldVP(w.ldVC(w.opts()))
+	vpJWT := w.jwtVP([]string{w.jwtVC(w.opts())}, nil) // a JSON string
+	sd := w.sdPresent(w.sdJWT(w.opts()), []string{"givenName", "familyName", "memberId"}, testChallenge, testDomain)
+	sdJSON, _ := json.Marshal(string(sd))
+	good := [][]byte{
+		presentationMessage(submission("vp"), didcomm.Attachment{ID: "vp", MimeType: "application/ld+json", Data: didcomm.AttachmentData{JSON: ld}}),
+		presentationMessage(submission("vp"), didcomm.Attachment{ID: "vp", Data: didcomm.AttachmentData{Base64: base64.StdEncoding.EncodeToString(ld)}}),
+		presentationMessage(submission("jwt"), didcomm.Attachment{ID: "other", Data: didcomm.AttachmentData{JSON: json.RawMessage(`{}`)}},
+			didcomm.Attachment{ID: "jwt", Data: didcomm.AttachmentData{JSON: vpJWT}}),
+		presentationMessage(submission("sd"), didcomm.Attachment{ID: "sd", Data: didcomm.AttachmentData{JSON: sdJSON}}),
+		presentationMessage(nil, didcomm.Attachment{ID: "only", Data: didcomm.AttachmentData{Base64: base64.RawURLEncoding.EncodeToString(sd)}}),
+	}
+	legacy := bytes.Replace(good[0], []byte(didcomm.PresentProofV2), []byte("did:sov:BzCbsNYhMrjHiqZDTUASHg;spec/present-proof/2.0/"), 1)
+	good = append(good, legacy)
+	bad := [][]byte{
+		presentationMessage(submission("missing"), didcomm.Attachment{ID: "vp", Data: didcomm.AttachmentData{JSON: ld}}),
+		presentationMessage(nil, didcomm.Attachment{ID: "a", Data: didcomm.AttachmentData{JSON: ld}}, didcomm.Attachment{ID: "b", Data: didcomm.AttachmentData{JSON: ld}}),
+		presentationMessage(submission("vp"), didcomm.Attachment{ID: "vp", Data: didcomm.AttachmentData{Base64: "not base64!"}}),
+		presentationMessage([]didcomm.Format{{AttachID: "vp", Format: "hlindy/proof@v2.0"}}, didcomm.Attachment{ID: "vp", Data: didcomm.AttachmentData{JSON: ld}}),
+		[]byte(`{"@type":"https://didcomm.org/present-proof/2.0/presentation","presentations~attach":[{"@id":"x","data":{"json":null,"base64":""}}]}`),
+		[]byte(`{"@type":"https://didcomm.org/present-proof/2.0/presentation","formats":"vp","presentations~attach":{"@id":"x"}}`),
+		[]byte(`[]`),
+	}
+	v := w.verifier(identity.VerifierConfig{Replay: forgetful{}})
+	p := w.policy()
+	verify := func(t testing.TB, raw []byte) (res *identity.Result, reached bool, err error) {
+		msg, err := service.ParseDIDCommMsgMap(raw)
+		if err != nil {
+			return nil, false, nil
+		}
+		var pres didcomm.PresentationV2
+		if err := didcomm.Decode(msg, &pres); err != nil {
+			return nil, false, nil
+		}
+		vp, err := pres.Submission()
+		if err != nil {
+			return nil, false, nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err = v.Verify(ctx, vp, w.req(p))
+		if err != nil && res != nil {
+			t.Fatal("a refusal returned an identity")
+		}
+		if err != nil && identity.ReasonOf(err) == "" && ctx.Err() == nil {
+			t.Fatalf("refusal without a reason: %v", err)
+		}
+		return res, true, err
+	}
+	for i, m := range good {
+		if res, reached, err := verify(f, m); !reached || err != nil || res == nil {
+			f.Fatalf("good seed %d: reached the verifier %v, %v", i, reached, err)
+		}
+	}
+	for i, m := range bad {
+		if _, reached, err := verify(f, m); reached && err == nil {
+			f.Fatalf("bad seed %d was accepted", i)
+		}
+	}
+	for _, m := range append(good, bad...) {
+		f.Add(m)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { verify(t, raw) })
 }
 
 // FuzzSDJWT: splitting and revealing hostile SD-JWTs never panics.

@@ -135,60 +135,93 @@ func (p *Policy) AcceptsFormat(f Format) bool {
 func (p *Policy) Validate() error {
 	switch {
 	case p.Name == "":
-		return fmt.Errorf("policy: name is empty")
+		return fieldErrorf("name", "policy: name is empty")
 	case p.ClockSkew < 0:
-		return fmt.Errorf("policy %q: negative clock skew", p.Name)
+		return fieldErrorf("clock_skew", "policy %q: negative clock skew", p.Name)
 	case p.MaxCredentialAge < 0:
-		return fmt.Errorf("policy %q: negative maximum credential age", p.Name)
+		return fieldErrorf("max_credential_age", "policy %q: negative maximum credential age", p.Name)
 	}
 	rules := p.Rules()
 	for i, r := range rules {
+		// A policy file always lists credentials; a policy built in Go may not.
+		rule := ""
+		if len(p.Credentials) > 0 {
+			rule = fmt.Sprintf("credentials[%d]", i)
+		}
 		switch {
 		case r.Type == "":
-			return fmt.Errorf("policy %q: credential type is empty", p.Name)
+			return fieldErrorf(rule, "policy %q: credential type is empty", p.Name)
 		case len(r.TrustedIssuers) == 0 && len(r.TrustedDomains) == 0:
-			return fmt.Errorf("policy %q: no trusted issuers for %s", p.Name, r.Type)
+			return fieldErrorf(rule, "policy %q: no trusted issuers for %s", p.Name, r.Type)
 		}
-		for _, iss := range r.TrustedIssuers {
+		for j, iss := range r.TrustedIssuers {
 			if _, _, err := splitDID(iss); err != nil {
-				return fmt.Errorf("policy %q: trusted issuer %q is not a DID", p.Name, iss)
+				return fieldErrorf(subfield(rule, fmt.Sprintf("issuers[%d]", j)), "policy %q: trusted issuer %q is not a DID", p.Name, iss)
 			}
 		}
-		for _, d := range r.TrustedDomains {
+		for j, d := range r.TrustedDomains {
 			if !validHost(strings.TrimPrefix(d, "*.")) || strings.Contains(d, "/") {
-				return fmt.Errorf("policy %q: trusted domain %q is not a host name", p.Name, d)
+				return fieldErrorf(subfield(rule, fmt.Sprintf("issuer_domains[%d]", j)), "policy %q: trusted domain %q is not a host name", p.Name, d)
 			}
 		}
 		for _, other := range rules[:i] {
 			if other.Type == r.Type {
-				return fmt.Errorf("policy %q: credential type %s is listed twice", p.Name, r.Type)
+				return fieldErrorf(subfield(rule, "type"), "policy %q: credential type %s is listed twice", p.Name, r.Type)
 			}
 		}
 	}
 	if len(p.Credentials) > 0 && p.CredentialType != "" && p.CredentialType != p.Credentials[0].Type {
 		return fmt.Errorf("policy %q: credential type %q is not the first credential rule's", p.Name, p.CredentialType)
 	}
-	for _, f := range p.Formats {
+	for i, f := range p.Formats {
 		if !slices.Contains(Formats, f) {
-			return fmt.Errorf("policy %q: unknown format %q (want one of %s)", p.Name, f, joinFormats(Formats))
+			return fieldErrorf(fmt.Sprintf("formats[%d]", i), "policy %q: unknown format %q (want one of %s)", p.Name, f, joinFormats(Formats))
 		}
 	}
 	switch p.Status {
 	case "", StatusFailClosed, StatusFailOpen, StatusOff:
 	default:
-		return fmt.Errorf("policy %q: unknown status mode %q (want fail_closed, fail_open or off)", p.Name, p.Status)
+		return fieldErrorf("status", "policy %q: unknown status mode %q (want fail_closed, fail_open or off)", p.Name, p.Status)
 	}
-	for _, c := range p.DisplayClaims {
+	for i, c := range p.DisplayClaims {
 		if c == "id" {
-			return fmt.Errorf("policy %q: the subject id cannot be a display claim", p.Name)
+			return fieldErrorf(fmt.Sprintf("display_claims[%d]", i), "policy %q: the subject id cannot be a display claim", p.Name)
 		}
 	}
 	for _, name := range sortedKeys(p.ClaimFilters) {
 		if err := p.ClaimFilters[name].validate(); err != nil {
-			return fmt.Errorf("policy %q: filter of claim %s: %w", p.Name, name, err)
+			field := subfield("claim_filters", name)
+			var fe *fieldError
+			if errors.As(err, &fe) {
+				field = subfield(field, fe.field)
+			}
+			return fieldErrorf(field, "policy %q: filter of claim %s: %w", p.Name, name, err)
 		}
 	}
 	return nil
+}
+
+// fieldError is a policy error about one field, named by its path in a policy file
+// ("credentials[0].issuers[1]"; "" when the policy has no such field), so that the error of
+// a file can name the line of the offending key rather than the policy's.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func fieldErrorf(field, format string, args ...any) error {
+	return &fieldError{field: field, err: fmt.Errorf(format, args...)}
+}
+
+// subfield joins a field path and a child; a child under no field has no path.
+func subfield(parent, child string) string {
+	if parent == "" {
+		return ""
+	}
+	return parent + "." + child
 }
 
 func joinFormats(fs []Format) string {
@@ -293,11 +326,11 @@ func (f ClaimFilter) validate() error {
 	switch f.Type {
 	case "", "string", "number", "integer", "boolean":
 	default:
-		return fmt.Errorf("unknown type %q", f.Type)
+		return fieldErrorf("type", "unknown type %q", f.Type)
 	}
 	if f.Pattern != "" {
 		if _, err := compilePattern(f.Pattern); err != nil {
-			return fmt.Errorf("pattern: %w", err)
+			return fieldErrorf("pattern", "pattern: %w", err)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 )
 
@@ -54,7 +55,8 @@ func LoadPolicies(path string) (map[string]*Policy, error) {
 
 // ParsePolicies parses a YAML policy file into validated policies by name. Unknown keys,
 // duplicate names, bad durations, unknown formats or status modes, issuers that are not DIDs
-// and invalid filter patterns are errors that name the line. The shape:
+// and invalid filter patterns are errors that name the line of the offending key (or value).
+// The shape:
 //
 //	policies:
 //	  - name: retail-banking            # used by POST /v1/sessions {"policy": …}
@@ -82,44 +84,52 @@ func ParsePolicies(data []byte) (map[string]*Policy, error) {
 	if len(f.Policies) == 0 {
 		return nil, errors.New("no policies: the file needs a \"policies\" list")
 	}
-	lines := policyLines(data, len(f.Policies))
+	file, _ := parser.ParseBytes(data, 0) // it parsed above; nil only loses line numbers
 	out := make(map[string]*Policy, len(f.Policies))
 	for i, py := range f.Policies {
-		at := fmt.Sprintf("line %d", lines[i])
 		p, err := py.policy()
 		if err == nil {
 			err = p.Validate()
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", at, err)
+		if err == nil {
+			if _, dup := out[p.Name]; dup {
+				err = fieldErrorf("name", "policy %q is defined twice", p.Name)
+			}
 		}
-		if _, dup := out[p.Name]; dup {
-			return nil, fmt.Errorf("%s: policy %q is defined twice", at, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", errorLine(file, i, err), err)
 		}
 		out[p.Name] = p
 	}
 	return out, nil
 }
 
-// policyLines returns the line on which each policy starts (0 if unknown).
-func policyLines(data []byte, n int) []int {
-	lines := make([]int, n)
-	file, err := parser.ParseBytes(data, 0)
+// errorLine returns the line of the field err is about in policy i, or of the policy itself
+// when err names no field or the field is not in the file (a missing required key).
+func errorLine(file *ast.File, i int, err error) int {
+	var fe *fieldError
+	if errors.As(err, &fe) && fe.field != "" {
+		if n := nodeLine(file, fmt.Sprintf("$.policies[%d].%s", i, fe.field)); n > 0 {
+			return n
+		}
+	}
+	return nodeLine(file, fmt.Sprintf("$.policies[%d]", i))
+}
+
+// nodeLine returns the line of the YAML node at path, 0 if there is none.
+func nodeLine(file *ast.File, path string) int {
+	if file == nil {
+		return 0
+	}
+	p, err := yaml.PathString(path)
 	if err != nil {
-		return lines
+		return 0
 	}
-	for i := range lines {
-		path, err := yaml.PathString(fmt.Sprintf("$.policies[%d]", i))
-		if err != nil {
-			continue
-		}
-		node, err := path.FilterFile(file)
-		if err != nil || node == nil || node.GetToken() == nil {
-			continue
-		}
-		lines[i] = node.GetToken().Position.Line
+	node, err := p.FilterFile(file)
+	if err != nil || node == nil || node.GetToken() == nil {
+		return 0
 	}
-	return lines
+	return node.GetToken().Position.Line
 }
 
 func (py policyYAML) policy() (*Policy, error) {
@@ -129,13 +139,13 @@ func (py policyYAML) policy() (*Policy, error) {
 		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
 	}
 	if p.Name == "" {
-		return nil, errors.New("policy: name is empty")
+		return nil, fieldErrorf("name", "policy: name is empty")
 	}
 	for _, f := range py.Formats {
 		p.Formats = append(p.Formats, Format(f))
 	}
 	if len(py.Credentials) == 0 {
-		return nil, fmt.Errorf("policy %q: no credentials (each with a type and its issuers)", p.Name)
+		return nil, fieldErrorf("credentials", "policy %q: no credentials (each with a type and its issuers)", p.Name)
 	}
 	for _, c := range py.Credentials {
 		p.Credentials = append(p.Credentials, CredentialRule{
@@ -146,16 +156,16 @@ func (py policyYAML) policy() (*Policy, error) {
 	p.CredentialType, p.TrustedIssuers, p.TrustedDomains = first.Type, first.TrustedIssuers, first.TrustedDomains
 	var err error
 	if p.MaxCredentialAge, err = parseDuration(py.MaxCredentialAge); err != nil {
-		return nil, fmt.Errorf("policy %q: max_credential_age: %w", p.Name, err)
+		return nil, fieldErrorf("max_credential_age", "policy %q: max_credential_age: %w", p.Name, err)
 	}
 	if p.ClockSkew, err = parseDuration(py.ClockSkew); err != nil {
-		return nil, fmt.Errorf("policy %q: clock_skew: %w", p.Name, err)
+		return nil, fieldErrorf("clock_skew", "policy %q: clock_skew: %w", p.Name, err)
 	}
 	if py.ClockSkew == "" {
 		p.ClockSkew = DefaultClockSkew
 	}
 	if p.Assurance == "" {
-		return nil, fmt.Errorf("policy %q: assurance is empty (say what a verification by this policy is worth)", p.Name)
+		return nil, fieldErrorf("assurance", "policy %q: assurance is empty (say what a verification by this policy is worth)", p.Name)
 	}
 	return p, nil
 }

@@ -1,6 +1,8 @@
 package identity_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,24 +57,74 @@ func TestParsePolicies(t *testing.T) {
 	if _, ok := def["submission_requirements"]; !ok {
 		t.Fatal("two credential types and no submission requirement")
 	}
+	// Only derived BBS+ proofs are asked for: the verifier refuses the underived signature.
+	ldpVC := def["format"].(map[string]any)["ldp_vc"].(map[string]any)["proof_type"].([]string)
+	if !slices.Contains(ldpVC, identity.ProofBbsBlsSignatureProof2020) || slices.Contains(ldpVC, identity.ProofBbsBlsSignature2020) {
+		t.Fatalf("ldp_vc proof types %v", ldpVC)
+	}
 }
 
+// TestParsePoliciesErrorsNameTheLine: an invalid policy file is refused with the line of the
+// offending key, marked "# <-" in each case, not the line its policy starts on.
 func TestParsePoliciesErrorsNameTheLine(t *testing.T) {
-	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "policies:\n  - name: a\n    assurance: low\n    colour: red\n", "[4:"},
-		{"issuer is not a DID", "policies:\n  - name: a\n    assurance: low\n    credentials:\n      - type: T\n        issuers: [example.com]\n", "line 2"},
-		{"bad duration", "policies:\n  - name: a\n    assurance: low\n    max_credential_age: forever\n    credentials:\n      - {type: T, issuers: [\"did:key:z6Mk\"]}\n", "line 2"},
-		{"unknown format", "policies:\n  - name: ok\n    assurance: low\n    credentials: [{type: T, issuers: [\"did:key:z\"]}]\n  - name: b\n    assurance: low\n    formats: [mdoc]\n    credentials: [{type: T, issuers: [\"did:key:z\"]}]\n", "line 5"},
-		{"bad pattern", "policies:\n  - name: a\n    assurance: low\n    credentials: [{type: T, issuers: [\"did:key:z\"]}]\n    claim_filters: {x: {pattern: \"(\"}}\n", "line 2"},
-		{"duplicate name", "policies:\n  - name: a\n    assurance: low\n    credentials: [{type: T, issuers: [\"did:key:z\"]}]\n  - name: a\n    assurance: low\n    credentials: [{type: T, issuers: [\"did:key:z\"]}]\n", "line 5"},
-		{"not YAML", "policies: [", "["},
+	const head = "policies:\n  - name: a\n    assurance: low\n"
+	const creds = "    credentials:\n      - type: T\n        issuers: [\"did:key:z6Mk\"]\n"
+	tests := []struct{ name, yaml string }{
+		// Unknown keys
+		{"unknown key", head + creds + "    colour: red # <-\n"},
+		{"unknown key in a credential rule", head + "    credentials:\n      - type: T\n        issuers: [\"did:key:z6Mk\"]\n        trust: all # <-\n"},
+		{"unknown key in a claim filter", head + creds + "    claim_filters:\n      memberId:\n        type: string\n        regex: \"^[0-9]+$\" # <-\n"},
+		// Wrong types
+		{"formats is a string", head + creds + "    formats: ldp # <-\n"},
+		{"required_claims is a mapping", head + creds + "    required_claims: {givenName: yes} # <-\n"},
+		{"minLength is not a number", head + creds + "    claim_filters:\n      memberId:\n        minLength: five # <-\n"},
+		{"max_credential_age is a list", head + creds + "    max_credential_age: [1d] # <-\n"},
+		// Bad values
+		{"issuer is not a DID", head + "    credentials:\n      - type: T\n        issuers:\n          - did:key:z6Mk\n          - example.com # <-\n"},
+		{"issuer domain is not a host", head + "    credentials:\n      - type: T\n        issuer_domains: [\"https://bank.example.com/\"] # <-\n"},
+		{"bad duration", head + "    max_credential_age: forever # <-\n" + creds},
+		{"negative clock skew", head + creds + "    clock_skew: -5s # <-\n"},
+		{"unknown format in the second policy", head + creds + "  - name: b\n    assurance: low\n    formats: [ldp, mdoc] # <-\n" + creds},
+		{"bad pattern", head + creds + "    claim_filters:\n      memberId:\n        type: string\n        pattern: \"(\" # <-\n"},
+		{"unknown filter type", head + creds + "    claim_filters:\n      memberId: {type: text} # <-\n"},
+		{"unknown status mode", head + creds + "    required_claims: [givenName]\n    status: sometimes # <-\n"},
+		{"subject id shown to the agent", head + creds + "    display_claims:\n      - givenName\n      - id # <-\n"},
+		{"credential type listed twice", head + creds + "      - type: T # <-\n        issuers: [\"did:key:z6Mk\"]\n"},
+		{"duplicate policy name", head + creds + "  - name: a # <-\n    assurance: low\n" + creds},
+		{"credential rule without issuers", head + "    credentials:\n      - type: T # <-\n"},
+		{"empty assurance", head + creds + "  - name: b\n    assurance: \"\" # <-\n" + creds},
+		// A missing key has no line of its own: the policy's.
+		{"no assurance", head + creds + "  - name: b # <-\n" + creds},
+		{"not YAML", "policies:\n  - name: a\n    formats: [ldp # <-\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			want := 0
+			for i, l := range strings.Split(tc.yaml, "\n") {
+				if strings.Contains(l, "# <-") {
+					want = i + 1
+				}
+			}
 			_, err := identity.ParsePolicies([]byte(tc.yaml))
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			if err == nil {
+				t.Fatal("an invalid policy file was accepted")
+			}
+			if got := errorLine(err.Error()); got != want {
+				t.Fatalf("error names line %d, want %d (the offending key):\n%v\n%s", got, want, err, tc.yaml)
 			}
 		})
 	}
+}
+
+// errorLine reads the line an error names: "line N: …" (a policy that does not validate) or
+// "[N:C] …" (YAML that does not decode).
+func errorLine(msg string) int {
+	var n int
+	if _, err := fmt.Sscanf(msg, "line %d:", &n); err == nil {
+		return n
+	}
+	if _, err := fmt.Sscanf(msg, "[%d:", &n); err == nil {
+		return n
+	}
+	return 0
 }

@@ -68,7 +68,8 @@ const (
 	// policy does not accept it.
 	ReasonFormatNotAllowed Reason = "format_not_allowed"
 	// ReasonCredentialTooOld: the credential was issued longer ago than the policy's maximum
-	// credential age.
+	// credential age, or the policy has one and the credential does not say when it was
+	// issued.
 	ReasonCredentialTooOld Reason = "credential_too_old"
 	// ReasonClaimConstraint: a claim is present but does not satisfy the policy's filter for
 	// it (pattern, allowed values, type, range).

@@ -30,7 +30,8 @@ const (
 	// Ed25519Signature2020, JsonWebSignature2020), in a JSON-LD presentation.
 	FormatLDP Format = "ldp"
 	// FormatBBS: a JSON-LD credential with a BBS+ proof (BbsBlsSignatureProof2020 derived from
-	// BbsBlsSignature2020, revealing only some claims), in a JSON-LD presentation.
+	// BbsBlsSignature2020, revealing only some claims), in a JSON-LD presentation. The
+	// underived BbsBlsSignature2020 credential is refused (see SupportedBBSProofTypes).
 	FormatBBS Format = "bbs"
 	// FormatJWT: a VC-JWT in a VP-JWT (JOSE, EdDSA or ES256).
 	FormatJWT Format = "jwt"
@@ -337,7 +338,11 @@ func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential,
 			return nil, rule, reject(ReasonClaimConstraint, "claim %s: %v", name, err)
 		}
 	}
-	if pol.MaxCredentialAge > 0 && !target.issuedAt.IsZero() && v.now().Sub(target.issuedAt) > pol.MaxCredentialAge+v.skew(pol) {
+	if pol.MaxCredentialAge > 0 && target.issuedAt.IsZero() {
+		// A credential that does not say when it was issued cannot show it is young enough.
+		return nil, rule, reject(ReasonCredentialTooOld, "credential has no issuance date, and the policy accepts credentials up to %s old", pol.MaxCredentialAge)
+	}
+	if pol.MaxCredentialAge > 0 && v.now().Sub(target.issuedAt) > pol.MaxCredentialAge+v.skew(pol) {
 		return nil, rule, reject(ReasonCredentialTooOld, "credential was issued %s ago, the policy accepts %s", v.now().Sub(target.issuedAt).Truncate(time.Second), pol.MaxCredentialAge)
 	}
 	return target, rule, nil

@@ -28,9 +28,12 @@ const (
 // and credentials.
 var SupportedProofTypes = []string{ProofEd25519Signature2020, ProofEd25519Signature2018, ProofJsonWebSignature2020}
 
-// SupportedBBSProofTypes are the BBS+ proof types the verifier checks on credentials: a
-// derived proof (selective disclosure) or, revealing everything, the signature itself.
-var SupportedBBSProofTypes = []string{ProofBbsBlsSignatureProof2020, ProofBbsBlsSignature2020}
+// SupportedBBSProofTypes are the BBS+ proof types the verifier checks on credentials: only a
+// derived proof. The issuer's BbsBlsSignature2020 itself is refused (unsupported_format): it
+// discloses every claim, whatever the policy asks for, and its signature is the same at every
+// verifier it is shown to, a correlation handle, which is what BBS+ exists to avoid. A wallet
+// that holds one can always derive a proof, revealing as much as the policy asks.
+var SupportedBBSProofTypes = []string{ProofBbsBlsSignatureProof2020}
 
 // ldProof is one Data Integrity proof: as written, and decoded.
 type ldProof struct {
@@ -161,20 +164,32 @@ func (v *Verifier) parseLDCredential(vc map[string]any, holder string, req Reque
 		}
 	}
 
-	if c.validFrom, err = timeField(vc, "issuanceDate", "validFrom"); err != nil {
-		return nil, nil, err
-	}
-	if c.validFrom.IsZero() {
-		return nil, nil, reject(ReasonMalformed, "credential has no issuanceDate")
-	}
-	c.issuedAt = c.validFrom
-	if vf, err := timeField(vc, "validFrom"); err != nil {
-		return nil, nil, err
-	} else if !vf.IsZero() {
-		c.validFrom = vf
-	}
-	if c.validUntil, err = timeField(vc, "expirationDate", "validUntil"); err != nil {
-		return nil, nil, err
+	if firstContext(vc) == CredentialsV2Context {
+		// VC Data Model 2.0: validFrom and validUntil, both optional. issuanceDate and
+		// expirationDate are not 2.0 terms; canonicalisation refuses them as undefined.
+		if c.validFrom, err = timeField(vc, "validFrom"); err != nil {
+			return nil, nil, err
+		}
+		if c.validUntil, err = timeField(vc, "validUntil"); err != nil {
+			return nil, nil, err
+		}
+		c.issuedAt = c.validFrom
+	} else {
+		if c.issuedAt, err = timeField(vc, "issuanceDate", "validFrom"); err != nil {
+			return nil, nil, err
+		}
+		if c.issuedAt.IsZero() {
+			return nil, nil, reject(ReasonMalformed, "credential has no issuanceDate")
+		}
+		c.validFrom = c.issuedAt
+		if vf, err := timeField(vc, "validFrom"); err != nil {
+			return nil, nil, err
+		} else if !vf.IsZero() {
+			c.validFrom = vf
+		}
+		if c.validUntil, err = timeField(vc, "expirationDate", "validUntil"); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := v.checkValidity(c, req.Policy); err != nil {
 		return nil, nil, err
@@ -205,6 +220,21 @@ func (v *Verifier) parseLDCredential(vc map[string]any, holder string, req Reque
 	return c, proofs, nil
 }
 
+// firstContext returns the first entry of a document's @context, which names the data model
+// version of a credential or presentation.
+func firstContext(doc map[string]any) string {
+	switch c := doc["@context"].(type) {
+	case string:
+		return c
+	case []any:
+		if len(c) > 0 {
+			s, _ := c[0].(string)
+			return s
+		}
+	}
+	return ""
+}
+
 // ldProofs returns the document's proofs, refusing documents without one and proof types not
 // in supported.
 func ldProofs(doc map[string]any, what string, supported []string) ([]ldProof, error) {
@@ -231,6 +261,9 @@ func ldProofs(doc map[string]any, what string, supported []string) ([]ldProof, e
 			return nil, reject(ReasonMalformed, "%s proof is not an object", what)
 		}
 		if t, _ := m["type"].(string); !slices.Contains(supported, t) {
+			if t == ProofBbsBlsSignature2020 {
+				return nil, reject(ReasonUnsupportedFormat, "%s proof is a BbsBlsSignature2020, which discloses every claim: present a %s derived from it", what, ProofBbsBlsSignatureProof2020)
+			}
 			return nil, reject(ReasonUnsupportedFormat, "%s proof type %q is not supported", what, truncate(t))
 		}
 	}
@@ -349,15 +382,13 @@ func (v *Verifier) ldVerifyData(doc map[string]any, p ldProof, docCanon *string)
 // checkLDSignature verifies a proof's signature over data with the key m.
 func checkLDSignature(p ldProof, m VerificationMethod, data []byte) error {
 	switch p.typ {
-	case ProofBbsBlsSignatureProof2020, ProofBbsBlsSignature2020:
+	case ProofBbsBlsSignatureProof2020:
 		if m.KeyCurve() != CurveBLS12381G2 || len(p.proofValue) == 0 {
 			return errors.New("a BBS+ proof needs a BLS12-381 G2 key and a proofValue")
 		}
-		msgs := bbsMessages(string(data), p.typ == ProofBbsBlsSignatureProof2020)
-		if p.typ == ProofBbsBlsSignatureProof2020 {
-			return bbs12381g2pub.New().VerifyProof(msgs, p.proofValue, p.nonce, m.PublicKey)
-		}
-		return bbs12381g2pub.New().Verify(msgs, p.proofValue, m.PublicKey)
+		return bbs12381g2pub.New().VerifyProof(bbsMessages(string(data), true), p.proofValue, p.nonce, m.PublicKey)
+	case ProofBbsBlsSignature2020:
+		return errors.New("an underived BBS+ signature is not accepted") // ldProofs refuses it first
 	}
 	if len(p.proofValue) > 0 {
 		if p.typ == ProofJsonWebSignature2020 || m.KeyCurve() != CurveEd25519 {

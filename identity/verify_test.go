@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -176,13 +177,64 @@ func (f *fixture) verify(vp []byte) (*identity.Result, error) {
 	return v.Verify(context.Background(), vp, identity.Request{Policy: f.policy(), Challenge: testChallenge, Domain: testDomain})
 }
 
+// assertRefused checks a verification's outcome: accepted when want is "", or else refused
+// for want with nothing of the holder's identity handed back — no result to store, and no
+// claim value in the error, which is logged and sent to the wallet.
+func assertRefused(t testing.TB, res *identity.Result, err error, want identity.Reason) {
+	t.Helper()
+	if got := identity.ReasonOf(err); got != want {
+		t.Fatalf("reason %q (%v), want %q", got, err, want)
+	}
+	if want == "" {
+		if res == nil {
+			t.Fatal("accepted without a result")
+		}
+		return
+	}
+	var re *identity.RejectError
+	if !errors.As(err, &re) {
+		t.Fatalf("a refusal is not a *RejectError: %T", err)
+	}
+	if res != nil {
+		t.Fatalf("a refused presentation returned an identity: %+v", res)
+	}
+	if strings.Contains(err.Error(), demoClaims["familyName"]) {
+		t.Fatalf("the refusal quotes a claim value: %v", err)
+	}
+}
+
 func subject(vc map[string]any) map[string]any { return vc["credentialSubject"].(map[string]any) }
 
 func proofOf(doc map[string]any) map[string]any { return doc["proof"].(map[string]any) }
 
+// dm2 makes the fixture's credential a VC Data Model 2.0 one valid from from until until
+// ("": unbounded), in place of 1.1's issuanceDate and expirationDate.
+func dm2(from, until string) func(vc map[string]any) {
+	return func(vc map[string]any) {
+		vc["@context"] = []any{identity.CredentialsV2Context, identity.Ed25519Signature2020Context, identity.VerifiedCustomerContext}
+		delete(vc, "issuanceDate")
+		delete(vc, "expirationDate")
+		if from != "" {
+			vc["validFrom"] = from
+		}
+		if until != "" {
+			vc["validUntil"] = until
+		}
+	}
+}
+
+// dm2VP is a VC Data Model 2.0 presentation of vcs: a 2.0 credential cannot sit in a 1.1
+// presentation, whose context would redefine the 2.0 context's protected terms.
+func (f *fixture) dm2VP(vcs ...json.RawMessage) []byte {
+	return f.vp(vpOpts{vcs: vcs, beforeSign: func(vp map[string]any) {
+		vp["@context"] = []any{identity.CredentialsV2Context, identity.Ed25519Signature2020Context}
+	}})
+}
+
 func TestVerify(t *testing.T) {
 	f := newFixture(t)
 	other := newKey(t)
+	at := func(d time.Duration) string { return f.now.Add(d).UTC().Format(time.RFC3339) }
 	tests := []struct {
 		name string
 		vp   func() []byte
@@ -193,6 +245,40 @@ func TestVerify(t *testing.T) {
 			return f.vp(vpOpts{vcs: []json.RawMessage{f.vc(vcOpts{proofType: "Ed25519Signature2018"})}})
 		}, ""},
 		{"ok/subject is the connection DID, not the holder", nil, ""}, // run separately below
+		{"ok/VC Data Model 2.0 credential, validFrom and validUntil", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2(at(-time.Hour), at(time.Hour))}))
+		}, ""},
+		{"ok/VC Data Model 2.0 credential without a validity period", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2("", "")}))
+		}, ""},
+		{"ok/VC Data Model 2.0 credential expiring within the clock skew", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2(at(-time.Hour), at(-time.Minute))}))
+		}, ""},
+		{"VC Data Model 2.0 credential expired (validUntil past)", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2(at(-48*time.Hour), at(-time.Hour))}))
+		}, identity.ReasonExpiredCredential},
+		{"VC Data Model 2.0 credential not yet valid (validFrom future)", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2(at(time.Hour), at(48*time.Hour))}))
+		}, identity.ReasonNotYetValid},
+		{"VC Data Model 2.0 credential whose validUntil was extended after signing", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: dm2(at(-48*time.Hour), at(-time.Hour)),
+				afterSign: func(vc map[string]any) { vc["validUntil"] = at(time.Hour) }}))
+		}, identity.ReasonBadSignature},
+		{"VC Data Model 2.0 credential with 1.1's expirationDate", func() []byte {
+			return f.dm2VP(f.vc(vcOpts{beforeSign: func(vc map[string]any) {
+				dm2(at(-time.Hour), "")(vc)
+				vc["expirationDate"] = at(time.Hour)
+			}}))
+		}, identity.ReasonMalformed},
+		{"VC Data Model 2.0 credential in a 1.1 presentation", func() []byte {
+			return f.vp(vpOpts{vcs: []json.RawMessage{f.vc(vcOpts{beforeSign: dm2(at(-time.Hour), "")})},
+				beforeSign: func(vp map[string]any) {
+					vp["@context"] = []any{identity.CredentialsV2Context, identity.Ed25519Signature2020Context}
+				},
+				afterSign: func(vp map[string]any) {
+					vp["@context"] = []any{identity.CredentialsV1Context, identity.Ed25519Signature2020Context}
+				}})
+		}, identity.ReasonMalformed},
 
 		{"presentation without proof", func() []byte {
 			return f.vp(vpOpts{afterSign: func(vp map[string]any) { delete(vp, "proof") }})
@@ -321,17 +407,23 @@ func TestVerify(t *testing.T) {
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := f.verify(tc.vp())
-			if got := identity.ReasonOf(err); got != tc.want {
-				t.Fatalf("reason %q (%v), want %q", got, err, tc.want)
-			}
-			if tc.want == "" && (res == nil || res.HolderDID != f.holder.did() || res.IssuerDID != f.issuer.did() || res.Claims["memberId"] != "12345") {
+			assertRefused(t, res, err, tc.want)
+			if tc.want == "" && (res.HolderDID != f.holder.did() || res.IssuerDID != f.issuer.did() || res.Claims["memberId"] != "12345") {
 				t.Fatalf("result %+v", res)
-			}
-			if tc.want != "" && res != nil {
-				t.Fatalf("a refused presentation returned a result")
 			}
 		})
 	}
+
+	t.Run("ok/VC Data Model 2.0 validity period in the result", func(t *testing.T) {
+		from, until := f.now.Add(-time.Hour).UTC().Truncate(time.Second), f.now.Add(time.Hour).UTC().Truncate(time.Second)
+		res, err := f.verify(f.dm2VP(f.vc(vcOpts{beforeSign: dm2(from.Format(time.RFC3339), until.Format(time.RFC3339))})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.IssuedAt.Equal(from) || !res.ExpiresAt.Equal(until) || res.ProofType != identity.ProofEd25519Signature2020 {
+			t.Fatalf("issued %v, expires %v, proof %s", res.IssuedAt, res.ExpiresAt, res.ProofType)
+		}
+	})
 
 	t.Run("ok/subject is the connection DID, not the holder", func(t *testing.T) {
 		conn := "did:peer:1zQmConnection"

@@ -55,7 +55,8 @@ type Config struct {
 }
 
 // Fetcher fetches status list credentials over HTTP(S) and caches what its caller made of
-// them. Concurrent requests for one URL share one fetch. It is safe for concurrent use.
+// them. Concurrent requests for one URL share one fetch, unless it ends because its caller's
+// context did: the others then fetch again. It is safe for concurrent use.
 type Fetcher struct {
 	cfg Config
 
@@ -73,6 +74,9 @@ type flight struct {
 	done  chan struct{}
 	value any
 	err   error
+	// abandoned: the fetch ended because its caller's context did, which says nothing about
+	// the list; callers that shared it and are still waiting fetch again.
+	abandoned bool
 }
 
 // NewFetcher returns a Fetcher.
@@ -108,27 +112,40 @@ func (f *Fetcher) List(ctx context.Context, rawURL string, parse Parse) (any, er
 	}
 	u.Fragment = ""
 	key := u.String()
-	now := f.cfg.Now()
-	f.mu.Lock()
-	if e, ok := f.entries[key]; ok && now.Before(e.expires) {
-		f.mu.Unlock()
-		return e.value, nil
-	}
-	if fl, ok := f.inflight[key]; ok {
+	for {
+		now := f.cfg.Now()
+		f.mu.Lock()
+		if e, ok := f.entries[key]; ok && now.Before(e.expires) {
+			f.mu.Unlock()
+			return e.value, nil
+		}
+		fl, ok := f.inflight[key]
+		if !ok {
+			return f.lead(ctx, key, now, parse) // unlocks f.mu
+		}
 		f.mu.Unlock()
 		select {
 		case <-fl.done:
+			if fl.abandoned && ctx.Err() == nil {
+				continue
+			}
 			return fl.value, fl.err
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
 		}
 	}
+}
+
+// lead fetches key on behalf of every caller that arrives meanwhile, and caches a success.
+// It is called with f.mu held, and releases it.
+func (f *Fetcher) lead(ctx context.Context, key string, now time.Time, parse Parse) (any, error) {
 	fl := &flight{done: make(chan struct{})}
 	f.inflight[key] = fl
 	f.mu.Unlock()
 
 	var ttl time.Duration
 	fl.value, ttl, fl.err = f.fetch(ctx, key, parse)
+	fl.abandoned = fl.err != nil && ctx.Err() != nil
 
 	f.mu.Lock()
 	delete(f.inflight, key)
