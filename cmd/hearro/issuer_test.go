@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -21,14 +19,8 @@ import (
 // runIssuerCmd runs `hearro issuer` in-process with args.
 func runIssuerCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := newIssuerCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), err
+	out, _, err := runCmd(newIssuerCmd(), args...)
+	return out, err
 }
 
 // TestIssuerIssuesEveryFormat: what `hearro issuer issue --format F` prints, presented by its

@@ -628,21 +628,7 @@ func TestErasureLeavesNoTraceOnRedis(t *testing.T) {
 			cu.ident.Claims["memberId"] != cu.claims[2] {
 			t.Fatalf("identity %+v", cu.ident)
 		}
-		var conns struct {
-			Items []struct {
-				ID       string `json:"id"`
-				TheirDID string `json:"their_did"`
-			} `json:"items"`
-		}
-		getJSON(t, s.url+"/v1/connections", s.crmToken(t, "identities:read"), &conns)
-		for _, x := range conns.Items {
-			if x.ID == cu.ident.ConnectionID {
-				cu.theirDID = x.TheirDID
-			}
-		}
-		if cu.theirDID == "" {
-			t.Fatalf("connection %s is not listed: %+v", cu.ident.ConnectionID, conns.Items)
-		}
+		cu.theirDID = theirDID(t, s, cu.ident.ConnectionID)
 		return cu
 	}
 	gone, kept := verify(), verify()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/spf13/cobra"
 	"github.com/twilio/twilio-go/client"
 
 	"github.com/hearro/trustbroker/api"
@@ -428,7 +429,11 @@ func checkRouteCoverage(t *testing.T, cases []routeCase) {
 // runTokenCmd runs `hearro token` in-process with args.
 func runTokenCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := newTokenCmd()
+	return runCmd(newTokenCmd(), args...)
+}
+
+// runCmd runs a command in-process with args, as the binary would.
+func runCmd(cmd *cobra.Command, args ...string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
