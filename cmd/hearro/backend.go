@@ -105,7 +105,13 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 
 // serviceSecrets are the names of the secrets the service keeps in the store: the API signing
 // key (here) and the pseudonym and session-token keys (startService).
-var serviceSecrets = []string{signingKeySecret, "pseudonym-key", "session-token-key"}
+var serviceSecrets = []string{signingKeySecret, pseudonymKeySecret, sessionTokenKeySecret}
+
+// Names of the service secrets in the store.
+const (
+	pseudonymKeySecret    = "pseudonym-key"
+	sessionTokenKeySecret = "session-token-key"
+)
 
 // checkSecrets opens every service secret already in Redis, so that a wrong master key fails
 // the start before anything is written.

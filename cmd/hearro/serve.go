@@ -336,11 +336,11 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 	store := s.backend.store
-	pseudonymKey, err := store.Secret(ctx, "pseudonym-key", randomBytes(32))
+	pseudonymKey, err := store.Secret(ctx, pseudonymKeySecret, randomBytes(32))
 	if err != nil {
 		return nil, fmt.Errorf("pseudonym key: %w", err)
 	}
-	tokenSeed, err := store.Secret(ctx, "session-token-key", randomBytes(32))
+	tokenSeed, err := store.Secret(ctx, sessionTokenKeySecret, randomBytes(32))
 	if err != nil {
 		return nil, fmt.Errorf("session token key: %w", err)
 	}
