@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -241,4 +243,47 @@ func doTB(tb testing.TB, url, auth string) (*http.Response, []byte) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
+}
+
+// TestLoadGeneratorReadsWhatServersSend: the benchmark's minimal HTTP client reads responses
+// with a Content-Length, chunked ones and errors on one keep-alive connection, and counts
+// only 200s as served.
+func TestLoadGeneratorReadsWhatServersSend(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		switch r.URL.Path {
+		case "/chunked":
+			w.Write([]byte(strings.Repeat("x", 10_000)))
+			w.(http.Flusher).Flush()
+			w.Write([]byte("tail"))
+		case "/missing":
+			http.NotFound(w, r)
+		default:
+			if r.Header.Get("Authorization") != "Bearer t" {
+				http.Error(w, "no", http.StatusUnauthorized)
+				return
+			}
+			w.Write([]byte(`{"ok":true}`))
+		}
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/plain", "/chunked"} {
+		res := load(srv.URL+path, "Bearer t", 2, 200*time.Millisecond)
+		if res.requests == 0 || res.errors != 0 || res.p99 <= 0 {
+			t.Errorf("%s: %+v", path, res)
+		}
+	}
+	if res := load(srv.URL+"/missing", "", 1, 100*time.Millisecond); res.requests != 0 || res.errors == 0 {
+		t.Errorf("404s counted as served: %+v", res)
+	}
+	if res := load(srv.URL+"/plain", "", 1, 100*time.Millisecond); res.requests != 0 || res.errors == 0 {
+		t.Errorf("401s counted as served: %+v", res)
+	}
+	// Every request the generator counted reached the server: none was lost in parsing.
+	before := hits.Load()
+	res := load(srv.URL+"/chunked", "Bearer t", 1, 100*time.Millisecond)
+	if got := hits.Load() - before; got != res.requests {
+		t.Errorf("server saw %d requests, the generator counted %d", got, res.requests)
+	}
 }
