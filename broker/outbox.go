@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -33,7 +34,16 @@ type Delivery struct {
 	// LastError says why the last attempt failed (status code or transport error); empty
 	// before the first attempt.
 	LastError string `json:"last_error,omitempty"`
+	// LeasedUntil is the end of the lease Lease handed this delivery out with. Retry and Bury
+	// of a delivery that carries it act only while that lease is still the delivery's own:
+	// after it ran out and another sender leased the delivery, or after a Retry, they fail
+	// with ErrLeaseLost and change nothing. Zero: no such check. Not part of the record.
+	LeasedUntil time.Time `json:"-"`
 }
+
+// ErrLeaseLost is returned by Outbox.Retry and Outbox.Bury for a delivery whose lease
+// (Delivery.LeasedUntil) is no longer its current one: another sender has it now.
+var ErrLeaseLost = errors.New("delivery lease lost to another sender")
 
 // Outbox is the durable queue of webhook deliveries, on the same store as the sessions.
 // Deliveries enter it through Transition.Outbox and DeleteIdentity's notify argument, in the
@@ -50,10 +60,12 @@ type Outbox interface {
 	// Done removes a delivery that was delivered. Unknown IDs are not an error.
 	Done(ctx context.Context, id string) error
 	// Retry stores d's Attempts, NextAttempt and LastError and makes it due at NextAttempt.
-	// ErrNotFound if the delivery is no longer queued.
+	// ErrNotFound if the delivery is no longer queued, ErrLeaseLost if d's lease is not its
+	// current one.
 	Retry(ctx context.Context, d Delivery) error
 	// Bury moves d (with its final Attempts and LastError) from the queue to the dead letters.
-	// ErrNotFound if the delivery is no longer queued.
+	// ErrNotFound if the delivery is no longer queued, ErrLeaseLost if d's lease is not its
+	// current one.
 	Bury(ctx context.Context, d Delivery) error
 	// DeadLetters returns up to limit dead letters in ID order after the ID after ("" for the
 	// start).

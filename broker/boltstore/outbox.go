@@ -224,6 +224,7 @@ func (db *DB) Lease(ctx context.Context, now time.Time, n int, lease time.Durati
 			if err := queued.Put(id, append(nk[:dueLen:dueLen], rec...)); err != nil {
 				return fmt.Errorf("boltstore: lease delivery %q: %w", id, err)
 			}
+			d.LeasedUntil = until
 			out = append(out, d)
 		}
 		return nil
@@ -286,7 +287,7 @@ func unqueue(tx *bolt.Tx, id string) ([]byte, error) {
 // (whose other fields, Subject included, stay as queued) and makes it due at NextAttempt,
 // ending any lease. It fails with broker.ErrNotFound if the delivery is not queued.
 func (db *DB) Retry(ctx context.Context, d broker.Delivery) error {
-	return db.takeQueued(ctx, "retry", d.ID, func(tx *bolt.Tx, stored *broker.Delivery) error {
+	return db.takeQueued(ctx, "retry", d.ID, d.LeasedUntil, func(tx *bolt.Tx, stored *broker.Delivery) error {
 		stored.Attempts, stored.NextAttempt, stored.LastError = d.Attempts, d.NextAttempt, d.LastError
 		rec, err := encodeDelivery(stored)
 		if err != nil {
@@ -300,7 +301,7 @@ func (db *DB) Retry(ctx context.Context, d broker.Delivery) error {
 // LastError (its other fields, NextAttempt and Subject included, stay as queued; so does its
 // subject index entry). It fails with broker.ErrNotFound if the delivery is not queued.
 func (db *DB) Bury(ctx context.Context, d broker.Delivery) error {
-	return db.takeQueued(ctx, "bury", d.ID, func(tx *bolt.Tx, stored *broker.Delivery) error {
+	return db.takeQueued(ctx, "bury", d.ID, d.LeasedUntil, func(tx *bolt.Tx, stored *broker.Delivery) error {
 		stored.Attempts, stored.LastError = d.Attempts, d.LastError
 		rec, err := encodeDelivery(stored)
 		if err != nil {
@@ -314,8 +315,9 @@ func (db *DB) Bury(ctx context.Context, d broker.Delivery) error {
 }
 
 // takeQueued takes delivery id out of the queue and hands it to then, in one write
-// transaction; broker.ErrNotFound if it is not queued.
-func (db *DB) takeQueued(ctx context.Context, what, id string, then func(*bolt.Tx, *broker.Delivery) error) error {
+// transaction; broker.ErrNotFound if it is not queued, broker.ErrLeaseLost if leasedUntil is
+// set and is not the delivery's current due time (the end of its current lease).
+func (db *DB) takeQueued(ctx context.Context, what, id string, leasedUntil time.Time, then func(*bolt.Tx, *broker.Delivery) error) error {
 	if id == "" {
 		return fmt.Errorf("boltstore: %s delivery: empty ID: %w", what, broker.ErrNotFound)
 	}
@@ -323,6 +325,10 @@ func (db *DB) takeQueued(ctx context.Context, what, id string, then func(*bolt.T
 		return fmt.Errorf("boltstore: %s delivery %q: %w", what, id, err)
 	}
 	return db.update(func(tx *bolt.Tx) error {
+		if cur := tx.Bucket(bucketOutbox).Get([]byte(id)); !leasedUntil.IsZero() && len(cur) >= dueLen &&
+			!bytes.Equal(cur[:dueLen], dueKey(leasedUntil, "")) {
+			return fmt.Errorf("boltstore: %s delivery %q: %w", what, id, broker.ErrLeaseLost)
+		}
 		rec, err := unqueue(tx, id)
 		if err != nil {
 			return err

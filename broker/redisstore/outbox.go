@@ -175,7 +175,19 @@ func (s *Store) Lease(ctx context.Context, now time.Time, n int, lease time.Dura
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: lease deliveries: %w", err)
 	}
+	for i := range out {
+		out[i].LeasedUntil = until
+	}
 	return out, nil
+}
+
+// leaseArgs are the script arguments that say which lease d holds: the due index member and
+// score of its end, or empty strings for a delivery that holds none (no check).
+func leaseArgs(d *broker.Delivery) (score, member string, err error) {
+	if d.LeasedUntil.IsZero() {
+		return "", "", nil
+	}
+	return dueAt(d.LeasedUntil, d.ID)
 }
 
 // Done removes a queued delivery, with its member of the due index and of its subject's set,
@@ -206,8 +218,12 @@ func (s *Store) Retry(ctx context.Context, d broker.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("redisstore: retry: %w", err)
 	}
+	leaseScore, leaseMember, err := leaseArgs(&d)
+	if err != nil {
+		return fmt.Errorf("redisstore: retry: %w", err)
+	}
 	status, err := scriptRetry.Run(ctx, s.client, []string{s.keys.outbox(d.ID), s.keys.outboxDue()},
-		a, n, e, member, score).Text()
+		a, n, e, member, score, leaseMember, leaseScore).Text()
 	return s.outboxStatus(status, err, "retry", d.ID)
 }
 
@@ -219,10 +235,14 @@ func (s *Store) Bury(ctx context.Context, d broker.Delivery) error {
 	if d.ID == "" {
 		return fmt.Errorf("redisstore: bury delivery: empty ID: %w", broker.ErrNotFound)
 	}
+	leaseScore, leaseMember, err := leaseArgs(&d)
+	if err != nil {
+		return fmt.Errorf("redisstore: bury: %w", err)
+	}
 	k := s.keys
 	status, err := scriptBury.Run(ctx, s.client,
 		[]string{k.outbox(d.ID), k.outboxDue(), k.deadLetter(d.ID), k.deadLetters()},
-		d.Attempts, d.LastError, d.ID).Text()
+		d.Attempts, d.LastError, d.ID, leaseMember, leaseScore).Text()
 	return s.outboxStatus(status, err, "bury", d.ID)
 }
 
@@ -232,6 +252,8 @@ func (s *Store) outboxStatus(status string, err error, what, id string) error {
 		return s.errf(err, "%s delivery %q", what, id)
 	case status == statusOK:
 		return nil
+	case status == statusLeaseLost:
+		return fmt.Errorf("redisstore: %s delivery %q: %w", what, id, broker.ErrLeaseLost)
 	case status == statusNotFound:
 		return fmt.Errorf("redisstore: %s: delivery %q: %w", what, id, broker.ErrNotFound)
 	}

@@ -28,6 +28,7 @@ const (
 	statusThread     = "THREAD"     // the thread ID belongs to another session
 	statusIdentityID = "IDENTITY"   // a new identity's ID belongs to another identity
 	statusDelivery   = "DELIVERY"   // a delivery's ID is queued or dead already
+	statusLeaseLost  = "LEASE"      // the delivery's lease is not the caller's any more
 )
 
 // scriptCreateSession stores a new session and its index entries.
@@ -511,24 +512,36 @@ return 'OK'
 // due at the next attempt.
 //
 //	KEYS: the delivery, the due index
-//	ARGV: a, n, e, member of the due index, score
-var scriptRetry = redis.NewScript(`
+//	ARGV: a, n, e, member of the due index, score, then the caller's lease (luaLeaseHeld)
+var scriptRetry = redis.NewScript(luaLeaseHeld + `
 local m = redis.call('HGET', KEYS[1], 'm')
 if not m then return 'NOTFOUND' end
+if not leaseHeld(m, ARGV[6], ARGV[7]) then return 'LEASE' end
 redis.call('ZREM', KEYS[2], m)
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[1], 'a', ARGV[1], 'n', ARGV[2], 'e', ARGV[3], 'm', ARGV[4])
 return 'OK'
 `)
 
+// luaLeaseHeld defines leaseHeld(m, member, score): whether a delivery whose due index member
+// is m (KEYS[2] is the due index) is still in the lease whose end is member and score; an
+// empty member means the caller holds no lease and asks for no check.
+const luaLeaseHeld = `
+local function leaseHeld(m, member, score)
+  if member == '' then return true end
+  return m == member and tonumber(redis.call('ZSCORE', KEYS[2], m)) == tonumber(score)
+end
+`
+
 // scriptBury moves a queued delivery, with its final attempts and last error, to the dead
 // letters.
 //
 //	KEYS: the delivery, the due index, its dead-letter record, the dead-letter index
-//	ARGV: a, e, delivery ID
-var scriptBury = redis.NewScript(`
+//	ARGV: a, e, delivery ID, then the caller's lease (luaLeaseHeld)
+var scriptBury = redis.NewScript(luaLeaseHeld + `
 local m = redis.call('HGET', KEYS[1], 'm')
 if not m then return 'NOTFOUND' end
+if not leaseHeld(m, ARGV[4], ARGV[5]) then return 'LEASE' end
 redis.call('ZREM', KEYS[2], m)
 redis.call('HSET', KEYS[1], 'a', ARGV[1], 'e', ARGV[2])
 redis.call('HDEL', KEYS[1], 'm')

@@ -749,3 +749,69 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 		}
 	})
 }
+
+// testLeaseOwnership: a sender whose lease ran out, and whose delivery another sender has
+// leased since, can no longer retry or bury it; the current holder can.
+func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
+	isLeaseLost := func(t *testing.T, what string, err error) {
+		t.Helper()
+		if !errors.Is(err, broker.ErrLeaseLost) {
+			t.Errorf("%s: error = %v, want one matching broker.ErrLeaseLost", what, err)
+		}
+	}
+	t.Run("a lease that ran out and was taken over", func(t *testing.T) {
+		st := open(t)
+		ob := outboxOf(t, st)
+		queue(t, st, newDelivery(1, base))
+		first := lease(t, ob, base, 1, time.Minute)
+		// The first sender stalls past its lease; a second sender leases the delivery.
+		second := lease(t, ob, base.Add(2*time.Minute), 1, time.Minute)
+		if len(first) != 1 || len(second) != 1 {
+			t.Fatalf("leases: %v then %v", deliveryIDs(first), deliveryIDs(second))
+		}
+		if first[0].LeasedUntil.IsZero() || !second[0].LeasedUntil.After(first[0].LeasedUntil) {
+			t.Fatalf("LeasedUntil: first %v, second %v", first[0].LeasedUntil, second[0].LeasedUntil)
+		}
+		stale := first[0]
+		stale.Attempts, stale.LastError, stale.NextAttempt = 12, "timeout", base.Add(time.Hour)
+		isLeaseLost(t, "Retry by the stale sender", ob.Retry(t.Context(), stale))
+		isLeaseLost(t, "Bury by the stale sender", ob.Bury(t.Context(), stale))
+		if dead, err := ob.DeadLetters(t.Context(), "", 10); err != nil || len(dead) != 0 {
+			t.Fatalf("DeadLetters after the stale Bury = %v, %v; want none", deliveryIDs(dead), err)
+		}
+		// Still the second sender's: not due again before its lease ends, and its Retry counts.
+		noneDue(t, ob, "within the second lease", second[0].LeasedUntil.Add(-time.Nanosecond))
+		owner := second[0]
+		owner.Attempts, owner.LastError, owner.NextAttempt = 1, "HTTP 503", base.Add(3*time.Hour)
+		if err := ob.Retry(t.Context(), owner); err != nil {
+			t.Fatalf("Retry by the current holder = %v", err)
+		}
+		// After its own Retry the holder's lease is over too.
+		isLeaseLost(t, "Bury after the holder's own Retry", ob.Bury(t.Context(), owner))
+		want := cloneDelivery(newDelivery(1, base))
+		want.Attempts, want.LastError, want.NextAttempt = 1, "HTTP 503", owner.NextAttempt
+		sameDeliveries(t, "Lease at NextAttempt", []broker.Delivery{want}, lease(t, ob, owner.NextAttempt, 10, time.Minute))
+	})
+	t.Run("a delivery without a lease is not checked", func(t *testing.T) {
+		st := open(t)
+		ob := outboxOf(t, st)
+		queue(t, st, newDelivery(1, base))
+		lease(t, ob, base, 1, time.Minute)
+		d := newDelivery(1, base)
+		d.Attempts, d.NextAttempt = 1, base.Add(time.Hour)
+		if err := ob.Retry(t.Context(), d); err != nil {
+			t.Fatalf("Retry without LeasedUntil = %v", err)
+		}
+	})
+	t.Run("Done by a stale sender still removes the delivered event", func(t *testing.T) {
+		st := open(t)
+		ob := outboxOf(t, st)
+		queue(t, st, newDelivery(1, base))
+		lease(t, ob, base, 1, time.Minute)
+		lease(t, ob, base.Add(2*time.Minute), 1, time.Minute)
+		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
+			t.Fatal(err)
+		}
+		noneDue(t, ob, "after Done", far)
+	})
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Outbox Done", func(t *testing.T) { testDone(t, open) })
 	t.Run("Outbox Retry", func(t *testing.T) { testRetry(t, open) })
 	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
+	t.Run("Outbox lease ownership", func(t *testing.T) { testLeaseOwnership(t, open) })
 	t.Run("Outbox DeadLetters", func(t *testing.T) { testDeadLetters(t, open) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
