@@ -2,13 +2,11 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/flex"
 )
 
@@ -26,14 +24,6 @@ func (s *server) chatToken(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	token, exp, err := s.broker.RefreshChatToken(ctx, id)
-	if errors.Is(err, broker.ErrNoChat) {
-		// An erasure scrubs the identity and its chat from the sessions it verified, which stay
-		// bound: the broker then says "no chat", but the customer must hear that the identity
-		// was erased (410 identity_erased, as documented), not that the chat closed.
-		if sess, serr := s.broker.Session(ctx, id); serr == nil && sess.Status == broker.StatusBound && sess.IdentityID == "" {
-			err = fmt.Errorf("session %s: %w", id, broker.ErrIdentityGone)
-		}
-	}
 	if err != nil {
 		return err
 	}

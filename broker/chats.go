@@ -150,6 +150,11 @@ func (s *Service) noteChatError(ctx context.Context, id string, err error) {
 // identity it verified still stands: not erased (ErrIdentityGone), credential not expired
 // (ErrIdentityExpired).
 func (s *Service) ChatToken(ctx context.Context, sess *Session) (string, time.Time, error) {
+	if sess.Status == StatusBound && sess.IdentityID == "" {
+		// An erasure scrubs the identity and its chat from the sessions it verified, which
+		// stay bound: the customer must hear that the identity is gone, not that a chat closed.
+		return "", time.Time{}, ErrIdentityGone
+	}
 	if sess.Status != StatusBound || sess.Chat == nil {
 		return "", time.Time{}, ErrNoChat
 	}

@@ -544,6 +544,9 @@ func TestChatTokenRefusedAfterErasure(t *testing.T) {
 	if err != nil || v.ChatToken != "" || v.Chat != nil {
 		t.Fatalf("erased customer's session: %+v %v", v, err)
 	}
+	if tok, _, err := h.svc.RefreshChatToken(ctx, s.ID); !errors.Is(err, broker.ErrIdentityGone) || tok != "" {
+		t.Fatalf("RefreshChatToken after erasure = %q, %v; want ErrIdentityGone", tok, err)
+	}
 }
 
 func TestReturningCustomerKeepsOneIdentity(t *testing.T) {
