@@ -23,11 +23,11 @@ func (s *server) chatToken(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	token, exp, err := s.broker.RefreshChatToken(ctx, id)
+	sess, err := s.broker.Session(ctx, id)
 	if err != nil {
 		return err
 	}
-	sess, err := s.broker.Session(ctx, id)
+	token, exp, err := s.broker.ChatToken(ctx, sess) // no token without sess.Chat
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ type Broker interface {
 	EraseIdentity(ctx context.Context, id string) error
 	Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error)
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
-	RefreshChatToken(ctx context.Context, id string) (string, time.Time, error)
+	ChatToken(ctx context.Context, sess *broker.Session) (string, time.Time, error)
 	ChatClosed(ctx context.Context, chatSID string) error
 	DeadLetters(ctx context.Context, after string, limit int) ([]broker.Delivery, error)
 }
