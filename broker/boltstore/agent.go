@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hearro/trustbroker/broker/internal/agentspi"
 )
 
 // Inside the top-level agent bucket, each agent store is a nested bucket named by the store's
@@ -24,15 +25,6 @@ var (
 
 // recordFormat is the first byte of every record, so the encoding can change later.
 const recordFormat = 1
-
-// defaultPageSize is the Query page size when the caller sets none.
-const defaultPageSize = 25
-
-var (
-	errEmptyKey       = errors.New("key cannot be empty")
-	errEmptyStoreName = errors.New("store name cannot be empty")
-	errNoCurrent      = errors.New("iterator has no current entry: call Next first, and only while it returns true")
-)
 
 // AgentStorage returns the aries-framework-go storage provider kept in this file, next to the
 // broker's data but in its own bucket namespace ("afg", one nested bucket per store). Every call
@@ -53,20 +45,19 @@ func (db *DB) AgentStorage() spi.Provider { return db.agent }
 type agentProvider struct {
 	db *DB
 
-	mu   sync.Mutex
-	open map[string]*agentStore // by lower-cased name
+	open agentspi.OpenStores[*agentStore] // by lower-cased name
 }
 
 var _ spi.Provider = (*agentProvider)(nil)
 
 func newAgentProvider(db *DB) *agentProvider {
-	return &agentProvider{db: db, open: map[string]*agentStore{}}
+	return &agentProvider{db: db}
 }
 
 // OpenStore creates the store's bucket if it does not exist yet and returns a handle to it.
 func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if name == "" {
-		return nil, fmt.Errorf("boltstore: agent: open store: %w", errEmptyStoreName)
+		return nil, fmt.Errorf("boltstore: agent: open store: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	var exists bool
@@ -83,14 +74,7 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: agent: open store %q: %w", name, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.open[name]
-	if !ok {
-		s = &agentStore{p: p, name: name}
-		p.open[name] = s
-	}
-	return s, nil
+	return p.open.Get(name, nil, func() *agentStore { return &agentStore{p: p, name: name} }), nil
 }
 
 // SetStoreConfig replaces the store's configuration. The store must exist (OpenStore creates
@@ -98,11 +82,11 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 // are indexed whether configured or not, so the configuration is only recorded.
 func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguration) error {
 	if name == "" {
-		return fmt.Errorf("boltstore: agent: set store config: %w", errEmptyStoreName)
+		return fmt.Errorf("boltstore: agent: set store config: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	for _, tn := range config.TagNames {
-		if err := checkTagName(tn); err != nil {
+		if err := agentspi.CheckTagName(tn); err != nil {
 			return fmt.Errorf("boltstore: agent: set config of store %q: %w", name, err)
 		}
 	}
@@ -127,7 +111,7 @@ func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguratio
 func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, error) {
 	var config spi.StoreConfiguration
 	if name == "" {
-		return config, fmt.Errorf("boltstore: agent: get store config: %w", errEmptyStoreName)
+		return config, fmt.Errorf("boltstore: agent: get store config: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	err := p.db.view(func(tx *bolt.Tx) error {
@@ -148,27 +132,12 @@ func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, err
 
 // GetOpenStores returns the stores opened through this provider and not closed since, ordered
 // by name.
-func (p *agentProvider) GetOpenStores() []spi.Store {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	names := make([]string, 0, len(p.open))
-	for name := range p.open {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	stores := make([]spi.Store, len(names))
-	for i, name := range names {
-		stores[i] = p.open[name]
-	}
-	return stores
-}
+func (p *agentProvider) GetOpenStores() []spi.Store { return p.open.List() }
 
 // Close takes every store off the open list. It does not close the file (DB.Close does), and
 // the provider stays usable.
 func (p *agentProvider) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	clear(p.open)
+	p.open.Clear()
 	return nil
 }
 
@@ -232,12 +201,12 @@ func (s *agentStore) write(fn func(records, index *bolt.Bucket) error) error {
 // Put stores value and tags under key, replacing any earlier value and tags.
 func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 	if key == "" {
-		return s.errf("put: %w", errEmptyKey)
+		return s.errf("put: %w", agentspi.ErrEmptyKey)
 	}
 	if value == nil {
 		return s.errf("put %q: value cannot be nil", key)
 	}
-	if err := checkTags(tags); err != nil {
+	if err := agentspi.CheckTags(tags); err != nil {
 		return s.errf("put %q: %w", key, err)
 	}
 	return s.write(func(records, index *bolt.Bucket) error {
@@ -251,7 +220,7 @@ func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 // Get returns a copy of the value under key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) Get(key string) ([]byte, error) {
 	if key == "" {
-		return nil, s.errf("get: %w", errEmptyKey)
+		return nil, s.errf("get: %w", agentspi.ErrEmptyKey)
 	}
 	var value []byte
 	err := s.read(func(records, _ *bolt.Bucket) error {
@@ -275,7 +244,7 @@ func (s *agentStore) Get(key string) ([]byte, error) {
 // GetTags returns the tags stored with key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
 	if key == "" {
-		return nil, s.errf("get tags: %w", errEmptyKey)
+		return nil, s.errf("get tags: %w", agentspi.ErrEmptyKey)
 	}
 	var (
 		tags  []spi.Tag
@@ -306,7 +275,7 @@ func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
 		return nil, s.errf("get bulk: no keys given")
 	}
 	if slices.Contains(keys, "") {
-		return nil, s.errf("get bulk: %w", errEmptyKey)
+		return nil, s.errf("get bulk: %w", agentspi.ErrEmptyKey)
 	}
 	values := make([][]byte, len(keys))
 	err := s.read(func(records, _ *bolt.Bucket) error {
@@ -330,7 +299,7 @@ func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
 // Delete removes key, its value and its tags. Deleting a missing key is not an error.
 func (s *agentStore) Delete(key string) error {
 	if key == "" {
-		return s.errf("delete: %w", errEmptyKey)
+		return s.errf("delete: %w", agentspi.ErrEmptyKey)
 	}
 	return s.write(func(records, index *bolt.Bucket) error {
 		if err := deleteRecord(records, index, key); err != nil {
@@ -350,10 +319,10 @@ func (s *agentStore) Batch(operations []spi.Operation) error {
 	}
 	for i, op := range operations {
 		if op.Key == "" {
-			return s.errf("batch: operation %d: %w", i, errEmptyKey)
+			return s.errf("batch: operation %d: %w", i, agentspi.ErrEmptyKey)
 		}
 		if op.Value != nil {
-			if err := checkTags(op.Tags); err != nil {
+			if err := agentspi.CheckTags(op.Tags); err != nil {
 				return s.errf("batch: operation %d (%q): %w", i, op.Key, err)
 			}
 		}
@@ -382,11 +351,7 @@ func (s *agentStore) Flush() error { return nil }
 
 // Close takes the store off the provider's open list. The handle keeps working.
 func (s *agentStore) Close() error {
-	s.p.mu.Lock()
-	defer s.p.mu.Unlock()
-	if s.p.open[s.name] == s {
-		delete(s.p.open, s.name)
-	}
+	s.p.open.Remove(s.name, s)
 	return nil
 }
 
@@ -495,32 +460,4 @@ func keyAfterNamePrefix(indexKey []byte, prefixLen int) (string, bool) {
 		return "", false
 	}
 	return string(rest[w+int(n):]), true
-}
-
-func checkTagName(name string) error {
-	if name == "" {
-		return errors.New("tag name cannot be empty")
-	}
-	if strings.Contains(name, ":") {
-		return fmt.Errorf("tag name %q contains ':'", name)
-	}
-	return nil
-}
-
-// checkTags enforces the SPI's rules: no ':' in names or values, one tag per name.
-func checkTags(tags []spi.Tag) error {
-	for i, tag := range tags {
-		if err := checkTagName(tag.Name); err != nil {
-			return err
-		}
-		if strings.Contains(tag.Value, ":") {
-			return fmt.Errorf("value %q of tag %q contains ':'", tag.Value, tag.Name)
-		}
-		for _, earlier := range tags[:i] {
-			if earlier.Name == tag.Name {
-				return fmt.Errorf("tag name %q given twice", tag.Name)
-			}
-		}
-	}
-	return nil
 }

@@ -2,58 +2,22 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
-	"errors"
 	"fmt"
-	"math/big"
 	"slices"
-	"strings"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hearro/trustbroker/broker/internal/agentspi"
 )
 
-// criterion is one TagName or TagName:TagValue of a query expression.
-type criterion struct {
-	name, value string
-	anyValue    bool // no value given: every value of the tag matches
-}
-
-// query is an expression in disjunctive form: it matches a record that matches every criterion
-// of at least one group.
-type query [][]criterion
-
-// parseQuery parses "TagName", "TagName:TagValue", and such criteria joined with && and ||,
-// where && binds tighter (the SPI's advanced expression format). "TagName:" matches any value.
-func parseQuery(expr string) (query, error) {
-	if expr == "" {
-		return nil, errors.New("empty query expression")
-	}
-	var q query
-	for _, alt := range strings.Split(expr, "||") {
-		var group []criterion
-		for _, part := range strings.Split(alt, "&&") {
-			name, value, _ := strings.Cut(part, ":")
-			if strings.Contains(value, ":") {
-				return nil, fmt.Errorf("query criterion %q: want TagName or TagName:TagValue", part)
-			}
-			if name == "" {
-				return nil, fmt.Errorf("query criterion %q: empty tag name", part)
-			}
-			group = append(group, criterion{name: name, value: value, anyValue: value == ""})
-		}
-		q = append(q, group)
-	}
-	return q, nil
-}
-
-// keys returns the keys of the records the query matches, in key order, using the tag index.
-func (q query) keys(index *bolt.Bucket) []string {
+// matchingKeys returns the keys of the records q matches, in key order, using the tag index.
+func matchingKeys(q agentspi.Query, index *bolt.Bucket) []string {
 	found := map[string]struct{}{}
 	for _, group := range q {
 		var inGroup map[string]struct{}
 		for _, c := range group {
-			matches := c.keys(index)
+			matches := criterionKeys(c, index)
 			if inGroup != nil {
 				for k := range inGroup {
 					if _, ok := matches[k]; !ok {
@@ -76,16 +40,16 @@ func (q query) keys(index *bolt.Bucket) []string {
 	return keys
 }
 
-// keys scans the index for the records carrying the criterion's tag.
-func (c criterion) keys(index *bolt.Bucket) map[string]struct{} {
+// criterionKeys scans the index for the records carrying the criterion's tag.
+func criterionKeys(c agentspi.Criterion, index *bolt.Bucket) map[string]struct{} {
 	found := map[string]struct{}{}
-	prefix := tagValuePrefix(c.name, c.value)
-	if c.anyValue {
-		prefix = tagNamePrefix(c.name)
+	prefix := tagValuePrefix(c.Name, c.Value)
+	if c.AnyValue {
+		prefix = tagNamePrefix(c.Name)
 	}
 	cur := index.Cursor()
 	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
-		if !c.anyValue {
+		if !c.AnyValue {
 			found[string(k[len(prefix):])] = struct{}{}
 		} else if key, ok := keyAfterNamePrefix(k, len(prefix)); ok {
 			found[key] = struct{}{}
@@ -94,21 +58,7 @@ func (c criterion) keys(index *bolt.Bucket) map[string]struct{} {
 	return found
 }
 
-// matches reports whether a record with these tags matches the query.
-func (q query) matches(tags []spi.Tag) bool {
-	return slices.ContainsFunc(q, func(group []criterion) bool {
-		for _, c := range group {
-			if !slices.ContainsFunc(tags, func(t spi.Tag) bool {
-				return t.Name == c.name && (c.anyValue || t.Value == c.value)
-			}) {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// Query returns an iterator over the records matching expression (see parseQuery).
+// Query returns an iterator over the records matching expression (see agentspi.Parse).
 //
 // The matching keys are found, and sorted, when Query is called; values and tags are then read
 // one page at a time (PageSize records per read transaction, 25 by default), skipping records
@@ -118,40 +68,19 @@ func (q query) matches(tags []spi.Tag) bool {
 // values), byte-wise otherwise, ties by key; records without the sort tag come last in either
 // order. InitialPageNum skips that many pages.
 func (s *agentStore) Query(expression string, options ...spi.QueryOption) (spi.Iterator, error) {
-	q, err := parseQuery(expression)
+	q, err := agentspi.Parse(expression)
 	if err != nil {
 		return nil, s.errf("query: %w", err)
 	}
-	var opts spi.QueryOptions
-	for _, o := range options {
-		if o != nil {
-			o(&opts)
-		}
+	opts, err := agentspi.Options(options)
+	if err != nil {
+		return nil, s.errf("query %q: %w", expression, err)
 	}
-	switch {
-	case opts.PageSize < 0:
-		return nil, s.errf("query %q: negative page size %d", expression, opts.PageSize)
-	case opts.PageSize == 0:
-		opts.PageSize = defaultPageSize
-	}
-	if opts.InitialPageNum < 0 {
-		return nil, s.errf("query %q: negative initial page %d", expression, opts.InitialPageNum)
-	}
-	sortBy := opts.SortOptions
-	if sortBy != nil {
-		if err := checkTagName(sortBy.TagName); err != nil {
-			return nil, s.errf("query %q: sort option: %w", expression, err)
-		}
-		if sortBy.Order != spi.SortAscending && sortBy.Order != spi.SortDescending {
-			return nil, s.errf("query %q: unknown sort order %d", expression, sortBy.Order)
-		}
-	}
-
-	var hits []hit
+	var hits []agentspi.Hit
 	err = s.read(func(records, index *bolt.Bucket) error {
-		for _, key := range q.keys(index) {
-			h := hit{key: key}
-			if sortBy != nil {
+		for _, key := range matchingKeys(q, index) {
+			h := agentspi.Hit{Key: key}
+			if opts.SortOptions != nil {
 				raw := records.Get([]byte(key))
 				if raw == nil {
 					continue // index entry without record: cannot happen within one transaction
@@ -160,7 +89,7 @@ func (s *agentStore) Query(expression string, options ...spi.QueryOption) (spi.I
 				if err != nil {
 					return fmt.Errorf("%q: %w", key, err)
 				}
-				h.setSortValue(tags, sortBy.TagName)
+				h.SetSortTag(tags, opts.SortOptions.TagName)
 			}
 			hits = append(hits, h)
 		}
@@ -169,132 +98,13 @@ func (s *agentStore) Query(expression string, options ...spi.QueryOption) (spi.I
 	if err != nil {
 		return nil, s.errf("query %q: %w", expression, err)
 	}
-	if sortBy != nil {
-		desc := sortBy.Order == spi.SortDescending
-		slices.SortFunc(hits, func(a, b hit) int { return a.compare(b, desc) })
-	}
-
-	skip := len(hits)
-	if opts.InitialPageNum <= len(hits)/opts.PageSize {
-		skip = opts.InitialPageNum * opts.PageSize // cannot overflow: at most len(hits)
-	}
-	keys := make([]string, 0, len(hits)-skip)
-	for _, h := range hits[skip:] {
-		keys = append(keys, h.key)
-	}
-	return &agentIterator{store: s, query: q, keys: keys, pageSize: opts.PageSize, total: len(hits), cur: -1}, nil
+	return agentspi.NewIterator(q, agentspi.Order(hits, opts), len(hits), opts.PageSize, s.readEntries, s.errf), nil
 }
 
-// hit is a matching key and, when sorting, the value it sorts by.
-type hit struct {
-	key   string
-	has   bool     // the record has the sort tag
-	value string   // the sort tag's value
-	num   *big.Rat // the value as a number, if it is a decimal number
-}
-
-func (h *hit) setSortValue(tags []spi.Tag, name string) {
-	i := slices.IndexFunc(tags, func(t spi.Tag) bool { return t.Name == name })
-	if i < 0 {
-		return
-	}
-	h.has, h.value = true, tags[i].Value
-	if isDecimal(h.value) {
-		h.num, _ = new(big.Rat).SetString(h.value)
-	}
-}
-
-func (h hit) compare(o hit, desc bool) int {
-	if h.has != o.has {
-		if h.has {
-			return -1
-		}
-		return 1
-	}
-	c := 0
-	switch {
-	case !h.has:
-	case h.num != nil && o.num != nil:
-		c = h.num.Cmp(o.num)
-	case h.num != nil:
-		c = -1
-	case o.num != nil:
-		c = 1
-	default:
-		c = strings.Compare(h.value, o.value)
-	}
-	if desc {
-		c = -c
-	}
-	return cmp.Or(c, strings.Compare(h.key, o.key))
-}
-
-// isDecimal reports whether s is a decimal number: an optional sign, digits, and an optional
-// fraction ("-12", "3.25", "+.5"). Exponents, "Inf" and "NaN" are not numbers here.
-func isDecimal(s string) bool {
-	if s != "" && (s[0] == '-' || s[0] == '+') {
-		s = s[1:]
-	}
-	digits, dot := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.' && !dot:
-			dot = true
-		default:
-			return false
-		}
-	}
-	return digits > 0
-}
-
-// agentIterator walks the keys a query matched, reading records PageSize at a time.
-type agentIterator struct {
-	store    *agentStore
-	query    query
-	keys     []string // not read yet
-	pageSize int
-	total    int
-	page     []entry
-	cur      int // index of the current entry in page, -1 before the first
-	closed   bool
-}
-
-type entry struct {
-	key   string
-	value []byte
-	tags  []spi.Tag
-}
-
-var _ spi.Iterator = (*agentIterator)(nil)
-
-// Next moves to the next entry, reading the next page when the current one is used up.
-func (it *agentIterator) Next() (bool, error) {
-	if it.closed {
-		return false, it.store.errf("iterator: closed")
-	}
-	for {
-		if it.cur+1 < len(it.page) {
-			it.cur++
-			return true, nil
-		}
-		it.page, it.cur = nil, -1
-		if len(it.keys) == 0 {
-			return false, nil
-		}
-		n := min(it.pageSize, len(it.keys))
-		batch := it.keys[:n]
-		it.keys = it.keys[n:]
-		if err := it.load(batch); err != nil {
-			return false, err
-		}
-	}
-}
-
-func (it *agentIterator) load(keys []string) error {
-	page := make([]entry, 0, len(keys))
-	err := it.store.read(func(records, _ *bolt.Bucket) error {
+// readEntries reads the records of keys that exist, in one read transaction.
+func (s *agentStore) readEntries(keys []string) ([]agentspi.Entry, error) {
+	page := make([]agentspi.Entry, 0, len(keys))
+	err := s.read(func(records, _ *bolt.Bucket) error {
 		for _, key := range keys {
 			raw := records.Get([]byte(key))
 			if raw == nil {
@@ -304,60 +114,12 @@ func (it *agentIterator) load(keys []string) error {
 			if err != nil {
 				return fmt.Errorf("%q: %w", key, err)
 			}
-			if !it.query.matches(tags) {
-				continue // re-tagged since the query
-			}
-			page = append(page, entry{key: key, value: bytes.Clone(value), tags: tags})
+			page = append(page, agentspi.Entry{Key: key, Value: bytes.Clone(value), Tags: tags})
 		}
 		return nil
 	})
 	if err != nil {
-		return it.store.errf("iterator: %w", err)
+		return nil, s.errf("iterator: %w", err)
 	}
-	it.page = page
-	return nil
-}
-
-func (it *agentIterator) current() (*entry, error) {
-	if it.cur < 0 || it.cur >= len(it.page) {
-		return nil, it.store.errf("iterator: %w", errNoCurrent)
-	}
-	return &it.page[it.cur], nil
-}
-
-// Key returns the current entry's key.
-func (it *agentIterator) Key() (string, error) {
-	e, err := it.current()
-	if err != nil {
-		return "", err
-	}
-	return e.key, nil
-}
-
-// Value returns the current entry's value; the slice belongs to the caller.
-func (it *agentIterator) Value() ([]byte, error) {
-	e, err := it.current()
-	if err != nil {
-		return nil, err
-	}
-	return e.value, nil
-}
-
-// Tags returns the current entry's tags.
-func (it *agentIterator) Tags() ([]spi.Tag, error) {
-	e, err := it.current()
-	if err != nil {
-		return nil, err
-	}
-	return e.tags, nil
-}
-
-// TotalItems returns how many records matched when Query ran, whatever the page options.
-func (it *agentIterator) TotalItems() (int, error) { return it.total, nil }
-
-// Close releases the iterator's buffers. It is idempotent.
-func (it *agentIterator) Close() error {
-	it.closed = true
-	it.keys, it.page, it.cur = nil, nil, -1
-	return nil
+	return page, nil
 }

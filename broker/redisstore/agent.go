@@ -9,21 +9,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hearro/trustbroker/broker/internal/agentspi"
 )
 
 // agentTimeout bounds each Redis call of the agent storage: the SPI has no context.
 const agentTimeout = 10 * time.Second
-
-var (
-	errEmptyKey       = errors.New("key cannot be empty")
-	errEmptyStoreName = errors.New("store name cannot be empty")
-	errNoCurrent      = errors.New("iterator has no current entry: call Next first, and only while it returns true")
-)
 
 // AgentStorage returns the aries-framework-go storage provider kept in this Redis, next to the
 // broker's data under "prefix:a:" (see the package comment). Every call returns the same
@@ -51,14 +46,13 @@ func (s *Store) AgentStorage() spi.Provider { return s.agent }
 type agentProvider struct {
 	s *Store
 
-	mu   sync.Mutex
-	open map[string]*agentStore // by lower-cased name
+	open agentspi.OpenStores[*agentStore] // by lower-cased name
 }
 
 var _ spi.Provider = (*agentProvider)(nil)
 
 func newAgentProvider(s *Store) *agentProvider {
-	return &agentProvider{s: s, open: map[string]*agentStore{}}
+	return &agentProvider{s: s}
 }
 
 func agentContext() (context.Context, context.CancelFunc) {
@@ -73,7 +67,7 @@ func (p *agentProvider) configKey(name string) string {
 // returns a handle to it.
 func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if name == "" {
-		return nil, fmt.Errorf("redisstore: agent: open store: %w", errEmptyStoreName)
+		return nil, fmt.Errorf("redisstore: agent: open store: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	ctx, cancel := agentContext()
@@ -85,14 +79,8 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("redisstore: agent: store %q has a bad shard count %d", name, n)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	st, ok := p.open[name]
-	if !ok || st.shards != n {
-		st = newAgentStore(p, name, n)
-		p.open[name] = st
-	}
-	return st, nil
+	return p.open.Get(name, func(st *agentStore) bool { return st.shards == n },
+		func() *agentStore { return newAgentStore(p, name, n) }), nil
 }
 
 // SetStoreConfig replaces the store's configuration. The store must exist (OpenStore creates
@@ -100,11 +88,11 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 // configured or not, so the configuration is only recorded.
 func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguration) error {
 	if name == "" {
-		return fmt.Errorf("redisstore: agent: set store config: %w", errEmptyStoreName)
+		return fmt.Errorf("redisstore: agent: set store config: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	for _, tn := range config.TagNames {
-		if err := checkTagName(tn); err != nil {
+		if err := agentspi.CheckTagName(tn); err != nil {
 			return fmt.Errorf("redisstore: agent: set config of store %q: %w", name, err)
 		}
 	}
@@ -129,7 +117,7 @@ func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguratio
 func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, error) {
 	var config spi.StoreConfiguration
 	if name == "" {
-		return config, fmt.Errorf("redisstore: agent: get store config: %w", errEmptyStoreName)
+		return config, fmt.Errorf("redisstore: agent: get store config: %w", agentspi.ErrEmptyStoreName)
 	}
 	name = strings.ToLower(name)
 	ctx, cancel := agentContext()
@@ -151,27 +139,12 @@ func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, err
 
 // GetOpenStores returns the stores opened through this provider and not closed since, ordered
 // by name.
-func (p *agentProvider) GetOpenStores() []spi.Store {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	names := make([]string, 0, len(p.open))
-	for name := range p.open {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	stores := make([]spi.Store, len(names))
-	for i, name := range names {
-		stores[i] = p.open[name]
-	}
-	return stores
-}
+func (p *agentProvider) GetOpenStores() []spi.Store { return p.open.List() }
 
 // Close takes every store off the open list. It does not close the client (Store.Close does),
 // and the provider stays usable.
 func (p *agentProvider) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	clear(p.open)
+	p.open.Clear()
 	return nil
 }
 
@@ -215,12 +188,12 @@ func (s *agentStore) recordKey(key string) string { return s.bases[s.shard(key)]
 // the tag indexes.
 func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 	if key == "" {
-		return s.errf("put: %w", errEmptyKey)
+		return s.errf("put: %w", agentspi.ErrEmptyKey)
 	}
 	if value == nil {
 		return s.errf("put %q: value cannot be nil", key)
 	}
-	if err := checkTags(tags); err != nil {
+	if err := agentspi.CheckTags(tags); err != nil {
 		return s.errf("put %q: %w", key, err)
 	}
 	ctx, cancel := agentContext()
@@ -240,7 +213,7 @@ func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 // Get returns a copy of the value under key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) Get(key string) ([]byte, error) {
 	if key == "" {
-		return nil, s.errf("get: %w", errEmptyKey)
+		return nil, s.errf("get: %w", agentspi.ErrEmptyKey)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -261,7 +234,7 @@ func (s *agentStore) Get(key string) ([]byte, error) {
 // GetTags returns the tags stored with key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
 	if key == "" {
-		return nil, s.errf("get tags: %w", errEmptyKey)
+		return nil, s.errf("get tags: %w", agentspi.ErrEmptyKey)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -286,7 +259,7 @@ func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
 		return nil, s.errf("get bulk: no keys given")
 	}
 	if slices.Contains(keys, "") {
-		return nil, s.errf("get bulk: %w", errEmptyKey)
+		return nil, s.errf("get bulk: %w", agentspi.ErrEmptyKey)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -335,7 +308,7 @@ func (s *agentStore) getRecords(ctx context.Context, keys []string) ([][]byte, e
 // Delete removes key, its value and its tags. Deleting a missing key is not an error.
 func (s *agentStore) Delete(key string) error {
 	if key == "" {
-		return s.errf("delete: %w", errEmptyKey)
+		return s.errf("delete: %w", agentspi.ErrEmptyKey)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -370,11 +343,11 @@ func (s *agentStore) Batch(operations []spi.Operation) error {
 	touched := map[string]bool{} // keys of the operations so far
 	for i, op := range operations {
 		if op.Key == "" {
-			return s.errf("batch: operation %d: %w", i, errEmptyKey)
+			return s.errf("batch: operation %d: %w", i, agentspi.ErrEmptyKey)
 		}
 		kind, rec := "d", []byte(nil)
 		if op.Value != nil {
-			if err := checkTags(op.Tags); err != nil {
+			if err := agentspi.CheckTags(op.Tags); err != nil {
 				return s.errf("batch: operation %d (%q): %w", i, op.Key, err)
 			}
 			kind, rec = "p", encodeRecord(op.Value, op.Tags)
@@ -435,11 +408,7 @@ func (s *agentStore) Flush() error { return nil }
 
 // Close takes the store off the provider's open list. The handle keeps working.
 func (s *agentStore) Close() error {
-	s.p.mu.Lock()
-	defer s.p.mu.Unlock()
-	if s.p.open[s.name] == s {
-		delete(s.p.open, s.name)
-	}
+	s.p.open.Remove(s.name, s)
 	return nil
 }
 
@@ -549,32 +518,4 @@ func cutField(b []byte) (field, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	return rest[:n], rest[n:], true
-}
-
-func checkTagName(name string) error {
-	if name == "" {
-		return errors.New("tag name cannot be empty")
-	}
-	if strings.Contains(name, ":") {
-		return fmt.Errorf("tag name %q contains ':'", name)
-	}
-	return nil
-}
-
-// checkTags enforces the SPI's rules: no ':' in names or values, one tag per name.
-func checkTags(tags []spi.Tag) error {
-	for i, tag := range tags {
-		if err := checkTagName(tag.Name); err != nil {
-			return err
-		}
-		if strings.Contains(tag.Value, ":") {
-			return fmt.Errorf("value %q of tag %q contains ':'", tag.Value, tag.Name)
-		}
-		for _, earlier := range tags[:i] {
-			if earlier.Name == tag.Name {
-				return fmt.Errorf("tag name %q given twice", tag.Name)
-			}
-		}
-	}
-	return nil
 }
