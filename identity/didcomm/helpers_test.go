@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hyperledger/aries-framework-go/component/storageutil/mem"
+	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
 
 	"github.com/hearro/trustbroker/identity"
@@ -143,6 +144,12 @@ func masterLock(t testing.TB) *local.Lock {
 // /didcomm, and returns it with its base URL.
 func startVerifier(t testing.TB) (*didcomm.Agent, string) {
 	t.Helper()
+	return startVerifierOn(t, mem.NewProvider())
+}
+
+// startVerifierOn is startVerifier with the agent's data in storage.
+func startVerifierOn(t testing.TB, storage spi.Provider) (*didcomm.Agent, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +160,7 @@ func startVerifier(t testing.TB) (*didcomm.Agent, string) {
 		t.Fatal(err)
 	}
 	agent, err := didcomm.New(didcomm.Config{
-		Endpoint: base + "/didcomm", Label: "Test verifier", Storage: mem.NewProvider(),
+		Endpoint: base + "/didcomm", Label: "Test verifier", Storage: storage,
 		SecretLock: masterLock(t), Loader: loader,
 	})
 	if err != nil {

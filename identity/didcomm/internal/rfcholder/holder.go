@@ -209,6 +209,9 @@ func (c *Connection) Envelope(msg any) ([]byte, error) {
 // TheirEndpoint is where the other side receives messages.
 func (c *Connection) TheirEndpoint() string { return c.their.Endpoint }
 
+// MyKey is our DIDComm public key for this connection (its did:peer:1 is MyDID).
+func (c *Connection) MyKey() ed25519.PublicKey { return c.key.Public().(ed25519.PublicKey) }
+
 // TheirKey is the other side's DIDComm verkey (base58), as its DID document gives it.
 func (c *Connection) TheirKey() string { return verkey(c.their.RecipientKey) }
 
