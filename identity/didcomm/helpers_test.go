@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hyperledger/aries-framework-go/component/storageutil/mem"
-	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
+	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
