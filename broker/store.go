@@ -63,6 +63,30 @@ type Transition struct {
 // Allows reports whether the transition can start from status s.
 func (t Transition) Allows(s Status) bool { return slices.Contains(t.From, s) }
 
+// ApplyTo runs Apply, if set, on next, a copy of the stored session cur that shares no memory
+// with it, and refuses what Apply must not change (ID, Status, Version, IdentityID): the
+// stores call it inside their atomic step.
+func (t Transition) ApplyTo(cur, next *Session) error {
+	if t.Apply == nil {
+		return nil
+	}
+	t.Apply(next)
+	var changed string
+	switch {
+	case next.ID != cur.ID:
+		changed = "ID"
+	case next.Status != cur.Status:
+		changed = "Status"
+	case next.Version != cur.Version:
+		changed = "Version"
+	case next.IdentityID != cur.IdentityID:
+		changed = "IdentityID"
+	default:
+		return nil
+	}
+	return fmt.Errorf("transition of session %q: Apply changed %s, which only the store sets", cur.ID, changed)
+}
+
 // Store keeps sessions, identities and the service's own secrets. Implementations are safe for
 // concurrent use by many goroutines and, for shared stores, by many service instances: every
 // method is atomic on its own.

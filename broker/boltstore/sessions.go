@@ -131,11 +131,8 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 			return &broker.StateError{SessionID: id, Current: cur.Status, To: t.To}
 		}
 		next := cur
-		if t.Apply != nil {
-			t.Apply(&next)
-			if err := checkApply(&cur, &next); err != nil {
-				return err
-			}
+		if err := t.ApplyTo(&cur, &next); err != nil {
+			return fmt.Errorf("boltstore: %w", err)
 		}
 		next.Status = t.To
 		next.Version = cur.Version + 1
@@ -181,24 +178,6 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 		return nil, fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 	}
 	return &s, nil
-}
-
-// checkApply reports the fields Apply must not change (see broker.Transition.Apply).
-func checkApply(before, after *broker.Session) error {
-	var changed string
-	switch {
-	case after.ID != before.ID:
-		changed = "ID"
-	case after.Status != before.Status:
-		changed = "Status"
-	case after.Version != before.Version:
-		changed = "Version"
-	case after.IdentityID != before.IdentityID:
-		changed = "IdentityID"
-	default:
-		return nil
-	}
-	return fmt.Errorf("boltstore: transition of session %q: Apply changed %s, which only the store sets", before.ID, changed)
 }
 
 // putIdentity upserts in keyed by its FlexIdentity and returns the stored identity's ID.

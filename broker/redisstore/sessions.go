@@ -221,11 +221,8 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	}
 	// Apply works on its own copy, decoded again, so that it shares no memory with cur.
 	next, _ := decodeSession([]byte(raw))
-	if t.Apply != nil {
-		t.Apply(next)
-		if err := checkApply(cur, next); err != nil {
-			return nil, "", err
-		}
+	if err := t.ApplyTo(cur, next); err != nil {
+		return nil, "", fmt.Errorf("redisstore: %w", err)
 	}
 	next.Status = t.To
 	next.Version = cur.Version + 1
@@ -324,22 +321,4 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 		return nil, "", fmt.Errorf("redisstore: transition of session %q: %w", id, err)
 	}
 	return out, identityID, nil
-}
-
-// checkApply reports the fields Apply must not change (see broker.Transition.Apply).
-func checkApply(before, after *broker.Session) error {
-	var changed string
-	switch {
-	case after.ID != before.ID:
-		changed = "ID"
-	case after.Status != before.Status:
-		changed = "Status"
-	case after.Version != before.Version:
-		changed = "Version"
-	case after.IdentityID != before.IdentityID:
-		changed = "IdentityID"
-	default:
-		return nil
-	}
-	return fmt.Errorf("redisstore: transition of session %q: Apply changed %s, which only the store sets", before.ID, changed)
 }
