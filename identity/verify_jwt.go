@@ -300,8 +300,14 @@ func (v *Verifier) verifyJWS(ctx context.Context, p *jwtParts, signer, purpose s
 	if err != nil {
 		return err
 	}
+	return checkJWS(p, m, "key "+truncate(m.ID), ReasonUnresolvableDID)
+}
+
+// checkJWS checks a JWS with jwx against key m (named name in errors): its algorithm must be
+// the key's, and a key that does not decode is refused with badKey.
+func checkJWS(p *jwtParts, m VerificationMethod, name string, badKey Reason) error {
 	if p.alg != algFor(m.KeyCurve()) {
-		return reject(ReasonBadSignature, "%s is not the algorithm of key %s", p.alg, truncate(m.ID))
+		return reject(ReasonBadSignature, "%s is not the algorithm of %s", p.alg, name)
 	}
 	var key any
 	var alg jwa.SignatureAlgorithm
@@ -311,14 +317,14 @@ func (v *Verifier) verifyJWS(ctx context.Context, p *jwtParts, signer, purpose s
 	case CurveP256:
 		pub, err := ecdsaKey(m.PublicKey)
 		if err != nil {
-			return reject(ReasonUnresolvableDID, "key %s: %v", truncate(m.ID), err)
+			return reject(badKey, "%s: %v", name, err)
 		}
 		key, alg = (*ecdsa.PublicKey)(pub), jwa.ES256
 	default:
-		return reject(ReasonBadSignature, "key %s cannot sign JWTs", truncate(m.ID))
+		return reject(ReasonBadSignature, "%s cannot sign JWTs", name)
 	}
 	if _, err := jws.Verify([]byte(p.raw), jws.WithKey(alg, key)); err != nil {
-		return reject(ReasonBadSignature, "JWT signed by %s does not verify", truncate(m.ID))
+		return reject(ReasonBadSignature, "JWT signed by %s does not verify", name)
 	}
 	return nil
 }

@@ -3,13 +3,8 @@ package identity
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"encoding/json"
 	"strings"
-
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/hearro/trustbroker/identity/sdjwt"
 )
@@ -175,33 +170,8 @@ func (v *Verifier) parseSDJWT(token string, req Request) (*presented, error) {
 				return reject(ReasonHolderMismatch, "SD-JWT cnf key is not an authentication key of its subject")
 			}
 		}
-		return verifyJWSWithKey(kb, VerificationMethod{ID: "cnf", Curve: curve, PublicKey: pub})
+		return checkJWS(kb, VerificationMethod{ID: "cnf", Curve: curve, PublicKey: pub}, "the holder key", ReasonMalformed)
 	}}, nil
-}
-
-// verifyJWSWithKey checks a JWS with jwx against a known key.
-func verifyJWSWithKey(p *jwtParts, m VerificationMethod) error {
-	if p.alg != algFor(m.KeyCurve()) {
-		return reject(ReasonBadSignature, "%s is not the algorithm of the holder key", p.alg)
-	}
-	var key any
-	var alg jwa.SignatureAlgorithm
-	switch m.KeyCurve() {
-	case CurveEd25519:
-		key, alg = ed25519.PublicKey(m.PublicKey), jwa.EdDSA
-	case CurveP256:
-		pub, err := ecdsaKey(m.PublicKey)
-		if err != nil {
-			return reject(ReasonMalformed, "holder key: %v", err)
-		}
-		key, alg = (*ecdsa.PublicKey)(pub), jwa.ES256
-	default:
-		return reject(ReasonBadSignature, "the holder key cannot sign JWTs")
-	}
-	if _, err := jws.Verify([]byte(p.raw), jws.WithKey(alg, key)); err != nil {
-		return reject(ReasonBadSignature, "key binding JWT does not verify")
-	}
-	return nil
 }
 
 // canonicalJWK returns the public members of a JWK in lexicographic order (RFC 7638's form).
