@@ -40,14 +40,7 @@ func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
 			all = append(all, f)
 		}
 	}
-	items := []flexFlowJSON{}
-	for _, f := range window(all, p) {
-		items = append(items, e.flexFlowJSON(f))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"flex_flows": items,
-		"meta":       p.meta("flex_flows", flexAPI+"/FlexFlows", filters, len(all)),
-	})
+	writePage(w, p, "flex_flows", flexAPI+"/FlexFlows", filters, all, func(f *flexFlow) flexFlowJSON { return e.flexFlowJSON(f) })
 }
 
 func (e *Emulator) fetchFlexFlow(w http.ResponseWriter, r *http.Request) {
@@ -419,24 +412,11 @@ func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
 	if ch == nil {
 		return
 	}
-	items := []chatMemberJSON{}
-	for _, m := range window(ch.members, p) {
-		items = append(items, e.chatMemberJSON(ch, m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"members": items,
-		"meta":    p.meta("members", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Members", nil, len(ch.members)),
-	})
+	writePage(w, p, "members", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Members", nil, ch.members, func(m *member) chatMemberJSON { return e.chatMemberJSON(ch, m) })
 }
 
 func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	order := q.Get("Order")
-	if order != "" && order != "asc" && order != "desc" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Order: "+order)
-		return
-	}
-	p, ok := parsePage(w, q, 100)
+	desc, p, ok := messagePage(w, r.URL.Query())
 	if !ok {
 		return
 	}
@@ -446,44 +426,14 @@ func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
 	if ch == nil {
 		return
 	}
-	all := ch.messages
-	filters := url.Values{}
-	if order == "desc" {
-		filters.Set("Order", order)
-		all = reversed(ch.messages)
-	}
-	items := []chatMessageJSON{}
-	for _, m := range window(all, p) {
-		items = append(items, e.chatMessageJSON(ch, m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"messages": items,
-		"meta":     p.meta("messages", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Messages", filters, len(all)),
-	})
+	all, filters := inOrder(ch.messages, desc)
+	writePage(w, p, "messages", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Messages", filters, all, func(m *message) chatMessageJSON { return e.chatMessageJSON(ch, m) })
 }
 
 func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f := r.PostForm
-	body := f.Get("Body")
-	if body == "" {
-		missing(w, "Body")
+	from, body, attrs, ok := messageForm(w, r, "From")
+	if !ok {
 		return
-	}
-	attrs := "{}"
-	if v, ok := f["Attributes"]; ok {
-		if !json.Valid([]byte(v[0])) {
-			writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-			return
-		}
-		attrs = v[0]
-	}
-	from := f.Get("From")
-	if from == "" {
-		from = "system"
-	}
-	if identity, ok := customerOf(r); ok {
-		from = identity
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

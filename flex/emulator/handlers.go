@@ -293,14 +293,7 @@ func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
 			all = append(all, c)
 		}
 	}
-	items := []conversationJSON{}
-	for _, c := range window(all, p) {
-		items = append(items, e.conversationJSON(c))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"conversations": items,
-		"meta":          p.meta("conversations", conversationsAPI+"/Conversations", filters, len(all)),
-	})
+	writePage(w, p, "conversations", conversationsAPI+"/Conversations", filters, all, func(c *conversation) conversationJSON { return e.conversationJSON(c) })
 }
 
 // listParticipantConversations serves GET /v1/ParticipantConversations and
@@ -347,14 +340,7 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 			}
 		}
 	}
-	items := []participantConversationJSON{}
-	for _, x := range window(all, p) {
-		items = append(items, e.participantConversationJSON(x.c, x.p))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"conversations": items,
-		"meta":          p.meta("conversations", base, filters, len(all)),
-	})
+	writePage(w, p, "conversations", base, filters, all, func(x pair) participantConversationJSON { return e.participantConversationJSON(x.c, x.p) })
 }
 
 func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
@@ -368,14 +354,7 @@ func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	items := []participantJSON{}
-	for _, pt := range window(c.participants, p) {
-		items = append(items, e.participantJSON(c, pt))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"participants": items,
-		"meta":         p.meta("participants", conversationURL(c.sid)+"/Participants", nil, len(c.participants)),
-	})
+	writePage(w, p, "participants", conversationURL(c.sid)+"/Participants", nil, c.participants, func(pt *participant) participantJSON { return e.participantJSON(c, pt) })
 }
 
 // participantOf finds {participant} (a SID or an identity) in {sid}.
@@ -427,13 +406,7 @@ func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	order := q.Get("Order")
-	if order != "" && order != "asc" && order != "desc" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Order: "+order)
-		return
-	}
-	p, ok := parsePage(w, q, 100)
+	desc, p, ok := messagePage(w, r.URL.Query())
 	if !ok {
 		return
 	}
@@ -443,20 +416,31 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	all := c.messages
+	all, filters := inOrder(c.messages, desc)
+	writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
+}
+
+// messagePage reads a message list's Order ("asc", the default, or "desc") and page; on a bad
+// one it has answered 400.
+func messagePage(w http.ResponseWriter, q url.Values) (desc bool, p page, ok bool) {
+	order := q.Get("Order")
+	if order != "" && order != "asc" && order != "desc" {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Order: "+order)
+		return false, page{}, false
+	}
+	p, ok = parsePage(w, q, 100)
+	return order == "desc", p, ok
+}
+
+// inOrder returns messages oldest first, or newest first when desc, with the filters the
+// page's links repeat.
+func inOrder[T any](messages []T, desc bool) ([]T, url.Values) {
 	filters := url.Values{}
-	if order == "desc" {
-		filters.Set("Order", order)
-		all = reversed(c.messages)
+	if !desc {
+		return messages, filters
 	}
-	items := []messageJSON{}
-	for _, m := range window(all, p) {
-		items = append(items, e.messageJSON(c, m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"messages": items,
-		"meta":     p.meta("messages", conversationURL(c.sid)+"/Messages", filters, len(all)),
-	})
+	filters.Set("Order", "desc")
+	return reversed(messages), filters
 }
 
 func reversed[T any](s []T) []T {
@@ -468,29 +452,10 @@ func reversed[T any](s []T) []T {
 }
 
 func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f := r.PostForm
-	body := f.Get("Body")
-	if body == "" {
-		missing(w, "Body")
+	author, body, attrs, ok := messageForm(w, r, "Author")
+	if !ok {
 		return
 	}
-	attrs := "{}"
-	if v, ok := f["Attributes"]; ok {
-		if !json.Valid([]byte(v[0])) {
-			writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-			return
-		}
-		attrs = v[0]
-	}
-	author := f.Get("Author")
-	if author == "" {
-		author = "system" // Twilio's default author
-	}
-	if identity, ok := customerOf(r); ok {
-		author = identity // a customer writes as themself
-	}
-
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.customerConversation(w, r)
@@ -503,6 +468,33 @@ func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	m := e.addMessage(c, author, body, attrs)
 	writeJSON(w, http.StatusCreated, e.messageJSON(c, m))
+}
+
+// messageForm reads a new message's form: Body (required), Attributes (JSON, default {}) and
+// its author from authorField ("system" by default, as at Twilio; a customer writes as
+// themself). On a bad form it has answered 400.
+func messageForm(w http.ResponseWriter, r *http.Request, authorField string) (author, body, attrs string, ok bool) {
+	_ = r.ParseForm()
+	f := r.PostForm
+	if body = f.Get("Body"); body == "" {
+		missing(w, "Body")
+		return "", "", "", false
+	}
+	attrs = "{}"
+	if v, ok := f["Attributes"]; ok {
+		if !json.Valid([]byte(v[0])) {
+			writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
+			return "", "", "", false
+		}
+		attrs = v[0]
+	}
+	if author = f.Get(authorField); author == "" {
+		author = "system"
+	}
+	if identity, ok := customerOf(r); ok {
+		author = identity
+	}
+	return author, body, attrs, true
 }
 
 // addMessage appends a message to c; e.mu must be held.
@@ -635,6 +627,16 @@ func parsePage(w http.ResponseWriter, q url.Values, max int) (page, bool) {
 }
 
 // window returns the items of page p.
+// writePage answers a list request: page p of all, each item turned into its JSON by item,
+// under key, with Twilio's meta for the list at base and its filters.
+func writePage[T, J any](w http.ResponseWriter, p page, key, base string, filters url.Values, all []T, item func(T) J) {
+	items := make([]J, 0, p.size)
+	for _, x := range window(all, p) {
+		items = append(items, item(x))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: items, "meta": p.meta(key, base, filters, len(all))})
+}
+
 func window[T any](all []T, p page) []T {
 	if p.offset >= len(all) {
 		return nil

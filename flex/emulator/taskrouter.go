@@ -70,14 +70,7 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 			all = append(all, t)
 		}
 	}
-	items := []taskJSON{}
-	for _, t := range window(all, p) {
-		items = append(items, e.taskJSON(t))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"tasks": items,
-		"meta":  p.meta("tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, len(all)),
-	})
+	writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, func(t *task) taskJSON { return e.taskJSON(t) })
 }
 
 func (e *Emulator) fetchTask(w http.ResponseWriter, r *http.Request) {
