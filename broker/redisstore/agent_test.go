@@ -10,6 +10,7 @@ import (
 	afgstoragetest "github.com/hyperledger/aries-framework-go/test/component/storage"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/agentspi/agentspitest"
 	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 )
@@ -66,155 +67,9 @@ func openAgentStore(t *testing.T, url string, records map[string][]spi.Tag) spi.
 	return s
 }
 
-// collect runs a query and returns the keys it yields, in order, and TotalItems.
-func collect(t *testing.T, s spi.Store, expr string, opts ...spi.QueryOption) ([]string, int) {
-	t.Helper()
-	it, err := s.Query(expr, opts...)
-	if err != nil {
-		t.Fatalf("Query(%q) = %v", expr, err)
-	}
-	defer it.Close()
-	var keys []string
-	for {
-		ok, err := it.Next()
-		if err != nil {
-			t.Fatalf("Next = %v", err)
-		}
-		if !ok {
-			break
-		}
-		k, err := it.Key()
-		if err != nil {
-			t.Fatalf("Key = %v", err)
-		}
-		v, err := it.Value()
-		if err != nil || string(v) != "value-"+k {
-			t.Fatalf("Value of %q = %q, %v", k, v, err)
-		}
-		keys = append(keys, k)
-	}
-	total, err := it.TotalItems()
-	if err != nil {
-		t.Fatalf("TotalItems = %v", err)
-	}
-	return keys, total
-}
-
 func TestAgentQuery(t *testing.T) {
-	records := map[string][]spi.Tag{
-		"a": {{Name: "kind", Value: "conn"}, {Name: "state", Value: "completed"}, {Name: "n", Value: "10"}},
-		"b": {{Name: "kind", Value: "conn"}, {Name: "state", Value: "invited"}, {Name: "n", Value: "9"}},
-		"c": {{Name: "kind", Value: "did"}, {Name: "n", Value: "-1.5"}},
-		"d": {{Name: "kind", Value: "did"}, {Name: "n", Value: "beta"}},
-		"e": {{Name: "kind", Value: "did"}, {Name: "n", Value: "alpha"}},
-		"f": {{Name: "kind", Value: "other"}},
-		"g": {{Name: "state", Value: "completed"}},
-	}
-	s := openAgentStore(t, redistest.Server(t).URL(), records)
-	asc := func(tag string) spi.QueryOption { return spi.WithSortOrder(&spi.SortOptions{TagName: tag}) }
-	desc := func(tag string) spi.QueryOption {
-		return spi.WithSortOrder(&spi.SortOptions{TagName: tag, Order: spi.SortDescending})
-	}
-	for _, tc := range []struct {
-		name string
-		expr string
-		opts []spi.QueryOption
-		want []string
-	}{
-		{"tag name only, key order", "kind", nil, []string{"a", "b", "c", "d", "e", "f"}},
-		{"tag name with empty value is tag name only", "state:", nil, []string{"a", "b", "g"}},
-		{"name and value", "kind:did", nil, []string{"c", "d", "e"}},
-		{"unknown tag", "colour", nil, nil},
-		{"and", "kind:conn&&state:completed", nil, []string{"a"}},
-		{"or", "kind:other||state:invited", nil, []string{"b", "f"}},
-		{"and binds tighter than or", "kind:conn&&state:invited||state:completed", nil, []string{"a", "b", "g"}},
-		{"a value is not a name", "conn", nil, nil},
-		{"numbers numerically, then other values, then records without the tag", "kind", []spi.QueryOption{asc("n")},
-			[]string{"c", "b", "a", "e", "d", "f"}},
-		{"descending, records without the tag still last", "kind", []spi.QueryOption{desc("n")},
-			[]string{"d", "e", "a", "b", "c", "f"}},
-		{"sorted, second page of two", "kind", []spi.QueryOption{asc("n"), spi.WithPageSize(2), spi.WithInitialPageNum(1)},
-			[]string{"a", "e", "d", "f"}},
-		{"page beyond the end", "kind", []spi.QueryOption{spi.WithPageSize(4), spi.WithInitialPageNum(2)}, nil},
-		{"huge page number", "kind", []spi.QueryOption{spi.WithPageSize(1 << 40), spi.WithInitialPageNum(1 << 40)}, nil},
-		{"nil option is ignored", "kind:conn", []spi.QueryOption{nil}, []string{"a", "b"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, _ := collect(t, s, tc.expr, tc.opts...)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("Query(%q) = %v, want %v", tc.expr, got, tc.want)
-			}
-		})
-	}
-	t.Run("TotalItems ignores paging", func(t *testing.T) {
-		if _, total := collect(t, s, "kind", spi.WithPageSize(2), spi.WithInitialPageNum(2)); total != 6 {
-			t.Errorf("TotalItems = %d, want 6", total)
-		}
-	})
-	for _, tc := range []struct {
-		name string
-		expr string
-		opts []spi.QueryOption
-	}{
-		{"empty expression", "", nil},
-		{"three parts", "a:b:c", nil},
-		{"empty tag name", ":value", nil},
-		{"empty criterion", "kind&&", nil},
-		{"negative page size", "kind", []spi.QueryOption{spi.WithPageSize(-1)}},
-		{"negative initial page", "kind", []spi.QueryOption{spi.WithInitialPageNum(-1)}},
-		{"blank sort tag", "kind", []spi.QueryOption{spi.WithSortOrder(&spi.SortOptions{})}},
-		{"unknown sort order", "kind", []spi.QueryOption{spi.WithSortOrder(&spi.SortOptions{TagName: "n", Order: 7})}},
-	} {
-		t.Run("error/"+tc.name, func(t *testing.T) {
-			if it, err := s.Query(tc.expr, tc.opts...); err == nil {
-				it.Close()
-				t.Errorf("Query(%q) = nil error", tc.expr)
-			}
-		})
-	}
-}
-
-func TestAgentIterator(t *testing.T) {
-	records := map[string][]spi.Tag{}
-	for i := range 10 {
-		records[fmt.Sprintf("k%d", i)] = []spi.Tag{{Name: "t", Value: "x"}}
-	}
-	s := openAgentStore(t, redistest.Server(t).URL(), records)
-	it, err := s.Query("t:x", spi.WithPageSize(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	if ok, err := it.Next(); !ok || err != nil {
-		t.Fatalf("Next = %v, %v", ok, err)
-	}
-	// k0..k2 are in the first page; k4 (second page) goes, k7 (third page) changes its tag.
-	if err := s.Delete("k4"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put("k7", []byte("value-k7"), spi.Tag{Name: "t", Value: "y"}); err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for ok := true; ok; ok, err = it.Next() {
-		k, _ := it.Key()
-		keys = append(keys, k)
-	}
-	if err != nil {
-		t.Fatalf("Next = %v", err)
-	}
-	if want := []string{"k0", "k1", "k2", "k3", "k5", "k6", "k8", "k9"}; !slices.Equal(keys, want) {
-		t.Errorf("keys = %v, want %v", keys, want)
-	}
-	if n, _ := it.TotalItems(); n != 10 {
-		t.Errorf("TotalItems = %d, want 10 (the count when the query ran)", n)
-	}
-	if err := it.Close(); err != nil {
-		t.Errorf("Close = %v", err)
-	}
-	if _, err := it.Next(); err == nil {
-		t.Error("Next after Close = nil error")
-	}
+	url := redistest.Server(t).URL()
+	agentspitest.Run(t, func(t *testing.T, records map[string][]spi.Tag) spi.Store { return openAgentStore(t, url, records) })
 }
 
 func TestAgentStore(t *testing.T) {
@@ -235,7 +90,7 @@ func TestAgentStore(t *testing.T) {
 		if _, err := s.Get("new0"); !errors.Is(err, spi.ErrDataNotFound) {
 			t.Errorf("Get(new0) after the failed batch = %v, want ErrDataNotFound", err)
 		}
-		if got, _ := collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
+		if got, _ := agentspitest.Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
 			t.Errorf("query after the failed batch = %v, want [old]", got)
 		}
 	})
@@ -250,7 +105,7 @@ func TestAgentStore(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Batch = %v", err)
 		}
-		if got, _ := collect(t, s, "t"); !slices.Equal(got, []string{"j", "k"}) {
+		if got, _ := agentspitest.Collect(t, s, "t"); !slices.Equal(got, []string{"j", "k"}) {
 			t.Errorf("query = %v, want [j k]", got)
 		}
 	})

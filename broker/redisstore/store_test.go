@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/agentspi/agentspitest"
 	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/broker/storetest"
@@ -607,7 +608,7 @@ func TestOutage(t *testing.T) {
 	if v, err := agent.Get("conn_1"); err != nil || string(v) != "value-conn_1" {
 		t.Errorf("agent Get after the restart = %q, %v", v, err)
 	}
-	if keys, total := collect(t, agent, "state:completed"); total != 1 || len(keys) != 1 {
+	if keys, total := agentspitest.Collect(t, agent, "state:completed"); total != 1 || len(keys) != 1 {
 		t.Errorf("agent Query after the restart = %v (%d)", keys, total)
 	}
 	if err := agent.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b", Value: []byte("w")}}); err != nil {
