@@ -47,17 +47,27 @@ func newCanonicalizer(loader ld.DocumentLoader) *canonicalizer {
 // errDropped says some of a document would not be signed.
 var errDropped = errors.New("part of the document is not defined by its contexts and would not be signed")
 
-// canonicalize returns doc's canonical N-Quads. doc is not modified. Any failure (including a
-// panic inside json-gold on hostile input) is an error.
-func (c *canonicalizer) canonicalize(doc map[string]any) (out string, err error) {
+// canonicalize returns doc's canonical N-Quads and the default graph of the statements they
+// are made of: what a proof over doc signs, and the only place facts about doc are read from
+// (see signedGraph). doc is not modified. Any failure (including a panic inside json-gold on
+// hostile input) is an error; a context json-gold cannot load or a protected term redefined
+// is a *contextError.
+func (c *canonicalizer) canonicalize(doc map[string]any) (out string, graph *signedGraph, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = "", fmt.Errorf("JSON-LD processing failed: %v", r)
+			out, graph, err = "", nil, fmt.Errorf("JSON-LD processing failed: %v", r)
+		}
+		var le *ld.JsonLdError
+		if errors.As(err, &le) {
+			switch le.Code {
+			case ld.LoadingDocumentFailed, ld.LoadingRemoteContextFailed, ld.ProtectedTermRedefinition, ld.InvalidRemoteContext:
+				err = &contextError{err}
+			}
 		}
 	}()
 	active, err := c.context(doc["@context"])
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	element := make(map[string]any, len(doc))
 	for k, v := range doc {
@@ -68,7 +78,7 @@ func (c *canonicalizer) canonicalize(doc map[string]any) (out string, err error)
 	api := ld.NewJsonLdApi()
 	exp, err := api.Expand(active, "", element, c.opts, false, nil)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	expanded := normaliseExpanded(exp)
 
@@ -77,10 +87,10 @@ func (c *canonicalizer) canonicalize(doc map[string]any) (out string, err error)
 	want := inputLeaves(element)
 	got, ok := expandedLeaves(expanded)
 	if !ok {
-		return "", errors.New("JSON literal arrays (@json) are not supported")
+		return "", nil, errors.New("JSON literal arrays (@json) are not supported")
 	}
 	if got != want {
-		return "", errDropped
+		return "", nil, errDropped
 	}
 
 	// RDF conversion drops nodes and properties with relative IRIs and statements with invalid
@@ -88,18 +98,18 @@ func (c *canonicalizer) canonicalize(doc map[string]any) (out string, err error)
 	issuer := ld.NewIdentifierIssuer("_:b")
 	nodeMap := map[string]any{"@default": map[string]any{}}
 	if _, err := api.GenerateNodeMap(expanded, nodeMap, "@default", issuer, "", "", nil); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	dataset := ld.NewRDFDataset()
 	expected := 0
 	for graphName, g := range nodeMap {
 		if graphName != "@default" && ld.IsRelativeIri(graphName) {
-			return "", errDropped
+			return "", nil, errDropped
 		}
 		graph, _ := g.(map[string]any)
 		n, err := countStatements(graph)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		expected += n
 		dataset.GraphToRDF(graphName, graph, issuer, false)
@@ -109,18 +119,26 @@ func (c *canonicalizer) canonicalize(doc map[string]any) (out string, err error)
 		actual += len(quads)
 	}
 	if actual != expected {
-		return "", errDropped
+		return "", nil, errDropped
 	}
+	graph = newSignedGraph(dataset) // before Normalize, which relabels blank nodes in place
 	res, err := api.Normalize(dataset, c.opts)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	s, ok := res.(string)
 	if !ok {
-		return "", errors.New("normalisation produced no N-Quads")
+		return "", nil, errors.New("normalisation produced no N-Quads")
 	}
-	return s, nil
+	return s, graph, nil
 }
+
+// contextError says a document's contexts cannot be processed: a context that is not
+// embedded, or one that redefines a protected term.
+type contextError struct{ err error }
+
+func (e *contextError) Error() string { return e.err.Error() }
+func (e *contextError) Unwrap() error { return e.err }
 
 // context returns the processed form of a top-level @context value, from the cache if it has
 // been seen.

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	ldcontext "github.com/hyperledger/aries-framework-go/component/models/ld/context"
 	afgcontexts "github.com/hyperledger/aries-framework-go/component/models/ld/context/embed"
@@ -59,15 +60,21 @@ func Contexts() []ldcontext.Document {
 // never reaches the network. Documents are parsed once; it is safe for concurrent use.
 type ContextLoader struct {
 	docs map[string]*ld.RemoteDocument
+	// urls are the contexts' URLs: this service's own and the W3C ones first, then the rest,
+	// in the order the vocabulary gives their terms precedence.
+	urls []string
 }
 
 var _ ld.DocumentLoader = (*ContextLoader)(nil)
 
 // NewContextLoader returns a loader for the embedded contexts plus extra.
 func NewContextLoader(extra ...ldcontext.Document) (*ContextLoader, error) {
-	all := append(append(append([]ldcontext.Document{}, afgcontexts.Contexts...), Contexts()...), extra...)
+	all := append(append(append([]ldcontext.Document{}, Contexts()...), afgcontexts.Contexts...), extra...)
 	l := &ContextLoader{docs: make(map[string]*ld.RemoteDocument, len(all))}
 	for _, c := range all {
+		if _, dup := l.docs[c.URL]; !dup {
+			l.urls = append(l.urls, c.URL)
+		}
 		var doc any
 		if err := json.Unmarshal(c.Content, &doc); err != nil {
 			return nil, fmt.Errorf("context %s: %w", c.URL, err)
@@ -76,6 +83,25 @@ func NewContextLoader(extra ...ldcontext.Document) (*ContextLoader, error) {
 	}
 	return l, nil
 }
+
+// Known reports whether u is the URL of a context the loader serves.
+func (l *ContextLoader) Known(u string) bool {
+	_, ok := l.docs[u]
+	return ok
+}
+
+// URLs returns the URLs of the contexts the loader serves, in the order of NewContextLoader:
+// this service's own, then aries-framework-go's, then the extra ones.
+func (l *ContextLoader) URLs() []string { return slices.Clone(l.urls) }
+
+// defaultContextURLs are the URLs of NewContextLoader's contexts.
+var defaultContextURLs = func() []string {
+	l, err := NewContextLoader()
+	if err != nil {
+		panic(err) // the contexts are embedded at build time
+	}
+	return l.URLs()
+}()
 
 // LoadDocument returns the embedded context at u, or an error if there is none.
 func (l *ContextLoader) LoadDocument(u string) (*ld.RemoteDocument, error) {

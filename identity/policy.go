@@ -53,6 +53,41 @@ type Policy struct {
 	Status StatusMode
 	// Purpose is shown to the customer by their wallet.
 	Purpose string
+	// HolderDIDMethods are the DID methods a holder's DID may use; empty:
+	// DefaultHolderDIDMethods, which resolve offline. A method that needs the network
+	// ("web", or one a Universal Resolver serves) lets whoever presents make this service
+	// fetch a document of their choosing: list it only if holders really use it.
+	HolderDIDMethods []string
+	// AllowInlineContexts accepts JSON-LD documents whose @context holds context definitions
+	// of their own, not only URLs of the embedded contexts. Facts are read from the signed
+	// statements either way; refusing inline contexts refuses the rewritten documents that
+	// attacks on JSON-LD verifiers are made of.
+	AllowInlineContexts bool
+}
+
+// DefaultHolderDIDMethods are the DID methods a holder may use when a policy names none: the
+// ones resolved offline.
+var DefaultHolderDIDMethods = []string{"key", "jwk", "peer"}
+
+// holderMethods returns the effective holder DID methods.
+func (p *Policy) holderMethods() []string {
+	if len(p.HolderDIDMethods) == 0 {
+		return DefaultHolderDIDMethods
+	}
+	return p.HolderDIDMethods
+}
+
+// checkHolderMethod refuses a holder DID whose method the policy does not allow, before it is
+// resolved.
+func checkHolderMethod(holder string, p *Policy) error {
+	method := DIDMethod(holder)
+	if method == "" {
+		return reject(ReasonHolderMismatch, "the holder %q is not a DID", truncate(holder))
+	}
+	if !slices.Contains(p.holderMethods(), method) {
+		return reject(ReasonUnsupportedDIDMethod, "policy %q does not accept holders with did:%s DIDs", p.Name, truncate(method))
+	}
+	return nil
 }
 
 // StatusMode says what a policy does with credential status (StatusList2021, Bitstring Status
@@ -182,6 +217,11 @@ func (p *Policy) Validate() error {
 	case "", StatusFailClosed, StatusFailOpen, StatusOff:
 	default:
 		return fieldErrorf("status", "policy %q: unknown status mode %q (want fail_closed, fail_open or off)", p.Name, p.Status)
+	}
+	for i, m := range p.HolderDIDMethods {
+		if m == "" || strings.ContainsAny(m, ": ") {
+			return fieldErrorf(fmt.Sprintf("holder_did_methods[%d]", i), "policy %q: %q is not a DID method name (say \"web\", not \"did:web\")", p.Name, m)
+		}
 	}
 	for i, c := range p.DisplayClaims {
 		if c == "id" {

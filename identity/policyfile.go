@@ -31,6 +31,8 @@ type policyYAML struct {
 	MaxCredentialAge string                 `yaml:"max_credential_age"`
 	ClockSkew        string                 `yaml:"clock_skew"`
 	Status           string                 `yaml:"status"`
+	HolderDIDMethods []string               `yaml:"holder_did_methods"`
+	InlineContexts   bool                   `yaml:"allow_inline_contexts"`
 }
 
 type credentialYAML struct {
@@ -76,6 +78,8 @@ func LoadPolicies(path string) (map[string]*Policy, error) {
 //	    max_credential_age: 365d        # Go durations, plus d for days
 //	    clock_skew: 2m
 //	    status: fail_closed             # fail_closed (default), fail_open or off
+//	    holder_did_methods: [key, jwk, peer] # the default: resolved offline
+//	    allow_inline_contexts: false    # the default
 func ParsePolicies(data []byte) (map[string]*Policy, error) {
 	var f policyFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
@@ -137,6 +141,7 @@ func (py policyYAML) policy() (*Policy, error) {
 		Name: py.Name, Purpose: py.Purpose, Assurance: py.Assurance,
 		RequiredClaims: py.RequiredClaims, OptionalClaims: py.OptionalClaims, DisplayClaims: py.DisplayClaims,
 		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
+		HolderDIDMethods: py.HolderDIDMethods, AllowInlineContexts: py.InlineContexts,
 	}
 	if p.Name == "" {
 		return nil, fieldErrorf("name", "policy: name is empty")

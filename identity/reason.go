@@ -74,6 +74,10 @@ const (
 	// ReasonClaimConstraint: a claim is present but does not satisfy the policy's filter for
 	// it (pattern, allowed values, type, range).
 	ReasonClaimConstraint Reason = "claim_constraint"
+	// ReasonUnknownContext: a JSON-LD document uses a context this service does not embed (an
+	// unknown URL, or an inline context the policy does not allow), or its contexts redefine
+	// a protected term.
+	ReasonUnknownContext Reason = "unknown_context"
 )
 
 // RejectError says why a presentation was refused. Detail is for logs and the wallet's problem

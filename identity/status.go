@@ -57,7 +57,11 @@ func statusEntries(v any) ([]statusEntry, error) {
 			return nil, reject(ReasonMalformed, "a credentialStatus entry is not an object")
 		}
 		se := statusEntry{size: 1}
-		se.typ, _ = m["type"].(string)
+		for _, t := range types(m) {
+			if se.typ == "" || t == StatusList2021Entry || t == BitstringStatusListEntry {
+				se.typ = t
+			}
+		}
 		se.purpose, _ = m["statusPurpose"].(string)
 		se.list, _ = m["statusListCredential"].(string)
 		if se.typ != StatusList2021Entry && se.typ != BitstringStatusListEntry {
@@ -176,7 +180,7 @@ func (v *Verifier) parseStatusList(ctx context.Context, body []byte, _ string) (
 			return nil, reject(ReasonMalformed, "status list is not JSON")
 		}
 		var err error
-		if issuer, validUntil, err = v.verifyStandaloneLD(ctx, doc); err != nil {
+		if doc, issuer, validUntil, err = v.verifyStandaloneLD(ctx, doc); err != nil {
 			return nil, err
 		}
 	} else {
@@ -220,52 +224,34 @@ func (v *Verifier) parseStatusList(ctx context.Context, body []byte, _ string) (
 }
 
 // verifyStandaloneLD verifies a JSON-LD credential that is not presented (a status list): its
-// issuer's proof, and that it is within its validity period.
-func (v *Verifier) verifyStandaloneLD(ctx context.Context, vc map[string]any) (issuer string, validUntil time.Time, err error) {
-	if !slices.Contains(types(vc), "VerifiableCredential") {
-		return "", time.Time{}, reject(ReasonMalformed, "status list is not a verifiable credential")
-	}
-	switch iss := vc["issuer"].(type) {
-	case string:
-		issuer = iss
-	case map[string]any:
-		issuer, _ = iss["id"].(string)
-	}
-	if issuer == "" {
-		return "", time.Time{}, reject(ReasonMalformed, "status list credential has no issuer")
-	}
-	proofs, err := ldProofs(vc, "status list credential", SupportedProofTypes)
+// issuer's proof, and that it is within its validity period. It returns the credential as its
+// proof signs it (see signedLD).
+func (v *Verifier) verifyStandaloneLD(ctx context.Context, vc map[string]any) (signed map[string]any, issuer string, validUntil time.Time, err error) {
+	doc, err := v.signedLD(vc, "status list credential", "VerifiableCredential", SupportedProofTypes, false)
 	if err != nil {
-		return "", time.Time{}, err
+		return nil, "", time.Time{}, err
 	}
-	validFrom, err := timeField(vc, "validFrom", "issuanceDate")
-	if err != nil {
-		return "", time.Time{}, err
+	issuer = idOf(doc.node["issuer"])
+	if issuer == "" || count(doc.node["issuer"]) != 1 {
+		return nil, "", time.Time{}, reject(ReasonMalformed, "status list credential has no single issuer")
 	}
-	if validUntil, err = timeField(vc, "validUntil", "expirationDate"); err != nil {
-		return "", time.Time{}, err
+	var c presentedCredential
+	if err := ldDates(&c, doc.node, false); err != nil {
+		return nil, "", time.Time{}, err
 	}
-	now := v.now()
-	if !validFrom.IsZero() && validFrom.After(now.Add(v.clockSkew)) {
-		return "", time.Time{}, reject(ReasonMalformed, "status list credential is not valid yet")
+	if !c.validFrom.IsZero() && c.validFrom.After(v.now().Add(v.clockSkew)) {
+		return nil, "", time.Time{}, reject(ReasonMalformed, "status list credential is not valid yet")
 	}
-	keys := proofKeys{ctx: ctx, resolver: v.resolver, did: issuer, purpose: purposeAssertionMethod, mismatch: ReasonIssuerMismatch}
-	var docCanon string
-	for _, p := range proofs {
+	for _, p := range doc.proofs {
 		if p.purpose != purposeAssertionMethod {
-			return "", time.Time{}, reject(ReasonMalformed, "status list proof purpose is %q", truncate(p.purpose))
-		}
-		data, err := v.ldVerifyData(vc, p, &docCanon)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		m, err := keys.resolve(p.method)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		if err := checkLDSignature(p, m, data); err != nil {
-			return "", time.Time{}, reject(ReasonBadSignature, "status list credential signature does not verify")
+			return nil, "", time.Time{}, reject(ReasonMalformed, "status list proof purpose is %q", truncate(p.purpose))
 		}
 	}
-	return issuer, validUntil, nil
+	if err := v.verifyLDProofs(ctx, doc.proofs, issuer, purposeAssertionMethod, ReasonIssuerMismatch); err != nil {
+		if ReasonOf(err) == ReasonBadSignature {
+			return nil, "", time.Time{}, reject(ReasonBadSignature, "status list credential signature does not verify")
+		}
+		return nil, "", time.Time{}, err
+	}
+	return doc.node, issuer, c.validUntil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,8 @@ type VerifierConfig struct {
 type Verifier struct {
 	loader       ld.DocumentLoader
 	canon        *canonicalizer
+	vocab        *vocabulary
+	known        func(url string) bool // nil: any URL the loader serves
 	resolver     Resolver
 	status       *status.Fetcher
 	replay       ReplayGuard
@@ -99,6 +102,16 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		v.loader = l
 	}
 	v.canon = newCanonicalizer(v.loader)
+	// The vocabulary is the embedded contexts' terms, whatever loader serves the documents.
+	urls := defaultContextURLs
+	if cl, ok := v.loader.(*ContextLoader); ok {
+		urls, v.known = cl.URLs(), cl.Known
+	}
+	vocab, err := newVocabulary(v.loader, urls)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	v.vocab = vocab
 	if v.resolver == nil {
 		v.resolver = OfflineMethods()
 	}
@@ -161,12 +174,14 @@ const (
 )
 
 // presented is a parsed presentation of any format whose cheap checks passed: structure,
-// challenge and domain, which keys signed it, validity periods, subject binding.
+// challenge and domain, which keys signed it, validity periods, subject binding. Nothing has
+// been resolved or fetched yet.
 type presented struct {
 	holder string
 	creds  []*presentedCredential
-	// verifyProofs checks every signature: the presentation's and each credential's.
-	verifyProofs func(ctx context.Context) error
+	// verifyHolder checks the holder's signature (the presentation's proof, or the key binding
+	// JWT): it resolves the holder's DID.
+	verifyHolder func(ctx context.Context) error
 }
 
 // presentedCredential is one credential of a presentation, in a format-independent form.
@@ -181,6 +196,8 @@ type presentedCredential struct {
 	issuedAt, validFrom, validUntil time.Time
 	status                          []statusEntry
 	proofType                       string
+	// verify checks the issuer's signature: it resolves the issuer's DID.
+	verify func(ctx context.Context) error
 }
 
 // Verify checks raw against req. raw is what a wallet put in the presentation submission
@@ -203,15 +220,27 @@ func (v *Verifier) Verify(ctx context.Context, raw []byte, req Request) (*Result
 	if err != nil {
 		return nil, err
 	}
-	target, rule, err := v.checkPolicy(p, req)
+	// Nothing has been resolved or fetched so far. The credentials the policy uses come
+	// first: their issuers are ones it trusts, so theirs are the only DIDs worth resolving
+	// before anything is proven. Then the holder, whom a verified credential now names as
+	// its subject; then status lists, which only a verified credential can point to.
+	used, target, rule, err := v.checkPolicy(p, req)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.verifyProofs(ctx); err != nil {
+	for _, c := range used {
+		if err := c.verify(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkHolderMethod(p.holder, req.Policy); err != nil {
+		return nil, err
+	}
+	if err := p.verifyHolder(ctx); err != nil {
 		return nil, err
 	}
 	checked := false
-	for _, c := range p.creds {
+	for _, c := range used {
 		ok, err := v.checkStatus(ctx, c, req.Policy)
 		if err != nil {
 			return nil, err
@@ -289,25 +318,30 @@ func (v *Verifier) parse(raw []byte, req Request) (*presented, error) {
 	return nil, reject(ReasonMalformed, "presentation is neither JSON nor a compact JWT")
 }
 
-// checkPolicy finds the credential the policy asks for and checks what the policy demands of
-// it, except status. It returns that credential and the rule it satisfied.
-func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential, CredentialRule, error) {
+// checkPolicy finds the credentials the policy asks for and checks what the policy demands of
+// them, except status. It returns them (the ones to verify), the one the result is about, and
+// the rule it satisfied. Credentials of types the policy does not ask for are ignored: never
+// resolved, fetched or used; a credential of a type it asks for must be by an issuer it trusts
+// for that type.
+func (v *Verifier) checkPolicy(p *presented, req Request) (used []*presentedCredential, target *presentedCredential, rule CredentialRule, err error) {
 	pol := req.Policy
 	rules := pol.Rules()
-	var target *presentedCredential
-	var rule CredentialRule
 	for _, c := range p.creds {
 		if !pol.AcceptsFormat(c.format) {
-			return nil, rule, reject(ReasonFormatNotAllowed, "policy %q does not accept %s credentials", pol.Name, c.format)
-		}
-		if target != nil {
-			continue
+			return nil, nil, rule, reject(ReasonFormatNotAllowed, "policy %q does not accept %s credentials", pol.Name, c.format)
 		}
 		for _, r := range rules {
-			if r.Matches(c.types) {
-				target, rule = c, r
-				break
+			if !r.Matches(c.types) {
+				continue
 			}
+			if !r.Trusts(c.issuer) {
+				return nil, nil, rule, reject(ReasonUntrustedIssuer, "%s is not trusted to issue %s", truncate(c.issuer), r.Type)
+			}
+			used = append(used, c)
+			if target == nil {
+				target, rule = c, r
+			}
+			break
 		}
 	}
 	if target == nil {
@@ -315,10 +349,7 @@ func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential,
 		for i, r := range rules {
 			want[i] = r.Type
 		}
-		return nil, rule, reject(ReasonMissingCredential, "no %s credential was presented", strings.Join(want, " or "))
-	}
-	if !rule.Trusts(target.issuer) {
-		return nil, rule, reject(ReasonUntrustedIssuer, "%s is not trusted to issue %s", truncate(target.issuer), rule.Type)
+		return nil, nil, rule, reject(ReasonMissingCredential, "no %s credential was presented", strings.Join(want, " or "))
 	}
 	var missing []string
 	for _, name := range pol.RequiredClaims {
@@ -327,7 +358,7 @@ func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential,
 		}
 	}
 	if len(missing) > 0 {
-		return nil, rule, reject(ReasonMissingClaim, "credential lacks %s", strings.Join(missing, ", "))
+		return nil, nil, rule, reject(ReasonMissingClaim, "credential lacks %s", strings.Join(missing, ", "))
 	}
 	for _, name := range sortedKeys(pol.ClaimFilters) {
 		val := claimValue(target.claims, name)
@@ -335,17 +366,17 @@ func (v *Verifier) checkPolicy(p *presented, req Request) (*presentedCredential,
 			continue // presence is RequiredClaims' business
 		}
 		if err := pol.ClaimFilters[name].Check(val); err != nil {
-			return nil, rule, reject(ReasonClaimConstraint, "claim %s: %v", name, err)
+			return nil, nil, rule, reject(ReasonClaimConstraint, "claim %s: %v", name, err)
 		}
 	}
 	if pol.MaxCredentialAge > 0 && target.issuedAt.IsZero() {
 		// A credential that does not say when it was issued cannot show it is young enough.
-		return nil, rule, reject(ReasonCredentialTooOld, "credential has no issuance date, and the policy accepts credentials up to %s old", pol.MaxCredentialAge)
+		return nil, nil, rule, reject(ReasonCredentialTooOld, "credential has no issuance date, and the policy accepts credentials up to %s old", pol.MaxCredentialAge)
 	}
 	if pol.MaxCredentialAge > 0 && v.now().Sub(target.issuedAt) > pol.MaxCredentialAge+v.skew(pol) {
-		return nil, rule, reject(ReasonCredentialTooOld, "credential was issued %s ago, the policy accepts %s", v.now().Sub(target.issuedAt).Truncate(time.Second), pol.MaxCredentialAge)
+		return nil, nil, rule, reject(ReasonCredentialTooOld, "credential was issued %s ago, the policy accepts %s", v.now().Sub(target.issuedAt).Truncate(time.Second), pol.MaxCredentialAge)
 	}
-	return target, rule, nil
+	return used, target, rule, nil
 }
 
 func (v *Verifier) skew(p *Policy) time.Duration {

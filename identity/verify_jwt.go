@@ -145,7 +145,6 @@ func (v *Verifier) parseJWTVP(token string, req Request) (*presented, error) {
 		return nil, reject(ReasonMissingCredential, "presentation carries no credential")
 	}
 	out := &presented{holder: holder}
-	vcJWTs := make([]*jwtParts, 0, len(list))
 	for _, e := range list {
 		s, isString := e.(string)
 		if !isString {
@@ -165,19 +164,13 @@ func (v *Verifier) parseJWTVP(token string, req Request) (*presented, error) {
 		if !subjectBound(subjectID, holder, req) {
 			return nil, reject(ReasonHolderMismatch, "credential subject is not the presentation's holder")
 		}
+		c.verify = func(ctx context.Context) error {
+			return v.verifyJWS(ctx, vcJWT, c.issuer, purposeAssertionMethod, ReasonIssuerMismatch)
+		}
 		out.creds = append(out.creds, c)
-		vcJWTs = append(vcJWTs, vcJWT)
 	}
-	out.verifyProofs = func(ctx context.Context) error {
-		if err := v.verifyJWS(ctx, vpJWT, holder, purposeAuthentication, ReasonHolderMismatch); err != nil {
-			return err
-		}
-		for i, vcJWT := range vcJWTs {
-			if err := v.verifyJWS(ctx, vcJWT, out.creds[i].issuer, purposeAssertionMethod, ReasonIssuerMismatch); err != nil {
-				return err
-			}
-		}
-		return nil
+	out.verifyHolder = func(ctx context.Context) error {
+		return v.verifyJWS(ctx, vpJWT, holder, purposeAuthentication, ReasonHolderMismatch)
 	}
 	return out, nil
 }
@@ -192,7 +185,14 @@ func (v *Verifier) jwtTimes(claims map[string]any, p *Policy, what string) error
 	if err != nil {
 		return err
 	}
+	iat, err := numericDate(claims, "iat")
+	if err != nil {
+		return err
+	}
 	now, skew := v.now(), v.skew(p)
+	if !iat.IsZero() && iat.After(now.Add(skew)) {
+		return reject(ReasonNotYetValid, "%s is issued in the future (%s)", what, iat.Format(time.RFC3339))
+	}
 	if !nbf.IsZero() && nbf.After(now.Add(skew)) {
 		return reject(ReasonNotYetValid, "%s is valid from %s", what, nbf.Format(time.RFC3339))
 	}
@@ -242,28 +242,42 @@ func jwtCredential(p *jwtParts) (*presentedCredential, string, error) {
 	if c.id == "" {
 		c.id, _ = vc["id"].(string)
 	}
-	var err error
+	// The JWT's own nbf, exp and iat bind the credential in either data model (for 1.1 they
+	// are its validity period; for 2.0 they secure the document); the document's dates bind it
+	// too: the latest start and the earliest end count.
+	nbf, err := numericDate(p.payload, "nbf")
+	if err != nil {
+		return nil, "", err
+	}
+	exp, err := numericDate(p.payload, "exp")
+	if err != nil {
+		return nil, "", err
+	}
+	iat, err := numericDate(p.payload, "iat")
+	if err != nil {
+		return nil, "", err
+	}
+	var docFrom, docUntil time.Time
 	if v2 {
-		if c.validFrom, err = timeField(vc, "validFrom"); err != nil {
+		if docFrom, err = timeField(vc, "validFrom"); err != nil {
 			return nil, "", err
 		}
-		if c.validUntil, err = timeField(vc, "validUntil"); err != nil {
+		if docUntil, err = timeField(vc, "validUntil"); err != nil {
 			return nil, "", err
 		}
-		c.issuedAt = c.validFrom
 	} else {
-		if c.validFrom, err = numericDate(p.payload, "nbf"); err != nil {
+		if docFrom, err = timeField(vc, "issuanceDate", "validFrom"); err != nil {
 			return nil, "", err
 		}
-		if c.validUntil, err = numericDate(p.payload, "exp"); err != nil {
+		if docUntil, err = timeField(vc, "expirationDate", "validUntil"); err != nil {
 			return nil, "", err
 		}
-		if c.issuedAt, err = numericDate(p.payload, "iat"); err != nil {
-			return nil, "", err
-		}
-		if c.issuedAt.IsZero() {
-			c.issuedAt = c.validFrom
-		}
+	}
+	c.validFrom = latest(nbf, docFrom, iat)
+	c.validUntil = earliest(exp, docUntil)
+	c.issuedAt = iat
+	if c.issuedAt.IsZero() {
+		c.issuedAt = latest(nbf, docFrom)
 	}
 	subject, ok := vc["credentialSubject"].(map[string]any)
 	if !ok {
@@ -291,6 +305,28 @@ func jwtCredential(p *jwtParts) (*presentedCredential, string, error) {
 		return nil, "", err
 	}
 	return c, subjectID, nil
+}
+
+// latest returns the latest of ts that is not zero (zero if all are).
+func latest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
+}
+
+// earliest returns the earliest of ts that is not zero (zero if all are).
+func earliest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (out.IsZero() || t.Before(out)) {
+			out = t
+		}
+	}
+	return out
 }
 
 // verifyJWS checks a JWS with jwx, with the key its kid names (or the signer's only key for

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hyperledger/aries-framework-go/component/kmscrypto/crypto/primitive/bbs12381g2pub"
 	"github.com/mr-tron/base58"
+	"github.com/piprate/json-gold/ld"
 )
 
 // Data Integrity proof types.
@@ -35,33 +36,287 @@ var SupportedProofTypes = []string{ProofEd25519Signature2020, ProofEd25519Signat
 // that holds one can always derive a proof, revealing as much as the policy asks.
 var SupportedBBSProofTypes = []string{ProofBbsBlsSignatureProof2020}
 
-// ldProof is one Data Integrity proof: as written, and decoded.
+// ldProof is one Data Integrity proof: what its options say, read from the statements it
+// signs, and the signature itself.
 type ldProof struct {
-	raw        map[string]any
-	typ        string
-	purpose    string
-	method     string
-	challenge  string
-	domain     string
+	// typ is the proof type as written: it says how the signature is checked, and it is what
+	// the options sign (for a derived BBS+ proof, the type of the signature it derives from).
+	typ string
+	// raw is the proof as written, from which its options are made.
+	raw       map[string]any
+	purpose   string
+	method    string
+	challenge string
+	domain    string
+	// data is what the signature is made over: the canonical options and document, hashed as
+	// the proof type says.
+	data       []byte
 	proofValue []byte
 	jws        string
 	nonce      []byte
 }
 
-// parseLD runs the cheap checks of a JSON-LD presentation.
-func (v *Verifier) parseLD(vp map[string]any, req Request) (*presented, error) {
-	if !slices.Contains(types(vp), "VerifiablePresentation") {
-		return nil, reject(ReasonMalformed, "type does not include VerifiablePresentation")
+// ldDocument is a JSON-LD document with Data Integrity proofs, as its proofs sign it.
+type ldDocument struct {
+	// node is what the signed statements say about the document's main node, under the
+	// vocabulary's names (see signedGraph.read).
+	node   map[string]any
+	proofs []ldProof
+}
+
+// signedLD reads a JSON-LD document through what its proofs sign: it canonicalises the
+// document without its proofs and each proof's options, and reads the one node of type
+// nodeType and each proof's options from the resulting statements. It refuses, in this order
+// and before any canonicalisation: contexts that are not embedded (and inline contexts unless
+// inline is true), documents without a proof, and proof types not in supported.
+func (v *Verifier) signedLD(doc map[string]any, what, nodeType string, supported []string, inline bool) (*ldDocument, error) {
+	if err := v.checkContexts(doc, inline); err != nil {
+		return nil, err
 	}
-	holder, _ := vp["holder"].(string)
-	if holder == "" {
-		return nil, reject(ReasonHolderMismatch, "presentation names no holder")
-	}
-	vpProofs, err := ldProofs(vp, "presentation", SupportedProofTypes)
+	raws, err := ldProofs(doc, what, supported)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range vpProofs {
+	unsigned := make(map[string]any, len(doc))
+	for k, val := range doc {
+		if k != "proof" {
+			unsigned[k] = val
+		}
+	}
+	docCanon, graph, err := v.canon.canonicalize(unsigned)
+	if err != nil {
+		return nil, ldError(what, err)
+	}
+	subject, err := oneOfType(graph, nodeType, v.vocab, what)
+	if err != nil {
+		return nil, err
+	}
+	out := &ldDocument{}
+	if out.node, err = graph.read(subject, v.vocab); err != nil {
+		return nil, reject(ReasonMalformed, "%s: %v", what, err)
+	}
+	for _, p := range raws {
+		if err := v.readProof(doc, &p, docCanon, what); err != nil {
+			return nil, err
+		}
+		out.proofs = append(out.proofs, p)
+	}
+	return out, nil
+}
+
+// oneOfType returns the one subject of the graph with type name typ.
+func oneOfType(g *signedGraph, typ string, vocab *vocabulary, what string) (string, error) {
+	var found []string
+	for s, sts := range g.out {
+		for _, st := range sts {
+			if st.predicate == ld.RDFType && vocab.name(st.object.GetValue()) == typ {
+				found = append(found, s)
+				break
+			}
+		}
+	}
+	if len(found) != 1 {
+		return "", reject(ReasonMalformed, "%s states %d nodes of type %s, not one", what, len(found), typ)
+	}
+	return found[0], nil
+}
+
+// ldError turns a canonicalisation failure into a refusal.
+func ldError(what string, err error) error {
+	var ce *contextError
+	if errors.As(err, &ce) {
+		return reject(ReasonUnknownContext, "%s: %v", what, err)
+	}
+	return reject(ReasonMalformed, "%s is not valid JSON-LD with known contexts: %v", what, err)
+}
+
+// checkContexts refuses a document, at any depth, whose @context is not a list of embedded
+// contexts' URLs; inline context definitions are accepted when inline is true.
+func (v *Verifier) checkContexts(doc any, inline bool) error {
+	switch x := doc.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if k == "@context" {
+				if err := v.checkContext(val, inline); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := v.checkContexts(val, inline); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := v.checkContexts(e, inline); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) checkContext(c any, inline bool) error {
+	switch x := c.(type) {
+	case string:
+		if v.known != nil && !v.known(x) {
+			return reject(ReasonUnknownContext, "context %q is not one this service knows (contexts are never fetched)", truncate(x))
+		}
+		return nil
+	case []any:
+		for _, e := range x {
+			if _, nested := e.([]any); nested {
+				return reject(ReasonMalformed, "@context holds an array in an array")
+			}
+			if err := v.checkContext(e, inline); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !inline {
+		return reject(ReasonUnknownContext, "an inline @context is not accepted: use the URLs of published contexts")
+	}
+	return nil
+}
+
+// readProof canonicalises the options of proof p of doc, reads what they say from the
+// statements, and computes the data its signature is over. docCanon is doc's canonical form
+// without its proofs.
+func (v *Verifier) readProof(doc map[string]any, p *ldProof, docCanon, what string) error {
+	opts := make(map[string]any, len(p.raw)+1)
+	for k, val := range p.raw {
+		opts[k] = val
+	}
+	signedType := p.typ
+	jws := p.jws != "" && len(p.proofValue) == 0
+	if jws {
+		delete(opts, "jws")
+		delete(opts, "proofValue")
+		opts["@context"] = jwsProofContext
+	} else {
+		for _, k := range []string{"id", "proofValue", "jws", "nonce"} {
+			delete(opts, k)
+		}
+		if _, ok := opts["@context"]; !ok {
+			opts["@context"] = doc["@context"]
+		}
+		if p.typ == ProofBbsBlsSignatureProof2020 {
+			// A derived proof is checked against the options of the signature it derives from.
+			signedType = ProofBbsBlsSignature2020
+			opts["type"] = signedType
+		}
+	}
+	optsCanon, graph, err := v.canon.canonicalize(opts)
+	if err != nil {
+		return ldError(what+" proof options", err)
+	}
+	subject, err := oneOfType(graph, signedType, v.vocab, what+" proof options")
+	if err != nil {
+		return err
+	}
+	o, err := graph.read(subject, v.vocab)
+	if err != nil {
+		return reject(ReasonMalformed, "%s proof: %v", what, err)
+	}
+	if t := types(o); len(t) != 1 {
+		return reject(ReasonMalformed, "%s proof has %d types", what, len(t))
+	}
+	purpose, _ := o["proofPurpose"].(string)
+	p.purpose = v.vocab.name(purpose)
+	p.method = idOf(o["verificationMethod"])
+	p.challenge, err = oneString(o, "challenge", what)
+	if err != nil {
+		return err
+	}
+	if p.domain, err = oneString(o, "domain", what); err != nil {
+		return err
+	}
+	if p.method == "" {
+		return reject(ReasonMalformed, "%s proof has no verificationMethod", what)
+	}
+	if created, _ := o["created"].(string); created == "" {
+		return reject(ReasonMalformed, "%s proof has no valid created date", what)
+	} else if _, err := time.Parse(time.RFC3339Nano, created); err != nil {
+		return reject(ReasonMalformed, "%s proof has no valid created date", what)
+	}
+	switch {
+	case p.typ == ProofBbsBlsSignatureProof2020 || p.typ == ProofBbsBlsSignature2020:
+		p.data = []byte(optsCanon + docCanon)
+	case jws:
+		header, _, ok := strings.Cut(p.jws, ".")
+		if !ok {
+			return reject(ReasonMalformed, "proof jws is not a detached JWS")
+		}
+		h1, h2 := sha256.Sum256([]byte(optsCanon)), sha256.Sum256([]byte(docCanon))
+		p.data = append(append([]byte(header+"."), h1[:]...), h2[:]...)
+	default:
+		h1, h2 := sha256.Sum256([]byte(optsCanon)), sha256.Sum256([]byte(docCanon))
+		p.data = append(h1[:], h2[:]...)
+	}
+	return nil
+}
+
+// oneString returns member name of a node read from signed statements: "" when absent, a
+// refusal when there are several.
+func oneString(node map[string]any, name, what string) (string, error) {
+	switch x := node[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return x, nil
+	}
+	return "", reject(ReasonMalformed, "%s proof has several values of %s", what, name)
+}
+
+// idOf returns the id of a node read from signed statements: the IRI of a node without
+// statements of its own, or the "id" of one with.
+func idOf(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		id, _ := x["id"].(string)
+		return id
+	}
+	return ""
+}
+
+// count returns how many values a member read from signed statements has.
+func count(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case []any:
+		return len(x)
+	}
+	return 1
+}
+
+// parseLD runs the cheap checks of a JSON-LD presentation: nothing is resolved or fetched.
+func (v *Verifier) parseLD(vp map[string]any, req Request) (*presented, error) {
+	// The JSON may make the verifier refuse early, never accept: these cheap checks of it
+	// are all confirmed on the signed statements below.
+	if !slices.Contains(types(vp), "VerifiablePresentation") {
+		return nil, reject(ReasonMalformed, "type does not include VerifiablePresentation")
+	}
+	inline := req.Policy.AllowInlineContexts
+	if err := v.checkContexts(vp, inline); err != nil { // the credentials' too, before any work
+		return nil, err
+	}
+	vcs, err := ldCredentials(vp)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := v.signedLD(vp, "presentation", "VerifiablePresentation", SupportedProofTypes, inline)
+	if err != nil {
+		return nil, err
+	}
+	holder := idOf(doc.node["holder"])
+	if holder == "" || count(doc.node["holder"]) != 1 {
+		return nil, reject(ReasonHolderMismatch, "presentation names no holder")
+	}
+	for _, p := range doc.proofs {
 		if p.purpose != purposeAuthentication {
 			return nil, reject(ReasonMalformed, "presentation proof purpose is %q, want %q", truncate(p.purpose), purposeAuthentication)
 		}
@@ -75,86 +330,60 @@ func (v *Verifier) parseLD(vp map[string]any, req Request) (*presented, error) {
 			return nil, reject(ReasonHolderMismatch, "presentation is signed by %s, not by its holder", truncate(p.method))
 		}
 	}
-	vcs, err := ldCredentials(vp)
-	if err != nil {
-		return nil, err
+	// The credentials are read from the JSON: each is verified by its own proof, over its
+	// own statements. The presentation's proof signs them too, and must sign as many.
+	if n := count(doc.node["verifiableCredential"]); n != len(vcs) {
+		return nil, reject(ReasonMalformed, "the presentation's proof signs %d credentials, and %d are presented", n, len(vcs))
 	}
-	type docProofs struct {
-		doc    map[string]any
-		proofs []ldProof
-		signer string
-	}
-	docs := []docProofs{{vp, vpProofs, holder}}
 	out := &presented{holder: holder}
 	for _, vc := range vcs {
-		c, proofs, err := v.parseLDCredential(vc, holder, req)
+		c, err := v.parseLDCredential(vc, holder, req)
 		if err != nil {
 			return nil, err
 		}
 		out.creds = append(out.creds, c)
-		docs = append(docs, docProofs{vc, proofs, c.issuer})
 	}
-	out.verifyProofs = func(ctx context.Context) error {
-		// Canonicalise everything first: a document with undefined terms is malformed,
-		// whatever its signatures say.
-		data := make([][][]byte, len(docs))
-		for i, d := range docs {
-			var docCanon string
-			for _, p := range d.proofs {
-				vd, err := v.ldVerifyData(d.doc, p, &docCanon)
-				if err != nil {
-					return err
-				}
-				data[i] = append(data[i], vd)
-			}
-		}
-		for i, d := range docs {
-			purpose, mismatch := purposeAssertionMethod, ReasonIssuerMismatch
-			if i == 0 {
-				purpose, mismatch = purposeAuthentication, ReasonHolderMismatch
-			}
-			keys := proofKeys{ctx: ctx, resolver: v.resolver, did: d.signer, purpose: purpose, mismatch: mismatch}
-			for j, p := range d.proofs {
-				m, err := keys.resolve(p.method)
-				if err != nil {
-					return err
-				}
-				if err := checkLDSignature(p, m, data[i][j]); err != nil {
-					return reject(ReasonBadSignature, "%s by %s does not verify", p.typ, truncate(p.method))
-				}
-			}
-		}
-		return nil
+	out.verifyHolder = func(ctx context.Context) error {
+		return v.verifyLDProofs(ctx, doc.proofs, holder, purposeAuthentication, ReasonHolderMismatch)
 	}
 	return out, nil
 }
 
-// parseLDCredential runs the checks of one JSON-LD credential that need no cryptography.
-func (v *Verifier) parseLDCredential(vc map[string]any, holder string, req Request) (*presentedCredential, []ldProof, error) {
-	c := &presentedCredential{format: FormatLDP, types: types(vc)}
-	if !slices.Contains(c.types, "VerifiableCredential") {
-		return nil, nil, reject(ReasonMalformed, "credential type does not include VerifiableCredential")
-	}
-	c.id, _ = vc["id"].(string)
-	switch iss := vc["issuer"].(type) {
-	case string:
-		c.issuer = iss
-	case map[string]any:
-		c.issuer, _ = iss["id"].(string)
-	}
-	if c.issuer == "" {
-		return nil, nil, reject(ReasonMalformed, "credential has no issuer")
-	}
-	proofs, err := ldProofs(vc, "credential", append(slices.Clone(SupportedProofTypes), SupportedBBSProofTypes...))
-	if err != nil {
-		return nil, nil, err
-	}
+// verifyLDProofs checks each proof with signer's key for purpose.
+func (v *Verifier) verifyLDProofs(ctx context.Context, proofs []ldProof, signer, purpose string, mismatch Reason) error {
+	keys := proofKeys{ctx: ctx, resolver: v.resolver, did: signer, purpose: purpose, mismatch: mismatch}
 	for _, p := range proofs {
+		m, err := keys.resolve(p.method)
+		if err != nil {
+			return err
+		}
+		if err := checkLDSignature(p, m, p.data); err != nil {
+			return reject(ReasonBadSignature, "%s by %s does not verify", p.typ, truncate(p.method))
+		}
+	}
+	return nil
+}
+
+// parseLDCredential runs the checks of one JSON-LD credential that need no network: every
+// fact is read from the statements its proof signs.
+func (v *Verifier) parseLDCredential(vc map[string]any, holder string, req Request) (*presentedCredential, error) {
+	doc, err := v.signedLD(vc, "credential", "VerifiableCredential",
+		append(slices.Clone(SupportedProofTypes), SupportedBBSProofTypes...), req.Policy.AllowInlineContexts)
+	if err != nil {
+		return nil, err
+	}
+	s := doc.node
+	c := &presentedCredential{format: FormatLDP, types: types(s), id: idOf(s["id"])}
+	c.issuer = idOf(s["issuer"])
+	if c.issuer == "" || count(s["issuer"]) != 1 {
+		return nil, reject(ReasonMalformed, "credential has no single issuer")
+	}
+	for _, p := range doc.proofs {
 		if p.purpose != purposeAssertionMethod {
-			return nil, nil, reject(ReasonMalformed, "credential proof purpose is %q, want %q", truncate(p.purpose), purposeAssertionMethod)
+			return nil, reject(ReasonMalformed, "credential proof purpose is %q, want %q", truncate(p.purpose), purposeAssertionMethod)
 		}
 		if didOf(p.method) != c.issuer {
-			return nil, nil, reject(ReasonIssuerMismatch, "credential is signed by %s, not by its issuer", truncate(p.method))
+			return nil, reject(ReasonIssuerMismatch, "credential is signed by %s, not by its issuer", truncate(p.method))
 		}
 		if slices.Contains(SupportedBBSProofTypes, p.typ) {
 			c.format = FormatBBS
@@ -163,61 +392,72 @@ func (v *Verifier) parseLDCredential(vc map[string]any, holder string, req Reque
 			c.proofType = p.typ
 		}
 	}
-
-	if firstContext(vc) == CredentialsV2Context {
-		// VC Data Model 2.0: validFrom and validUntil, both optional. issuanceDate and
-		// expirationDate are not 2.0 terms; canonicalisation refuses them as undefined.
-		if c.validFrom, err = timeField(vc, "validFrom"); err != nil {
-			return nil, nil, err
-		}
-		if c.validUntil, err = timeField(vc, "validUntil"); err != nil {
-			return nil, nil, err
-		}
-		c.issuedAt = c.validFrom
-	} else {
-		if c.issuedAt, err = timeField(vc, "issuanceDate", "validFrom"); err != nil {
-			return nil, nil, err
-		}
-		if c.issuedAt.IsZero() {
-			return nil, nil, reject(ReasonMalformed, "credential has no issuanceDate")
-		}
-		c.validFrom = c.issuedAt
-		if vf, err := timeField(vc, "validFrom"); err != nil {
-			return nil, nil, err
-		} else if !vf.IsZero() {
-			c.validFrom = vf
-		}
-		if c.validUntil, err = timeField(vc, "expirationDate", "validUntil"); err != nil {
-			return nil, nil, err
-		}
+	if err := ldDates(c, s, firstContext(vc) != CredentialsV2Context); err != nil {
+		return nil, err
 	}
 	if err := v.checkValidity(c, req.Policy); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
-	subject, ok := vc["credentialSubject"].(map[string]any)
-	if !ok {
-		if list, isList := vc["credentialSubject"].([]any); isList && len(list) == 1 {
-			subject, ok = list[0].(map[string]any)
-		}
+	var subject map[string]any
+	switch x := s["credentialSubject"].(type) {
+	case map[string]any:
+		subject = x
+	case string: // a subject the credential says nothing about but its id
+		subject = map[string]any{"id": x}
 	}
-	if !ok {
-		return nil, nil, reject(ReasonMalformed, "credential has no single credentialSubject object")
+	if subject == nil {
+		return nil, reject(ReasonMalformed, "credential has no single credentialSubject")
 	}
-	subjectID, _ := subject["id"].(string)
+	subjectID := idOf(subject)
 	if !subjectBound(subjectID, holder, req) {
-		return nil, nil, reject(ReasonHolderMismatch, "credential subject is not the presentation's holder")
+		return nil, reject(ReasonHolderMismatch, "credential subject is not the presentation's holder")
 	}
 	c.claims = make(map[string]any, len(subject))
 	for k, val := range subject {
-		if k != "id" && k != "type" && k != "@context" {
+		if k != "id" && k != "type" {
 			c.claims[k] = val
 		}
 	}
-	if c.status, err = statusEntries(vc["credentialStatus"]); err != nil {
-		return nil, nil, err
+	if c.status, err = statusEntries(s["credentialStatus"]); err != nil {
+		return nil, err
 	}
-	return c, proofs, nil
+	c.verify = func(ctx context.Context) error {
+		return v.verifyLDProofs(ctx, doc.proofs, c.issuer, purposeAssertionMethod, ReasonIssuerMismatch)
+	}
+	return c, nil
+}
+
+// ldDates reads a credential's dates from its signed statements, whichever data model's
+// terms state them: the latest start (issuanceDate, validFrom) and the earliest end
+// (expirationDate, validUntil) bound its validity. needIssuance (VC Data Model 1.1) refuses a
+// credential that states neither issuanceDate nor validFrom.
+func ldDates(c *presentedCredential, s map[string]any, needIssuance bool) error {
+	var dates [4]time.Time
+	for i, name := range []string{"issuanceDate", "validFrom", "expirationDate", "validUntil"} {
+		t, err := timeField(s, name)
+		if err != nil {
+			return err
+		}
+		dates[i] = t
+	}
+	issuance, validFrom, expiration, validUntil := dates[0], dates[1], dates[2], dates[3]
+	c.issuedAt = issuance
+	if c.issuedAt.IsZero() {
+		c.issuedAt = validFrom
+	}
+	if needIssuance && c.issuedAt.IsZero() {
+		return reject(ReasonMalformed, "credential has no issuanceDate")
+	}
+	c.validFrom = issuance
+	if validFrom.After(c.validFrom) {
+		c.validFrom = validFrom
+	}
+	c.validUntil = expiration
+	if !validUntil.IsZero() && (c.validUntil.IsZero() || validUntil.Before(c.validUntil)) {
+		c.validUntil = validUntil
+	}
+	return nil
 }
 
 // firstContext returns the first entry of a document's @context, which names the data model
@@ -235,8 +475,9 @@ func firstContext(doc map[string]any) string {
 	return ""
 }
 
-// ldProofs returns the document's proofs, refusing documents without one and proof types not
-// in supported.
+// ldProofs returns a document's proofs as written, with their signatures decoded, refusing
+// documents without one and proof types not in supported. What the proofs say is read later,
+// from what they sign (readProof).
 func ldProofs(doc map[string]any, what string, supported []string) ([]ldProof, error) {
 	raw, ok := doc["proof"]
 	if !ok || raw == nil {
@@ -270,19 +511,9 @@ func ldProofs(doc map[string]any, what string, supported []string) ([]ldProof, e
 	out := make([]ldProof, 0, len(entries))
 	for _, e := range entries {
 		m := e.(map[string]any)
-		p := ldProof{raw: m}
+		p := ldProof{}
 		p.typ, _ = m["type"].(string)
-		p.purpose, _ = m["proofPurpose"].(string)
-		p.method, _ = m["verificationMethod"].(string)
-		p.challenge, _ = m["challenge"].(string)
-		p.domain, _ = m["domain"].(string)
-		if p.method == "" {
-			return nil, reject(ReasonMalformed, "%s proof has no verificationMethod", what)
-		}
-		created, _ := m["created"].(string)
-		if _, err := time.Parse(time.RFC3339Nano, created); err != nil {
-			return nil, reject(ReasonMalformed, "%s proof has no valid created date", what)
-		}
+		p.raw = m
 		if pv, isString := m["proofValue"].(string); isString && pv != "" {
 			b, err := decodeProofValue(pv, p.typ)
 			if err != nil {
@@ -324,60 +555,6 @@ func decodeProofValue(s, proofType string) ([]byte, error) {
 // Proof options contexts of detached-JWS proofs, as aries-framework-go and jsonld-signatures
 // canonicalise them.
 var jwsProofContext = []any{"https://w3id.org/security/v2", "https://w3id.org/security/jws/v1"}
-
-// ldVerifyData returns the data a proof signs: the canonical proof options and the canonical
-// document without its proofs (*docCanon caches the latter across a document's proofs).
-func (v *Verifier) ldVerifyData(doc map[string]any, p ldProof, docCanon *string) ([]byte, error) {
-	opts := make(map[string]any, len(p.raw)+1)
-	for k, val := range p.raw {
-		opts[k] = val
-	}
-	jws := p.jws != "" && len(p.proofValue) == 0
-	if jws {
-		delete(opts, "jws")
-		delete(opts, "proofValue")
-		opts["@context"] = jwsProofContext
-	} else {
-		for _, k := range []string{"id", "proofValue", "jws", "nonce"} {
-			delete(opts, k)
-		}
-		if _, ok := opts["@context"]; !ok {
-			opts["@context"] = doc["@context"]
-		}
-		if p.typ == ProofBbsBlsSignatureProof2020 {
-			opts["type"] = ProofBbsBlsSignature2020
-		}
-	}
-	optsCanon, err := v.canon.canonicalize(opts)
-	if err != nil {
-		return nil, reject(ReasonMalformed, "proof options are not valid JSON-LD with known contexts: %v", err)
-	}
-	if *docCanon == "" {
-		unsigned := make(map[string]any, len(doc))
-		for k, val := range doc {
-			if k != "proof" {
-				unsigned[k] = val
-			}
-		}
-		if *docCanon, err = v.canon.canonicalize(unsigned); err != nil {
-			return nil, reject(ReasonMalformed, "document is not valid JSON-LD with known contexts: %v", err)
-		}
-	}
-	switch {
-	case p.typ == ProofBbsBlsSignatureProof2020 || p.typ == ProofBbsBlsSignature2020:
-		return []byte(optsCanon + *docCanon), nil
-	case jws:
-		header, _, ok := strings.Cut(p.jws, ".")
-		if !ok {
-			return nil, reject(ReasonMalformed, "proof jws is not a detached JWS")
-		}
-		h1, h2 := sha256.Sum256([]byte(optsCanon)), sha256.Sum256([]byte(*docCanon))
-		return append(append([]byte(header+"."), h1[:]...), h2[:]...), nil
-	default:
-		h1, h2 := sha256.Sum256([]byte(optsCanon)), sha256.Sum256([]byte(*docCanon))
-		return append(h1[:], h2[:]...), nil
-	}
-}
 
 // checkLDSignature verifies a proof's signature over data with the key m.
 func checkLDSignature(p ldProof, m VerificationMethod, data []byte) error {

@@ -65,6 +65,7 @@ func (v *Verifier) parseSDJWT(token string, req Request) (*presented, error) {
 	if c.issuedAt, err = numericDate(claims, "iat"); err != nil {
 		return nil, err
 	}
+	c.validFrom = latest(c.validFrom, c.issuedAt) // issued in the future is not valid yet
 	if err := v.checkValidity(c, req.Policy); err != nil {
 		return nil, err
 	}
@@ -145,10 +146,10 @@ func (v *Verifier) parseSDJWT(token string, req Request) (*presented, error) {
 		return nil, reject(ReasonBadSignature, "key binding sd_hash does not cover the presented SD-JWT")
 	}
 
-	return &presented{holder: holder, creds: []*presentedCredential{c}, verifyProofs: func(ctx context.Context) error {
-		if err := v.verifyJWS(ctx, iss, c.issuer, purposeAssertionMethod, ReasonIssuerMismatch); err != nil {
-			return err
-		}
+	c.verify = func(ctx context.Context) error {
+		return v.verifyJWS(ctx, iss, c.issuer, purposeAssertionMethod, ReasonIssuerMismatch)
+	}
+	return &presented{holder: holder, creds: []*presentedCredential{c}, verifyHolder: func(ctx context.Context) error {
 		if cnfKid != "" {
 			return v.verifyJWS(ctx, kb, holder, purposeAuthentication, ReasonHolderMismatch)
 		}

@@ -278,7 +278,7 @@ func TestVerify(t *testing.T) {
 				afterSign: func(vp map[string]any) {
 					vp["@context"] = []any{identity.CredentialsV1Context, identity.Ed25519Signature2020Context}
 				}})
-		}, identity.ReasonMalformed},
+		}, identity.ReasonUnknownContext}, // the 1.1 context redefines terms 2.0 protects
 
 		{"presentation without proof", func() []byte {
 			return f.vp(vpOpts{afterSign: func(vp map[string]any) { delete(vp, "proof") }})
@@ -369,7 +369,7 @@ func TestVerify(t *testing.T) {
 				vc := vp["verifiableCredential"].([]any)[0].(map[string]any)
 				vc["@context"] = append(vc["@context"].([]any), "https://evil.example.com/ctx")
 			}})
-		}, identity.ReasonMalformed},
+		}, identity.ReasonUnknownContext},
 		{"unsupported proof type", func() []byte {
 			return f.vp(vpOpts{afterSign: func(vp map[string]any) { proofOf(vp)["type"] = "RsaSignature2018" }})
 		}, identity.ReasonUnsupportedFormat},
