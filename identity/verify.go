@@ -74,7 +74,10 @@ type VerifierConfig struct {
 // It closes, itself, the holes aries-framework-go leaves to its callers (see AFG-NOTES):
 // a document without a proof is refused; a proof's key must belong to the issuer (credential)
 // or holder (presentation) and be authorised for that purpose, matched by exact id; every
-// credential inside a presentation is verified; challenge and domain are checked.
+// credential of a presentation that the policy uses is verified; challenge and domain are
+// checked. Every JSON-LD fact it acts on is read from the statements the proof signs
+// (signedGraph), never from the JSON, and nothing is resolved or fetched before the checks
+// that need no network have passed (see Verify).
 type Verifier struct {
 	loader       ld.DocumentLoader
 	canon        *canonicalizer
