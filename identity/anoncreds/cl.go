@@ -10,19 +10,21 @@ import (
 // CL-signature parameters (bit lengths) shared by every AnonCreds implementation
 // (anoncreds-clsignatures-rs, ursa, indy-crypto: constants.rs).
 const (
-	LargeEStart     = 596  // e = 2^596 + e', a prime
-	LargeEEndRange  = 119  // 0 <= e' < 2^119
-	LargeMVect      = 592  // m̃ blinding of hidden attributes and of u_i
-	LargeETilde     = 456  // ẽ blinding of e'
-	LargeVTilde     = 3060 // ṽ blinding of v'
-	LargeVPrime     = 2128 // r blinding A' = A·S^r, and r_i, r_Δ of the predicate commitments
-	LargeM2Tilde    = 2432 // m̃2 (clsignatures-rs; ursa and indy-crypto use LargeMVect)
-	LargeRTilde     = 672  // r̃ blinding of r_i
-	LargeAlphaTilde = 2787 // α̃ blinding of α
-	LargeNonce      = 80   // nonces verifiers generate
-	Iteration       = 4    // squares in Lagrange's four-square decomposition
-	challengeBits   = 256  // c_hash is a SHA-256 value
-	messageBits     = 256  // encoded attribute values and the credential context m2
+	LargeEStart      = 596  // e = 2^596 + e', a prime
+	LargeEEndRange   = 119  // 0 <= e' < 2^119
+	LargeMVect       = 592  // m̃ blinding of hidden attributes
+	LargeUTilde      = 592  // ũ blinding of the four squares u_i
+	LargeETilde      = 456  // ẽ blinding of e'
+	LargeVTilde      = 3060 // ṽ blinding of v'
+	LargeVPrime      = 2128 // r blinding A' = A·S^r, and r_i, r_Δ of the predicate commitments
+	LargeVPrimePrime = 2724 // v'' the issuer adds to the holder's blinding v'
+	LargeM2Tilde     = 2432 // m̃2 (clsignatures-rs; ursa and indy-crypto use LargeMVect)
+	LargeRTilde      = 672  // r̃ blinding of r_i
+	LargeAlphaTilde  = 2787 // α̃ blinding of α
+	LargeNonce       = 80   // nonces verifiers generate
+	Iteration        = 4    // squares in Lagrange's four-square decomposition
+	challengeBits    = 256  // c_hash is a SHA-256 value
+	messageBits      = 256  // encoded attribute values and the credential context m2
 )
 
 // Upper bounds (bit lengths) of the responses an honest prover sends. The reference verifiers
@@ -34,23 +36,30 @@ var (
 	maxVHatBits     = LargeVTilde + 1                              // ṽ + c·v', |c·v'| < 2^2983
 	maxMHatBits     = LargeMVect + 2                               // m̃ + c·m, |c·m| < 2^512
 	maxM2HatBits    = LargeM2Tilde + 1                             // m̃2 + c·m2
-	maxUHatBits     = LargeMVect + 2                               // ũ + c·u, u < 2^16
+	maxUHatBits     = LargeUTilde + 2                              // ũ + c·u, u < 2^16
 	maxRHatBits     = challengeBits + LargeVPrime + 2              // r̃ + c·r, c·r dominates
 	maxAlphaHatBits = LargeAlphaTilde + 1                          // α̃ + c·(r_Δ − Σu_i·r_i)
 	eStart          = new(big.Int).Lsh(big.NewInt(1), LargeEStart) // 2^596
 )
 
+// clOpts are test hooks: record receives every exponentiation (the benchmark replays them
+// bare); skipRanges drops the range checks (a test shows what they stop).
+type clOpts struct {
+	record     func(base, exp, mod *big.Int)
+	skipRanges bool
+}
+
 // exper performs the modular exponentiations of a verification. A non-nil record receives
 // every (base, exponent) pair: the benchmark replays them bare to measure our overhead.
 type exper struct {
 	n      *big.Int
-	record func(base, exp *big.Int)
+	record func(base, exp, mod *big.Int)
 }
 
 // exp returns b^e mod n for e >= 0.
 func (x *exper) exp(b, e *big.Int) *big.Int {
 	if x.record != nil {
-		x.record(b, e)
+		x.record(b, e, x.n)
 	}
 	return new(big.Int).Exp(b, e, x.n)
 }
@@ -120,7 +129,7 @@ func nonNegBits(x *big.Int, maxBits int) bool { return x.Sign() >= 0 && x.BitLen
 // that the link secret is the same in every sub-proof, and finally the Fiat–Shamir challenge
 // c_hash = SHA-256(T̂_1 ‖ … ‖ c_list ‖ nonce), every number as its minimal big-endian bytes.
 // It does not look at requested_proof.
-func verifyCL(p *Proof, keys []*clKey, nonce *big.Int, record func(base, exp *big.Int)) error {
+func verifyCL(p *Proof, keys []*clKey, nonce *big.Int, o clOpts) error {
 	if len(keys) != len(p.Proofs) {
 		return refuse(ReasonMalformed, "%d keys for %d sub-proofs", len(keys), len(p.Proofs))
 	}
@@ -135,7 +144,12 @@ func verifyCL(p *Proof, keys []*clKey, nonce *big.Int, record func(base, exp *bi
 		if sp.HasNonRevocProof() {
 			return refuse(ReasonRevocationUnsupported, "sub-proof %d carries a non-revocation proof", i)
 		}
-		x := &exper{n: keys[i].n, record: record}
+		x := &exper{n: keys[i].n, record: o.record}
+		if !o.skipRanges {
+			if err := checkRanges(&sp.PrimaryProof); err != nil {
+				return err
+			}
+		}
 		t, cl, err := verifyPrimary(x, keys[i], &sp.PrimaryProof, c)
 		if err != nil {
 			return err
@@ -222,9 +236,6 @@ func verifyEquality(x *exper, k *clKey, eq *EqProof, c *big.Int) (*big.Int, erro
 		return nil, refuse(ReasonProofInvalid, "A' not in Z*_n")
 	}
 	eHat, vHat, m2Hat := eq.E.Big(), eq.V.Big(), eq.M2.Big()
-	if !nonNegBits(eHat, maxEHatBits) || !nonNegBits(vHat, maxVHatBits) || !nonNegBits(m2Hat, maxM2HatBits) {
-		return nil, refuse(ReasonProofInvalid, "ê, v̂ or m̂2 out of range")
-	}
 	// Every signed attribute is either revealed or hidden, never both, never neither.
 	for name := range eq.RevealedAttrs {
 		if _, ok := k.r[name]; !ok || name == linkSecretAttr {
@@ -251,9 +262,6 @@ func verifyEquality(x *exper, k *clKey, eq *EqProof, c *big.Int) (*big.Int, erro
 			continue
 		}
 		mv := m.Big()
-		if mv.CmpAbs(new(big.Int).Lsh(big.NewInt(1), messageBits)) >= 0 {
-			return nil, refuse(ReasonProofInvalid, "revealed value of %q out of range", name)
-		}
 		ri, ok := x.expSigned(k.r[name], mv)
 		if !ok {
 			return nil, refuse(ReasonProofInvalid, "R of %q not invertible", name)
@@ -271,9 +279,6 @@ func verifyEquality(x *exper, k *clKey, eq *EqProof, c *big.Int) (*big.Int, erro
 		m, ok := eq.M[name]
 		if !ok {
 			continue
-		}
-		if !nonNegBits(m.Big(), maxMHatBits) {
-			return nil, refuse(ReasonProofInvalid, "m̂ of %q out of range", name)
 		}
 		t = x.mulMod(t, x.exp(k.r[name], m.Big()))
 	}
@@ -304,20 +309,10 @@ func deltaPrime(p Predicate) (*big.Int, bool) {
 //	T̂_Δ = (T_Δ^a · Z^Δ')^(−c) · Z^m̂_j · S^(a·r̂_Δ)        (a = 1 for ≥ and >, −1 for ≤ and <)
 //	Q̂   = T_Δ^(−c) · ∏ T_i^û_i · S^α̂
 func verifyPredicate(x *exper, k *clKey, g *GeProof, c *big.Int) ([]*big.Int, error) {
-	n := k.n
 	for _, key := range geKeys {
-		if !inZnStar(g.T[key].Big(), n) {
+		if !inZnStar(g.T[key].Big(), k.n) {
 			return nil, refuse(ReasonProofInvalid, "T[%s] not in Z*_n", key)
 		}
-		if !nonNegBits(g.R[key].Big(), maxRHatBits) {
-			return nil, refuse(ReasonProofInvalid, "r̂[%s] out of range", key)
-		}
-		if key != "DELTA" && !nonNegBits(g.U[key].Big(), maxUHatBits) {
-			return nil, refuse(ReasonProofInvalid, "û[%s] out of range", key)
-		}
-	}
-	if !nonNegBits(g.Alpha.Big(), maxAlphaHatBits) || !nonNegBits(g.Mj.Big(), maxMHatBits) {
-		return nil, refuse(ReasonProofInvalid, "α̂ or m̂_j out of range")
 	}
 	out := make([]*big.Int, 0, Iteration+2)
 	for _, key := range geKeys[:Iteration] {
@@ -361,4 +356,38 @@ func verifyPredicate(x *exper, k *clKey, g *GeProof, c *big.Int) ([]*big.Int, er
 	}
 	q = x.mulMod(q, x.exp(k.s, g.Alpha.Big()))
 	return append(out, q), nil
+}
+
+// checkRanges refuses responses outside the ranges an honest prover produces (see the
+// max…Bits bounds) and revealed values outside the message space ±2^256.
+func checkRanges(pp *PrimaryProof) error {
+	eq := &pp.EqProof
+	if !nonNegBits(eq.E.Big(), maxEHatBits) || !nonNegBits(eq.V.Big(), maxVHatBits) || !nonNegBits(eq.M2.Big(), maxM2HatBits) {
+		return refuse(ReasonProofInvalid, "ê, v̂ or m̂2 out of range")
+	}
+	for name, m := range eq.M {
+		if !nonNegBits(m.Big(), maxMHatBits) {
+			return refuse(ReasonProofInvalid, "m̂ of %q out of range", name)
+		}
+	}
+	for name, m := range eq.RevealedAttrs {
+		if m.Big().BitLen() > messageBits {
+			return refuse(ReasonProofInvalid, "revealed value of %q out of range", name)
+		}
+	}
+	for j := range pp.GeProofs {
+		g := &pp.GeProofs[j]
+		for _, key := range geKeys {
+			if !nonNegBits(g.R[key].Big(), maxRHatBits) {
+				return refuse(ReasonProofInvalid, "r̂[%s] out of range", key)
+			}
+			if key != "DELTA" && !nonNegBits(g.U[key].Big(), maxUHatBits) {
+				return refuse(ReasonProofInvalid, "û[%s] out of range", key)
+			}
+		}
+		if !nonNegBits(g.Alpha.Big(), maxAlphaHatBits) || !nonNegBits(g.Mj.Big(), maxMHatBits) {
+			return refuse(ReasonProofInvalid, "α̂ or m̂_j out of range")
+		}
+	}
+	return nil
 }

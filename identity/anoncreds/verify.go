@@ -91,10 +91,10 @@ type ProvenPredicate struct {
 // non-revocation proof. Verify is safe for concurrent use; it does not modify its inputs
 // beyond normalizing legacy fields (m1, rms) the way the parsers do.
 func Verify(req *PresentationRequest, pres *Presentation, defs Definitions) (*Result, error) {
-	return verify(req, pres, defs, nil)
+	return verify(req, pres, defs, clOpts{})
 }
 
-func verify(req *PresentationRequest, pres *Presentation, defs Definitions, record func(b, e *big.Int)) (*Result, error) {
+func verify(req *PresentationRequest, pres *Presentation, defs Definitions, o clOpts) (*Result, error) {
 	if req == nil || pres == nil {
 		return nil, refuse(ReasonMalformed, "nil request or presentation")
 	}
@@ -143,7 +143,7 @@ func verify(req *PresentationRequest, pres *Presentation, defs Definitions, reco
 	if err := answerRequest(req, pres, facts, res); err != nil {
 		return nil, err
 	}
-	if err := verifyCL(&pres.Proof, keys, nonce, record); err != nil {
+	if err := verifyCL(&pres.Proof, keys, nonce, o); err != nil {
 		return nil, err
 	}
 	return res, nil
