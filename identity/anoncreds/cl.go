@@ -137,29 +137,32 @@ func verifyCL(p *Proof, keys []*clKey, nonce *big.Int, o clOpts) error {
 	if !nonNegBits(c, challengeBits) {
 		return refuse(ReasonProofInvalid, "c_hash out of range")
 	}
-	var tau, clist [][]byte
+	// Cheap checks first, so that a tampered proof costs no exponentiation: ranges, the
+	// commitments c_list must hold, the shared link secret, the predicate bindings.
+	var clist [][]byte
 	var linkSecret *big.Int
 	for i := range p.Proofs {
-		sp := &p.Proofs[i]
-		if sp.HasNonRevocProof() {
+		pp := &p.Proofs[i].PrimaryProof
+		if p.Proofs[i].HasNonRevocProof() {
 			return refuse(ReasonRevocationUnsupported, "sub-proof %d carries a non-revocation proof", i)
 		}
-		x := &exper{n: keys[i].n, record: o.record}
 		if !o.skipRanges {
-			if err := checkRanges(&sp.PrimaryProof); err != nil {
+			if err := checkRanges(pp); err != nil {
 				return err
 			}
 		}
-		t, cl, err := verifyPrimary(x, keys[i], &sp.PrimaryProof, c)
+		cl, err := commitments(pp)
 		if err != nil {
 			return err
 		}
-		tau = append(tau, t...)
 		clist = append(clist, cl...)
-		ms := sp.PrimaryProof.EqProof.M[linkSecretAttr].Big()
+		ms, ok := pp.EqProof.M[linkSecretAttr]
+		if !ok {
+			return refuse(ReasonProofInvalid, "sub-proof %d does not hide the link secret", i)
+		}
 		if linkSecret == nil {
-			linkSecret = ms
-		} else if linkSecret.Cmp(ms) != 0 {
+			linkSecret = ms.Big()
+		} else if linkSecret.Cmp(ms.Big()) != 0 {
 			return refuse(ReasonProofInvalid, "sub-proof %d is bound to another link secret", i)
 		}
 	}
@@ -171,6 +174,15 @@ func verifyCL(p *Proof, keys []*clKey, nonce *big.Int, o clOpts) error {
 		if !bytes.Equal(got[i], clist[i]) {
 			return refuse(ReasonProofInvalid, "c_list[%d] is not the proof's commitment", i)
 		}
+	}
+	var tau [][]byte
+	for i := range p.Proofs {
+		x := &exper{n: keys[i].n, record: o.record}
+		t, err := verifyPrimary(x, keys[i], &p.Proofs[i].PrimaryProof, c)
+		if err != nil {
+			return err
+		}
+		tau = append(tau, t...)
 	}
 	if ChallengeHash(tau, clist, nonce).Cmp(c) != 0 {
 		return refuse(ReasonChallengeMismatch, "recomputed challenge differs from c_hash")
@@ -193,37 +205,46 @@ func ChallengeHash(tau, clist [][]byte, nonce *big.Int) *big.Int {
 	return new(big.Int).SetBytes(h.Sum(nil))
 }
 
-// verifyPrimary recomputes the T values of one sub-proof and returns them with the
-// commitments c_list must hold for it (A', then T_0..T_3, T_Δ of each predicate).
-func verifyPrimary(x *exper, k *clKey, pp *PrimaryProof, c *big.Int) (tau, clist [][]byte, err error) {
+// commitments returns what c_list must hold for one sub-proof: A', then T_0..T_3, T_Δ of
+// each predicate, as minimal big-endian bytes. It also checks that each predicate proof is
+// on a hidden attribute and bound to the equality proof (its m̂_j is that attribute's m̂).
+func commitments(pp *PrimaryProof) ([][]byte, error) {
 	eq := &pp.EqProof
-	t, err := verifyEquality(x, k, eq, c)
-	if err != nil {
-		return nil, nil, err
-	}
-	tau = append(tau, t.Bytes())
-	clist = append(clist, eq.APrime.Big().Bytes())
+	clist := [][]byte{eq.APrime.Big().Bytes()}
 	for j := range pp.GeProofs {
 		g := &pp.GeProofs[j]
 		mj, ok := eq.M[g.Predicate.AttrName]
 		if !ok {
-			return nil, nil, refuse(ReasonProofInvalid, "predicate on %q, which is not a hidden attribute", g.Predicate.AttrName)
+			return nil, refuse(ReasonProofInvalid, "predicate on %q, which is not a hidden attribute", g.Predicate.AttrName)
 		}
 		if mj.Big().Cmp(g.Mj.Big()) != 0 {
-			return nil, nil, refuse(ReasonProofInvalid, "predicate proof on %q is not bound to the equality proof", g.Predicate.AttrName)
-		}
-		ts, err := verifyPredicate(x, k, g, c)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, v := range ts {
-			tau = append(tau, v.Bytes())
+			return nil, refuse(ReasonProofInvalid, "predicate proof on %q is not bound to the equality proof", g.Predicate.AttrName)
 		}
 		for _, key := range geKeys {
 			clist = append(clist, g.T[key].Big().Bytes())
 		}
 	}
-	return tau, clist, nil
+	return clist, nil
+}
+
+// verifyPrimary recomputes the T values of one sub-proof: T̂ of the equality proof, then
+// the six of each predicate proof.
+func verifyPrimary(x *exper, k *clKey, pp *PrimaryProof, c *big.Int) ([][]byte, error) {
+	t, err := verifyEquality(x, k, &pp.EqProof, c)
+	if err != nil {
+		return nil, err
+	}
+	tau := [][]byte{t.Bytes()}
+	for j := range pp.GeProofs {
+		ts, err := verifyPredicate(x, k, &pp.GeProofs[j], c)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range ts {
+			tau = append(tau, v.Bytes())
+		}
+	}
+	return tau, nil
 }
 
 // verifyEquality recomputes

@@ -9,8 +9,9 @@ import (
 
 // builder collects the sub-proofs of a presentation, one per credential used.
 type builder struct {
-	subs   []*subSpec
-	byCred map[*Credential]int
+	subs     []*subSpec
+	byCred   map[*Credential]int
+	secretOf func(*Credential) *LinkSecret
 }
 
 type subSpec struct {
@@ -47,14 +48,14 @@ var geKeys = []string{"0", "1", "2", "3", "DELTA"}
 // prove runs both rounds of the reference prover: commitments (T, A', the predicate
 // commitments and their τ values), the challenge c = H(τ ‖ c_list ‖ nonce), then the
 // responses.
-func (b *builder) prove(random io.Reader, ls *LinkSecret, nonce *big.Int) (*anoncreds.Proof, error) {
+func (b *builder) prove(random io.Reader, nonce *big.Int) (*anoncreds.Proof, error) {
 	msTilde, err := randBits(random, anoncreds.LargeMVect) // shared: binds the sub-proofs
 	if err != nil {
 		return nil, err
 	}
 	var tau, clist [][]byte
 	for _, s := range b.subs {
-		t, cl, err := s.commit(random, ls, msTilde)
+		t, cl, err := s.commit(random, b.secretOf(s.cred), msTilde)
 		if err != nil {
 			return nil, err
 		}

@@ -49,11 +49,29 @@ type Options struct {
 // it (a "names" group from the first that has them all), revealed unless opts hides it; each
 // predicate from the first credential that has the attribute and satisfies the predicate.
 func Prove(random io.Reader, req *anoncreds.PresentationRequest, ls *LinkSecret, creds []*Credential, opts Options) (*anoncreds.Presentation, error) {
+	return prove(random, req, func(*Credential) *LinkSecret { return ls }, creds, opts)
+}
+
+// ProveMixed is Prove with a link secret per credential (secrets[i] for creds[i]). Only
+// tests want it: a verifier must refuse a presentation whose credentials have different
+// link secrets, since they then belong to different holders.
+func ProveMixed(random io.Reader, req *anoncreds.PresentationRequest, secrets []*LinkSecret, creds []*Credential) (*anoncreds.Presentation, error) {
+	if len(secrets) != len(creds) {
+		return nil, errors.New("demo: one link secret per credential")
+	}
+	owner := map[*Credential]*LinkSecret{}
+	for i, c := range creds {
+		owner[c] = secrets[i]
+	}
+	return prove(random, req, func(c *Credential) *LinkSecret { return owner[c] }, creds, Options{})
+}
+
+func prove(random io.Reader, req *anoncreds.PresentationRequest, secretOf func(*Credential) *LinkSecret, creds []*Credential, opts Options) (*anoncreds.Presentation, error) {
 	nonce, err := anoncreds.ParseDecimal(req.Nonce)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{byCred: map[*Credential]int{}}
+	b := &builder{byCred: map[*Credential]int{}, secretOf: secretOf}
 	pres := &anoncreds.Presentation{RequestedProof: anoncreds.RequestedProof{
 		RevealedAttrs:      map[string]anoncreds.RevealedAttrInfo{},
 		RevealedAttrGroups: map[string]anoncreds.RevealedAttrGroupInfo{},
@@ -136,7 +154,7 @@ func Prove(random io.Reader, req *anoncreds.PresentationRequest, ls *LinkSecret,
 		b.subs[idx].preds = append(b.subs[idx].preds, pred)
 		rp.Predicates[ref] = anoncreds.SubProofReferent{SubProofIndex: uint32(idx)}
 	}
-	proof, err := b.prove(random, ls, nonce)
+	proof, err := b.prove(random, nonce)
 	if err != nil {
 		return nil, err
 	}
