@@ -373,3 +373,8 @@ func TestRevocationRefused(t *testing.T) {
 		t.Fatalf("got %v, want revocation_unsupported", err)
 	}
 }
+
+type (
+	demoCredential = demo.Credential
+	demoOptions    = demo.Options
+)
