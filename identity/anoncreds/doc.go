@@ -12,17 +12,19 @@
 // # Non-revocation
 //
 // Non-revocation is not verified. An AnonCreds non-revocation proof lives on the
-// Barreto–Naehrig curve BN254 as implemented by Apache Milagro (AMCL) with its own point
-// serialization, and its verification needs that curve's optimal-ate pairing into Fp12.
-// That curve is not Ethereum's alt_bn128 (the curve in golang.org/x/crypto/bn256 and
-// gnark-crypto), and no maintained pure-Go library implements it. Writing the tower
-// arithmetic, the pairing and AMCL's encoding here, without a second implementation to test
-// against on this machine, would be cryptography we could not show correct, so Verify
-// refuses instead: ReasonRevocationUnsupported when the request asks non-revocation of a
-// revocable credential or a sub-proof carries a non-revocation proof (its challenge cannot be
-// recomputed without the pairing). A revocable credential presented without such a request
-// verifies with Credential.Revocable set; a caller whose policy requires non-revocation
-// must refuse it.
+// Barreto–Naehrig curve BN254 of Apache Milagro (AMCL), u = −(2^62 + 2^55 + 1), not on
+// Ethereum's alt_bn128 (golang.org/x/crypto/bn256, gnark-crypto, cloudflare/bn256), and its
+// verification needs that curve's optimal-ate pairing into Fp12 (four of the eight T̂
+// values are products of pairings), plus AMCL's textual encoding of points, which prints
+// AMCL's internal field representation. The only Go implementation of that curve, AMCL's
+// own (apache/incubator-milagro-crypto, miracl/core), ships as templates to generate and is
+// not on the Go module proxy; writing the tower, the pairing and the encoding here, tested
+// against a single external vector, is a task of its own. Faking it is not an option, so
+// Verify refuses: ReasonRevocationUnsupported when the request asks non-revocation of a
+// revocable credential or a sub-proof carries a non-revocation proof (its challenge cannot
+// be recomputed without the pairing). A revocable credential presented without such a
+// request verifies with Credential.Revocable set; a caller whose policy requires
+// non-revocation must refuse it.
 //
 // # Checks beyond the reference
 //

@@ -141,13 +141,13 @@ func (pp *PrimaryProof) validate(i int) error {
 	if eq.M == nil {
 		eq.M = map[string]*Num{}
 	}
-	if eq.M1.Set() {
-		if _, ok := eq.M[linkSecretAttr]; ok {
+	if eq.M1 != nil { // legacy: m1 is m["master_secret"]; moved once, at parse time
+		if _, ok := eq.M[linkSecretAttr]; ok || !eq.M1.Set() {
 			return refuse(ReasonMalformed, "sub-proof %d: both m1 and m.master_secret", i)
 		}
 		eq.M[linkSecretAttr] = eq.M1
+		eq.M1 = nil
 	}
-	eq.M1 = nil
 	if len(eq.M)+len(eq.RevealedAttrs) > MaxAttributes+1 {
 		return refuse(ReasonMalformed, "sub-proof %d: too many attributes", i)
 	}

@@ -244,3 +244,26 @@ func TestCLSignaturesMockTValues(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Parsed inputs are shared read-only: concurrent verifications of one presentation against
+// one cached definition are race-free (run with -race).
+func TestVerifyConcurrently(t *testing.T) {
+	v := externalVectors(t)[0]
+	r, _ := ParsePresentationRequest(v.request)
+	p, _ := ParsePresentation(v.presentation)
+	s, _ := ParseSchema(v.schema)
+	d, _ := ParseCredentialDefinition(v.credDef)
+	defs := Definitions{Schemas: map[string]*Schema{v.schemaID: s}, CredDefs: map[string]*CredentialDefinition{v.credDefID: d}}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			_, err := Verify(r, p, defs)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

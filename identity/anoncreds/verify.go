@@ -88,8 +88,12 @@ type ProvenPredicate struct {
 //
 // Non-revocation is not verified. Verify refuses with ReasonRevocationUnsupported when the
 // request asks non-revocation of a revocable credential or a sub-proof carries a
-// non-revocation proof. Verify is safe for concurrent use; it does not modify its inputs
-// beyond normalizing legacy fields (m1, rms) the way the parsers do.
+// non-revocation proof.
+//
+// Verify does not modify inputs that come from the Parse functions, so any number of
+// goroutines may verify with the same parsed definitions and requests at once. Inputs built
+// by hand are normalized on first use (legacy m1 and rms moved into m and r), which writes
+// to them.
 func Verify(req *PresentationRequest, pres *Presentation, defs Definitions) (*Result, error) {
 	return verify(req, pres, defs, clOpts{})
 }
