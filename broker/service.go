@@ -419,7 +419,13 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 			return
 		}
 		log.Info("presentation rejected", "reason", reason, "detail", detail)
-		s.answerProblem(ctx, p.Peer, reason, detail)
+		// The wallet gets the code and a fixed sentence: the detail may say what a host
+		// answered to a fetch the presentation caused, which is not a stranger's business.
+		explain := identity.Reason(reason).Explain()
+		if reason == ReasonInternal {
+			explain = detail
+		}
+		s.answerProblem(ctx, p.Peer, reason, explain)
 		return
 	}
 	now := s.now()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/identity/outbound"
 )
 
 // The attacks of the review that found the verifier trusting what a holder can reshape, each
@@ -239,6 +240,33 @@ func TestNothingIsFetchedBeforeTheCheapChecks(t *testing.T) {
 		assertRefused(t, res, err, identity.ReasonUnsupportedDIDMethod)
 		if n := hits.Load(); n != 0 {
 			t.Fatalf("%d requests reached a did:web holder's host that the policy does not allow", n)
+		}
+	})
+
+	t.Run("5 a did:web holder on a loopback address is never connected to, and the wallet hears only the code", func(t *testing.T) {
+		// The service's own client: no network allowed but the public ones.
+		guarded, err := identity.NewResolver(identity.ResolverConfig{WebClient: outbound.New(outbound.Config{Timeout: 2 * time.Second})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vc := w.f.vc(vcOpts{signer: iss, beforeSign: func(vc map[string]any) {
+			vc["issuer"] = iss.did()
+			vc["credentialSubject"].(map[string]any)["id"] = holder
+		}})
+		p := webHolders()
+		p.TrustedIssuers = []string{iss.did()}
+		vp := w.f.vp(vpOpts{holder: holder, vm: holder + "#key-1", vcs: []json.RawMessage{vc}})
+		res, err := w.verifier(identity.VerifierConfig{Resolver: guarded}).Verify(context.Background(), vp,
+			identity.Request{Policy: p, Challenge: testChallenge, Domain: testDomain})
+		assertRefused(t, res, err, identity.ReasonUnresolvableDID)
+		if n := hits.Load(); n != 0 {
+			t.Fatalf("%d connections reached a did:web holder on loopback", n)
+		}
+		told := identity.ReasonOf(err).Explain()
+		for _, leak := range []string{"127.0.0.1", "HTTP", "refused", "not allowed"} {
+			if strings.Contains(told, leak) {
+				t.Errorf("the wallet is told %q, which says %q", told, leak)
+			}
 		}
 	})
 

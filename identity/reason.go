@@ -106,3 +106,42 @@ func ReasonOf(err error) Reason {
 	}
 	return ""
 }
+
+// explanations are what a wallet is told with each reason: fixed sentences, so that nothing a
+// fetch or a parser said (an HTTP status, a host's answer) reaches an unauthenticated party.
+var explanations = map[Reason]string{
+	ReasonMalformed:            "the presentation could not be read",
+	ReasonUnsupportedFormat:    "this presentation or proof format is not verified here",
+	ReasonMissingProof:         "a proof is missing",
+	ReasonBadSignature:         "a signature does not verify",
+	ReasonChallengeMismatch:    "the presentation answers another request",
+	ReasonDomainMismatch:       "the presentation is meant for another verifier",
+	ReasonHolderMismatch:       "the presentation is not signed by the credential's subject",
+	ReasonIssuerMismatch:       "a credential is not signed by its issuer",
+	ReasonUntrustedIssuer:      "the credential's issuer is not trusted for this purpose",
+	ReasonExpiredCredential:    "the credential has expired",
+	ReasonNotYetValid:          "the credential is not valid yet",
+	ReasonMissingCredential:    "no credential of the requested type was presented",
+	ReasonMissingClaim:         "the credential lacks a required claim",
+	ReasonReplayed:             "this presentation was already used",
+	ReasonUnsupportedDIDMethod: "a DID method is not accepted here",
+	ReasonUnresolvableDID:      "a DID could not be resolved",
+	ReasonDeclined:             "the wallet declined",
+	ReasonRevoked:              "the credential is revoked",
+	ReasonSuspended:            "the credential is suspended",
+	ReasonStatusUnavailable:    "the credential's status could not be checked",
+	ReasonFormatNotAllowed:     "this credential format is not accepted for this purpose",
+	ReasonCredentialTooOld:     "the credential was issued too long ago",
+	ReasonClaimConstraint:      "a claim does not meet the request",
+	ReasonUnknownContext:       "the credential uses a JSON-LD context this verifier does not know",
+}
+
+// Explain returns the fixed sentence a wallet is told with r ("the presentation was refused"
+// for a reason without one). Unlike RejectError.Detail, it never carries what a fetch or a
+// parser said.
+func (r Reason) Explain() string {
+	if s, ok := explanations[r]; ok {
+		return s
+	}
+	return "the presentation was refused"
+}

@@ -281,6 +281,7 @@ func TestCRMAuth(t *testing.T) {
 	s := startTestServiceWith(t, func(c *serveConfig) {
 		c.OAuthClientsFile = clients
 		c.OAuthJWKSURL, c.OAuthIssuer = idp.URL, "https://idp.example.com"
+		c.OutboundAllowNetworks = []string{"127.0.0.0/8"} // the identity provider is on loopback
 	})
 	expired, _, _ := s.access.Mint("x", []string{"identities:read"}, -time.Minute)
 	ada := s.verifyCustomer(t, "givenName=Ada,familyName=Lovelace,memberId=1")
@@ -491,6 +492,7 @@ func TestExternalJWKSRotation(t *testing.T) {
 	}
 	s := startTestServiceWith(t, func(c *serveConfig) {
 		c.OAuthJWKSURL, c.OAuthIssuer = idp.URL, "https://idp.example.com"
+		c.OutboundAllowNetworks = []string{"127.0.0.0/8"} // the identity provider is on loopback
 	})
 	list := s.url + "/v1/identities"
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -34,6 +35,7 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/identity/outbound"
 	"github.com/hearro/trustbroker/identity/status"
 )
 
@@ -59,6 +61,9 @@ type serveConfig struct {
 	DefaultPolicy        string
 	UniversalResolverURL string
 	RemoteTimeout        time.Duration
+	// OutboundAllowNetworks are networks the outbound client may reach although they are
+	// not public (an in-cluster Universal Resolver or identity provider; loopback in tests).
+	OutboundAllowNetworks []string
 
 	WebhookURLs        []string
 	WebhookMaxAttempts int
@@ -131,7 +136,8 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML file of verification policies (trusted issuers per credential type, claims, formats, status checks); development mode adds its own 'default' policy unless the file defines one")
 	f.StringVar(&cfg.DefaultPolicy, "default-policy", identity.DevelopmentPolicyName, "policy of sessions that do not name one")
 	f.StringVar(&cfg.UniversalResolverURL, "universal-resolver-url", "", "Universal Resolver for DID methods not resolved locally (e.g. did:sov, did:indy), e.g. https://resolver.example.com")
-	f.DurationVar(&cfg.RemoteTimeout, "remote-timeout", 5*time.Second, "timeout of each did:web, Universal Resolver and status list request")
+	f.DurationVar(&cfg.RemoteTimeout, "remote-timeout", 5*time.Second, "timeout of each did:web, Universal Resolver, status list and JWKS request")
+	f.StringSliceVar(&cfg.OutboundAllowNetworks, "outbound-allow-networks", nil, "networks (CIDRs or addresses) that did:web, status list, Universal Resolver and JWKS fetches may reach although they are not public, e.g. an in-cluster resolver's 10.8.0.0/16; every other loopback, private, link-local or CGNAT address is refused")
 	f.StringSliceVar(&cfg.WebhookURLs, "webhook-url", nil, "CRM endpoint(s) that receive signed events (identity.verified, session.rejected, identity.erased, …); repeat or comma-separate")
 	f.IntVar(&cfg.WebhookMaxAttempts, "webhook-max-attempts", 12, "delivery attempts (exponential backoff, about a day for 12) before a webhook becomes a dead letter")
 	f.StringVar(&cfg.OAuthClientsFile, "oauth-clients-file", "", "YAML file of the CRM clients allowed to use POST /oauth/token (ids, bcrypt-hashed secrets, scopes)")
@@ -186,6 +192,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if c.OAuthJWKSURL != "" && c.OAuthIssuer == "" {
 		errs = append(errs, errors.New("--oauth-issuer is required with --oauth-jwks-url"))
+	}
+	if _, err := outbound.ParseNetworks(c.OutboundAllowNetworks); err != nil {
+		errs = append(errs, fmt.Errorf("--outbound-allow-networks: %w", err))
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
@@ -365,13 +374,23 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if cfg.Dev {
 		label += " (development)"
 	}
+	// One client for everything fetched from a URL a stranger may choose: it connects only
+	// to public addresses and the networks configuration allows.
+	allow, _ := outbound.ParseNetworks(cfg.OutboundAllowNetworks) // validated
+	remote := outbound.New(outbound.Config{Timeout: cfg.RemoteTimeout, Allow: allow})
+	// A wallet names the endpoint the agent answers to, so its messages go through the same
+	// guard; in development the demo wallet listens on loopback.
+	walletNets := allow
+	if cfg.Dev {
+		walletNets = append(slices.Clone(allow), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	}
 	if s.agent, err = didcomm.New(didcomm.Config{
 		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.backend.agent,
 		SecretLock: lock, Loader: loader, Logger: log,
+		HTTPClient: outbound.New(outbound.Config{Timeout: 10 * time.Second, Allow: walletNets}),
 	}); err != nil {
 		return nil, err
 	}
-	remote := &http.Client{Timeout: cfg.RemoteTimeout}
 	resolver, err := identity.NewResolver(identity.ResolverConfig{
 		WebClient: remote, UniversalResolverURL: cfg.UniversalResolverURL, UniversalClient: remote,
 	})
@@ -463,8 +482,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, err
 	}
-	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience,
-		&http.Client{Timeout: 10 * time.Second})
+	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience, remote)
 	if err != nil {
 		return nil, err
 	}

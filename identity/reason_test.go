@@ -1,0 +1,49 @@
+package identity
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestEveryReasonIsExplainedAndDocumented reads the Reason constants from the source, so that
+// a new one cannot be added without the sentence wallets are told and a line in the README.
+func TestEveryReasonIsExplainedAndDocumented(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			v := spec.(*ast.ValueSpec)
+			if id, ok := v.Type.(*ast.Ident); !ok || id.Name != "Reason" {
+				continue
+			}
+			for _, val := range v.Values {
+				code := Reason(strings.Trim(val.(*ast.BasicLit).Value, `"`))
+				n++
+				if _, ok := explanations[code]; !ok {
+					t.Errorf("reason %q has no explanation for wallets", code)
+				}
+				if !strings.Contains(string(readme), "`"+string(code)+"`") {
+					t.Errorf("reason %q is not in README.md", code)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found %d reasons in reason.go; the test no longer reads them", n)
+	}
+}
