@@ -10,13 +10,18 @@ import (
 )
 
 // TestEveryReasonIsExplainedAndDocumented reads the Reason constants from the source, so that
-// a new one cannot be added without the sentence wallets are told and a line in the README.
+// a new one cannot be added without the sentence wallets are told, a line in the README and
+// the chat page's wording.
 func TestEveryReasonIsExplainedAndDocumented(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "reason.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile("../api/web/assets/chat.js") // what the customer's page says
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +44,9 @@ func TestEveryReasonIsExplainedAndDocumented(t *testing.T) {
 				}
 				if !strings.Contains(string(readme), "`"+string(code)+"`") {
 					t.Errorf("reason %q is not in README.md", code)
+				}
+				if !strings.Contains(string(page), "\n  "+string(code)+": '") {
+					t.Errorf("reason %q has no wording in the chat page's REASONS", code)
 				}
 			}
 		}
