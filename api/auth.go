@@ -117,11 +117,22 @@ const (
 	maxChecked = 10000
 )
 
+// DefaultMaxExternalTokenLifetime is the longest an external identity provider's access token
+// may live when ExternalIssuer.MaxLifetime is zero.
+const DefaultMaxExternalTokenLifetime = 24 * time.Hour
+
+// tokenSkew is the clock difference allowed between this service and a token's issuer.
+const tokenSkew = 30 * time.Second
+
 // ExternalIssuer is an identity provider whose tokens the API accepts: its issuer, the
-// audience its tokens must carry, and its JWKS (fetched, cached and refreshed).
+// audience its tokens must carry, and its JWKS (fetched, cached and refreshed). Its tokens must
+// expire (exp), live at most MaxLifetime, and not be issued (iat) or valid (nbf) in the future.
 type ExternalIssuer struct {
 	Issuer   string
 	Audience string
+	// MaxLifetime bounds a token's life: exp - iat, or exp - now for a token without iat.
+	// Zero means DefaultMaxExternalTokenLifetime.
+	MaxLifetime time.Duration
 	// Keys returns the cached JWKS.
 	Keys func(ctx context.Context) (jwk.Set, error)
 	// Refresh, if set, fetches the JWKS again now (it may decline and return the cached set
@@ -170,6 +181,14 @@ func (a *AccessTokens) Mint(subject string, scopes []string, ttl time.Duration) 
 
 var errInvalidAccessToken = errors.New("invalid access token")
 
+// tokenRefusal is a token that is genuine (its signature, issuer and audience hold) but refused
+// for a reason the client is told: code is stable, rendered as the problem's code.
+type tokenRefusal struct {
+	code, detail string
+}
+
+func (e *tokenRefusal) Error() string { return e.code + ": " + e.detail }
+
 // Check verifies a bearer token and returns its principal. A token that passed is trusted
 // again without verification until it expires, for at most a minute.
 func (a *AccessTokens) Check(ctx context.Context, token string) (*Principal, error) {
@@ -208,12 +227,12 @@ func (a *AccessTokens) check(ctx context.Context, token string) (*Principal, tim
 	tok, err := jwt.Parse([]byte(token),
 		jwt.WithKeySet(a.key.PublicSet(), jws.WithInferAlgorithmFromKey(true)),
 		jwt.WithValidate(true), jwt.WithIssuer(a.issuer), jwt.WithAudience(a.audience),
-		jwt.WithAcceptableSkew(30*time.Second))
+		jwt.WithAcceptableSkew(tokenSkew))
 	if err != nil && a.external != nil {
 		tok, err = a.checkExternal(ctx, token)
 	}
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: %v", errInvalidAccessToken, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", errInvalidAccessToken, err)
 	}
 	return &Principal{Subject: tok.Subject(), Scopes: scopesOf(tok)}, tok.Expiration(), nil
 }
@@ -234,10 +253,46 @@ func (a *AccessTokens) checkExternal(ctx context.Context, token string) (jwt.Tok
 			}
 		}
 	}
-	return jwt.Parse([]byte(token),
+	now := time.Now()
+	tok, err := jwt.Parse([]byte(token),
 		jwt.WithKeySet(keys, jws.WithInferAlgorithmFromKey(true)),
 		jwt.WithValidate(true), jwt.WithIssuer(a.external.Issuer), jwt.WithAudience(a.external.Audience),
-		jwt.WithAcceptableSkew(30*time.Second))
+		jwt.WithAcceptableSkew(tokenSkew), jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })))
+	switch {
+	// jwx validates only a token whose signature verified: these are the provider's own.
+	case errors.Is(err, jwt.ErrInvalidIssuedAt()), errors.Is(err, jwt.ErrTokenNotYetValid()):
+		return nil, &tokenRefusal{code: "token_not_yet_valid",
+			detail: "the access token is issued (iat) or valid (nbf) in the future; check the clocks"}
+	case err != nil:
+		return nil, err
+	}
+	if err := a.external.lifetime(tok, now); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// lifetime refuses a token that never expires or lives longer than x allows: a token leaked
+// from a CRM must stop working on its own.
+func (x *ExternalIssuer) lifetime(tok jwt.Token, now time.Time) error {
+	exp := tok.Expiration()
+	if exp.IsZero() {
+		return &tokenRefusal{code: "token_without_expiry",
+			detail: "the identity provider's access token has no expiry (exp); tokens that never expire are refused"}
+	}
+	from := tok.IssuedAt()
+	if from.IsZero() {
+		from = now
+	}
+	max := x.MaxLifetime
+	if max <= 0 {
+		max = DefaultMaxExternalTokenLifetime
+	}
+	if life := exp.Sub(from); life > max {
+		return &tokenRefusal{code: "token_lifetime_too_long",
+			detail: fmt.Sprintf("the identity provider's access token lives %s, more than the %s allowed", life.Round(time.Second), max)}
+	}
+	return nil
 }
 
 // keyIDOf returns the kid of a compact JWS's protected header, or "".
@@ -299,6 +354,9 @@ func (s *server) principal(c echo.Context) (*Principal, error) {
 	p, err := s.cfg.AccessTokens.Check(c.Request().Context(), token)
 	if err != nil {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="hearro", error="invalid_token"`)
+		if r := (*tokenRefusal)(nil); errors.As(err, &r) {
+			return nil, problem(http.StatusUnauthorized, r.code, "%s", r.detail)
+		}
 		return nil, problem(http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired")
 	}
 	return p, nil

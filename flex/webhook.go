@@ -72,8 +72,9 @@ type WebhookConfig struct {
 	// Required.
 	PublicURL string
 	// ReplayWindow is how long a delivery is remembered to refuse a replay
-	// (default 15 minutes). Twilio's own retries of a delivery carry a new
-	// signature and are not replays.
+	// (default 15 minutes). A delivery is remembered by its signature only.
+	// Twilio's own retries of a delivery carry a new RetryCount, hence a new
+	// signature, and are not replays.
 	ReplayWindow time.Duration
 	// MaxRemembered bounds the in-memory guard (default 100000); the oldest
 	// entries are forgotten first.
@@ -129,8 +130,10 @@ func NewWebhookVerifier(cfg WebhookConfig) (*WebhookVerifier, error) {
 // signs only the first value of a repeated parameter, so a value appended to
 // a genuine request would pass it unsigned: Verify refuses it. A JSON (or
 // any non-form) body is signed through the bodySHA256 query parameter,
-// which must match the body's SHA-256. A replay is the same signature (and
-// idempotency token) within the replay window.
+// which must match the body's SHA-256. A replay is the same signature within
+// the replay window, whatever its I-Twilio-Idempotency-Token: that header is
+// not signed. Two deliveries whose signed URL and parameters are identical
+// are one delivery.
 func (v *WebhookVerifier) Verify(r *http.Request, now time.Time) ([]byte, error) {
 	sig := r.Header.Get(SignatureHeader)
 	if sig == "" {
@@ -144,7 +147,11 @@ func (v *WebhookVerifier) Verify(r *http.Request, now time.Time) ([]byte, error)
 	if !v.valid(v.base+r.URL.RequestURI(), r.Method, r.Header.Get("Content-Type"), body, sig) {
 		return nil, &WebhookError{Reason: "bad_signature"}
 	}
-	key := sha256.Sum256([]byte(sig + "\x00" + r.Header.Get(IdempotencyTokenHeader)))
+	// The replay key is what Twilio signs, through the signature that just
+	// proved it: never an unsigned header such as I-Twilio-Idempotency-Token,
+	// which anyone replaying a captured delivery can change. The validator
+	// compares the signature as a string, so a valid one has one spelling.
+	key := sha256.Sum256([]byte(sig))
 	if !v.guard.FirstSeen(hex.EncodeToString(key[:]), now, v.window) {
 		return nil, &WebhookError{Reason: "replayed"}
 	}

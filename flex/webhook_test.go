@@ -170,6 +170,45 @@ func TestWebhookReplay(t *testing.T) {
 	}
 }
 
+// TestReplayedWebhookWithNewIdempotencyTokenIsRefused: an attacker who
+// captured a genuine delivery resends it with only I-Twilio-Idempotency-Token
+// changed. The header is not covered by X-Twilio-Signature, so it must not
+// make the delivery new: form and JSON webhooks, with a token changed, added
+// or removed.
+func TestReplayedWebhookWithNewIdempotencyTokenIsRefused(t *testing.T) {
+	jsonBody := []byte(`{"EventType":"onConversationStateUpdated","ConversationSid":"CH00000000000000000000000000000001","StateTo":"closed"}`)
+	signedJSON, jsonSig := flex.SignWebhookJSON(hookToken, hookPublic+hookPath, jsonBody)
+	jsonCaptured := delivery{target: strings.TrimPrefix(signedJSON, hookPublic), contentType: "application/json",
+		body: string(jsonBody), signature: jsonSig, idempotency: "idem-json"}
+	for _, tt := range []struct {
+		name     string
+		captured delivery
+		replayed []string // the idempotency tokens the attacker sends
+	}{
+		{"form/new token", formDelivery(hookPublic, closedForm("0"), "idem-captured"), []string{"idem-attacker"}},
+		{"form/token removed, then another", formDelivery(hookPublic, closedForm("0"), "idem-captured"), []string{"", "idem-2", "idem-3"}},
+		{"form/token added", formDelivery(hookPublic, closedForm("0"), ""), []string{"idem-new"}},
+		{"JSON/new token", jsonCaptured, []string{"idem-attacker"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := newVerifier(t)
+			now := time.Now()
+			if _, err := v.Verify(tt.captured.request(), now); err != nil {
+				t.Fatalf("the genuine delivery = %v", err)
+			}
+			for i, token := range tt.replayed {
+				replay := tt.captured
+				replay.idempotency = token
+				_, err := v.Verify(replay.request(), now.Add(time.Duration(i+1)*time.Second))
+				var we *flex.WebhookError
+				if !errors.As(err, &we) || we.Reason != "replayed" {
+					t.Errorf("replay with idempotency token %q = %v, want rejected: replayed", token, err)
+				}
+			}
+		})
+	}
+}
+
 // sharedGuard is a ReplayGuard shared by instances, like one on Redis.
 type sharedGuard struct {
 	mu   sync.Mutex

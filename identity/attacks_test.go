@@ -3,9 +3,11 @@ package identity_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/issuer"
 	"github.com/hearro/trustbroker/identity/outbound"
+	"github.com/hearro/trustbroker/identity/sdjwt"
 )
 
 // The attacks of the review that found the verifier trusting what a holder can reshape, each
@@ -359,4 +362,110 @@ func TestJWTCredentialTimes(t *testing.T) {
 		res, err := w.verifier(identity.VerifierConfig{}).Verify(context.Background(), []byte(vp), w.req(pol))
 		assertRefused(t, res, err, identity.ReasonNotYetValid)
 	})
+}
+
+// TestSDJWTWithDisclosableRegisteredClaimIsRefused: an issuer made a claim selectively
+// disclosable that SD-JWT VC requires in the clear — the expiry, the validity start, the
+// issue date, the holder binding, the status reference, the type, the issuer. The holder
+// decides whether such a claim is shown: one that hides its exp never expires. Presenting such
+// a credential is refused with disclosure_not_allowed, as are disclosures of the names RFC
+// 9901 reserves. The same names deeper in the payload are ordinary claims.
+func TestSDJWTWithDisclosableRegisteredClaimIsRefused(t *testing.T) {
+	w := newWorld(t)
+	iss := newKey(t)
+	pol := w.policy()
+	pol.TrustedIssuers = []string{iss.did()}
+	jwk, err := identity.PublicJWK(w.holder.pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cnf map[string]any
+	if err := json.Unmarshal(jwk, &cnf); err != nil {
+		t.Fatal(err)
+	}
+	iat := w.f.now.Add(-time.Hour)
+	// credential is the holder's SD-JWT VC with the demo claims and the names in disclosable
+	// selectively disclosable; reserved are further disclosures under names no payload can
+	// hold, referenced from the top level.
+	credential := func(t *testing.T, extra map[string]any, disclosable []string, reserved map[string]any) string {
+		t.Helper()
+		payload := map[string]any{
+			"iss": iss.did(), "sub": w.holder.did(), "vct": issuer.SDJWTType, "cnf": map[string]any{"jwk": cnf},
+			"iat": iat.Unix(), "nbf": iat.Unix(), "exp": iat.Add(24 * time.Hour).Unix(),
+		}
+		names := slices.Clone(disclosable)
+		for n, v := range demoClaims {
+			payload[n] = v
+			names = append(names, n)
+		}
+		maps.Copy(payload, extra)
+		concealed, disclosures, err := sdjwt.Conceal(payload, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := slices.Collect(maps.Values(disclosures))
+		for name, v := range reserved {
+			d, digest, err := sdjwt.NewDisclosure(name, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			concealed["_sd"] = append(concealed["_sd"].([]any), digest)
+			list = append(list, d)
+		}
+		token, err := identity.SignJWT(map[string]any{"typ": identity.TypeSDJWTVC, "kid": iss.vm()}, concealed, identity.Ed25519Signer(iss.priv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sdjwt.Join(token, list)
+	}
+	// Nested: a claim "card" whose own "exp" is selectively disclosable.
+	card, cardDisclosures, err := sdjwt.Conceal(map[string]any{"number": "**** 1234", "exp": "12/29"}, []string{"exp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cardDisclosure := cardDisclosures["exp"]
+
+	status := map[string]any{"status_list": map[string]any{"idx": 7, "uri": "https://status.example.com/1"}}
+	tests := []struct {
+		name        string
+		extra       map[string]any
+		disclosable []string
+		reserved    map[string]any
+		want        identity.Reason
+	}{
+		{"accepted/every registered claim in the clear", nil, nil, nil, ""},
+		{"accepted/a nested exp is an ordinary claim", map[string]any{"card": card}, nil, nil, ""},
+		{"exp disclosable", nil, []string{"exp"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"nbf disclosable", nil, []string{"nbf"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"iat disclosable", nil, []string{"iat"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"iss disclosable", nil, []string{"iss"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"cnf disclosable", nil, []string{"cnf"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"vct disclosable", nil, []string{"vct"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"status disclosable", map[string]any{"status": status}, []string{"status"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"vct#integrity disclosable", map[string]any{"vct#integrity": "sha256-abc"}, []string{"vct#integrity"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"exp, nbf and iat disclosable", nil, []string{"exp", "nbf", "iat"}, nil, identity.ReasonDisclosureNotAllowed},
+		{"a disclosure named _sd_alg", nil, nil, map[string]any{"_sd_alg": "sha-256"}, identity.ReasonDisclosureNotAllowed},
+		{"a disclosure named _sd", nil, nil, map[string]any{"_sd": []any{}}, identity.ReasonDisclosureNotAllowed},
+		{"a disclosure named ...", nil, nil, map[string]any{"...": "x"}, identity.ReasonDisclosureNotAllowed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sd := credential(t, tc.extra, tc.disclosable, tc.reserved)
+			if tc.extra["card"] != nil {
+				sd += cardDisclosure + "~"
+			}
+			// The holder presents everything it was given (the wallet's PresentSDJWT picks
+			// disclosures by claim name).
+			reveal := slices.Concat([]string{"givenName", "familyName", "memberId"}, tc.disclosable, slices.Collect(maps.Keys(tc.reserved)))
+			if tc.extra["card"] != nil {
+				reveal = append(reveal, "exp")
+			}
+			vp := w.sdPresent(sd, reveal, testChallenge, testDomain)
+			if tc.extra["card"] != nil && !strings.Contains(string(vp), cardDisclosure) {
+				t.Fatal("the nested exp is not disclosed: the case tests nothing")
+			}
+			res, err := w.verifier(identity.VerifierConfig{}).Verify(context.Background(), vp, w.req(pol))
+			assertRefused(t, res, err, tc.want)
+		})
+	}
 }

@@ -78,6 +78,10 @@ const (
 	// unknown URL, or an inline context the policy does not allow), or its contexts redefine
 	// a protected term.
 	ReasonUnknownContext Reason = "unknown_context"
+	// ReasonDisclosureNotAllowed: an SD-JWT discloses a claim that must never be selectively
+	// disclosable (iss, exp, nbf, iat, cnf, status, vct, …): an issuer that let the holder
+	// hide it let the holder hide an expiry, a status or a binding.
+	ReasonDisclosureNotAllowed Reason = "disclosure_not_allowed"
 )
 
 // RejectError says why a presentation was refused. Detail is for logs and the wallet's problem
@@ -134,6 +138,7 @@ var explanations = map[Reason]string{
 	ReasonCredentialTooOld:     "the credential was issued too long ago",
 	ReasonClaimConstraint:      "a claim does not meet the request",
 	ReasonUnknownContext:       "the credential uses a JSON-LD context this verifier does not know",
+	ReasonDisclosureNotAllowed: "the credential lets its holder hide a claim that must always be shown (validity, status, issuer, key)",
 }
 
 // Explain returns the fixed sentence a wallet is told with r ("the presentation was refused"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/hearro/trustbroker/identity/sdjwt"
@@ -22,6 +23,13 @@ var sdJWTRegistered = map[string]bool{
 	"vct#integrity": true, "status": true, "jti": true, "aud": true, "_sd_alg": true,
 }
 
+// sdJWTNotDisclosable are the SD-JWT VC claims that must be in the clear in the issuer-signed
+// payload. A holder could withhold the disclosure of any of them — an expiry, a validity start,
+// an issue date the policy's age limit reads, a status reference, the holder binding — so a
+// credential that makes one disclosable is refused when it is presented with it. ("_sd",
+// "..." and "_sd_alg" are refused as disclosures by sdjwt.Reveal itself.)
+var sdJWTNotDisclosable = []string{"iss", "exp", "nbf", "iat", "cnf", "status", "vct", "vct#integrity"}
+
 // parseSDJWT runs the cheap checks of an SD-JWT VC presentation with key binding.
 func (v *Verifier) parseSDJWT(token string, req Request) (*presented, error) {
 	sp, err := sdjwt.Split(token)
@@ -35,7 +43,10 @@ func (v *Verifier) parseSDJWT(token string, req Request) (*presented, error) {
 	if iss.typ != TypeSDJWTVC && iss.typ != TypeDCSDJWT {
 		return nil, reject(ReasonUnsupportedFormat, "SD-JWT typ %q is not %s or %s", truncate(iss.typ), TypeSDJWTVC, TypeDCSDJWT)
 	}
-	claims, err := sdjwt.Reveal(iss.payload, sp.Disclosures)
+	claims, err := sdjwt.Reveal(iss.payload, sp.Disclosures, sdJWTNotDisclosable...)
+	if errors.Is(err, sdjwt.ErrNotDisclosable) {
+		return nil, reject(ReasonDisclosureNotAllowed, "SD-JWT disclosures: %v", err)
+	}
 	if err != nil {
 		return nil, reject(ReasonMalformed, "SD-JWT disclosures: %v", err)
 	}

@@ -29,6 +29,8 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 		"HEARRO_SESSION_TTL": "3m",
 		"HEARRO_DEV":         "false",
 		"HEARRO_ADDR":        ":9999", // overridden by the flag below
+
+		"HEARRO_OAUTH_MAX_TOKEN_LIFETIME": "2h",
 	}
 	if err := cmd.Flags().Parse([]string{"--addr", ":7000"}); err != nil {
 		t.Fatal(err)
@@ -39,6 +41,9 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	get := func(name string) string { return cmd.Flags().Lookup(name).Value.String() }
 	if get("public-url") != "https://verify.example.com" || get("session-ttl") != (3*time.Minute).String() || get("dev") != "false" || get("addr") != ":7000" {
 		t.Errorf("flags: public-url=%s session-ttl=%s dev=%s addr=%s", get("public-url"), get("session-ttl"), get("dev"), get("addr"))
+	}
+	if get("oauth-max-token-lifetime") != (2 * time.Hour).String() {
+		t.Errorf("--oauth-max-token-lifetime = %s from HEARRO_OAUTH_MAX_TOKEN_LIFETIME=2h", get("oauth-max-token-lifetime"))
 	}
 	if !strings.Contains(cmd.Flags().Lookup("data-dir").Usage, "HEARRO_DATA_DIR") {
 		t.Errorf("help text does not name the environment twin: %q", cmd.Flags().Lookup("data-dir").Usage)
@@ -67,13 +72,15 @@ func TestServeConfigValidate(t *testing.T) {
 		mutate func(*serveConfig)
 		want   string
 	}{
-		"public url with a path":    {func(c *serveConfig) { c.PublicURL = "https://x.example.com/app" }, "--public-url"},
-		"public url not http":       {func(c *serveConfig) { c.PublicURL = "ftp://x" }, "--public-url"},
-		"session ttl too short":     {func(c *serveConfig) { c.SessionTTL = time.Second }, "--session-ttl"},
-		"chat token ttl too long":   {func(c *serveConfig) { c.ChatTokenTTL = 48 * time.Hour }, "--chat-token-ttl"},
-		"bad master key":            {func(c *serveConfig) { c.MasterKey = "short" }, "--master-key"},
-		"production without key":    {func(c *serveConfig) { c.Dev = false }, "--master-key is required"},
-		"production without twilio": {func(c *serveConfig) { c.Dev = false }, "--twilio-account-sid"},
+		"public url with a path":     {func(c *serveConfig) { c.PublicURL = "https://x.example.com/app" }, "--public-url"},
+		"public url not http":        {func(c *serveConfig) { c.PublicURL = "ftp://x" }, "--public-url"},
+		"session ttl too short":      {func(c *serveConfig) { c.SessionTTL = time.Second }, "--session-ttl"},
+		"chat token ttl too long":    {func(c *serveConfig) { c.ChatTokenTTL = 48 * time.Hour }, "--chat-token-ttl"},
+		"bad master key":             {func(c *serveConfig) { c.MasterKey = "short" }, "--master-key"},
+		"production without key":     {func(c *serveConfig) { c.Dev = false }, "--master-key is required"},
+		"production without twilio":  {func(c *serveConfig) { c.Dev = false }, "--twilio-account-sid"},
+		"external tokens unbounded":  {func(c *serveConfig) { c.OAuthMaxLifetime = 0 }, "--oauth-max-token-lifetime"},
+		"external tokens for a year": {func(c *serveConfig) { c.OAuthMaxLifetime = 365 * 24 * time.Hour }, "--oauth-max-token-lifetime"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good

@@ -24,6 +24,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/hearro/trustbroker/api"
 )
 
 type identityJSON struct {
@@ -277,6 +279,22 @@ func TestCRMAuth(t *testing.T) {
 		b, _ := jwt.Sign(tok, jwt.WithKey(jwa.ES256, idpJWK))
 		return "Bearer " + string(b)
 	}
+	// idpTokenLiving is a token of the provider issued now (iat) that expires after life, or
+	// never when life is 0.
+	idpTokenLiving := func(life time.Duration) string {
+		now := time.Now()
+		b := jwt.NewBuilder().Issuer("https://idp.example.com").Audience([]string{"hearro-api"}).Subject("crm-app").
+			IssuedAt(now).Claim("scope", "identities:read")
+		if life != 0 {
+			b = b.Expiration(now.Add(life))
+		}
+		tok, _ := b.Build()
+		signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, idpJWK))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + string(signed)
+	}
 
 	s := startTestServiceWith(t, func(c *serveConfig) {
 		c.OAuthClientsFile = clients
@@ -337,6 +355,26 @@ func TestCRMAuth(t *testing.T) {
 			}
 		})
 	}
+	// The provider's genuine tokens that never expire, or live too long: refused, each with a
+	// code of its own.
+	for _, tc := range []struct {
+		name string
+		life time.Duration
+		code string
+	}{
+		{"401/external token without exp", 0, "token_without_expiry"},
+		{"401/external token living 30 days", 30 * 24 * time.Hour, "token_lifetime_too_long"},
+		{"401/external token living a minute past the maximum", 24*time.Hour + time.Minute, "token_lifetime_too_long"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, "GET", identity, map[string]string{"Authorization": idpTokenLiving(tc.life)}, "")
+			var p api.Problem
+			if err := json.Unmarshal(body, &p); err != nil || resp.StatusCode != 401 || p.Code != tc.code ||
+				resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+				t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+			}
+		})
+	}
 	for _, tc := range []struct {
 		name, method, url, auth string
 		code                    int
@@ -349,6 +387,7 @@ func TestCRMAuth(t *testing.T) {
 		{"403/write scope cannot read", "GET", identity, s.crmToken(t, "identities:write"), 403},
 		{"403/external token without the scope", "GET", identity, idpToken("hearro-api", "sessions:write"), 403},
 		{"200/external token", "GET", identity, idpToken("hearro-api", "identities:read"), 200},
+		{"200/external token living an hour after iat", "GET", identity, idpTokenLiving(time.Hour), 200},
 		{"200/session read by the CRM", "GET", s.url + "/v1/sessions/" + s.createSession(t).ID, s.crmToken(t, "sessions:write"), 200},
 		{"403/session read by the CRM without sessions:write", "GET", s.url + "/v1/sessions/" + s.createSession(t).ID, s.crmToken(t, "identities:read"), 403},
 	} {

@@ -121,9 +121,13 @@ func loadOAuthClients(path string) (map[string]api.OAuthClient, error) {
 	return out, nil
 }
 
-// externalIssuer accepts tokens of an identity provider, its JWKS fetched and refreshed by
-// jwx's cache through client.
-func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, client *http.Client) (*api.ExternalIssuer, error) {
+// maxOAuthTokenLifetime is the most --oauth-max-token-lifetime may allow: an access token that
+// outlives a week is a credential, not a token.
+const maxOAuthTokenLifetime = 7 * 24 * time.Hour
+
+// externalIssuer accepts tokens of an identity provider that live at most maxLifetime, its
+// JWKS fetched and refreshed by jwx's cache through client.
+func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, maxLifetime time.Duration, client *http.Client) (*api.ExternalIssuer, error) {
 	if jwksURL == "" {
 		return nil, nil
 	}
@@ -138,7 +142,7 @@ func externalIssuer(ctx context.Context, jwksURL, issuer, audience string, clien
 	// once per jwksForcedRefresh, so that forged key ids cannot hammer the provider.
 	var mu sync.Mutex
 	var forced time.Time
-	return &api.ExternalIssuer{Issuer: issuer, Audience: audience,
+	return &api.ExternalIssuer{Issuer: issuer, Audience: audience, MaxLifetime: maxLifetime,
 		Keys: func(ctx context.Context) (jwk.Set, error) { return cache.Get(ctx, jwksURL) },
 		Refresh: func(ctx context.Context) (jwk.Set, error) {
 			mu.Lock()

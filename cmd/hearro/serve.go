@@ -72,6 +72,7 @@ type serveConfig struct {
 	OAuthJWKSURL     string
 	OAuthIssuer      string
 	OAuthAudience    string
+	OAuthMaxLifetime time.Duration
 	AccessTokenTTL   time.Duration
 	SessionRate      int
 	SessionBurst     int
@@ -144,6 +145,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.OAuthJWKSURL, "oauth-jwks-url", "", "JWKS URL of an external identity provider whose access tokens the CRM API also accepts")
 	f.StringVar(&cfg.OAuthIssuer, "oauth-issuer", "", "issuer (iss) of the external identity provider's tokens")
 	f.StringVar(&cfg.OAuthAudience, "oauth-audience", api.DefaultAudience, "audience (aud) every CRM access token must carry")
+	f.DurationVar(&cfg.OAuthMaxLifetime, "oauth-max-token-lifetime", api.DefaultMaxExternalTokenLifetime, "longest life (exp - iat, or exp - now without iat) of an external identity provider's access token; tokens without exp are refused")
 	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", api.DefaultAccessTokenTTL, "life of access tokens from POST /oauth/token")
 	f.IntVar(&cfg.SessionRate, "session-rate", 30, "sessions a client IP (or CRM client) may start per minute; 0: unlimited")
 	f.IntVar(&cfg.SessionBurst, "session-burst", 10, "sessions a client IP (or CRM client) may start at once")
@@ -195,6 +197,9 @@ func (c *serveConfig) Validate() error {
 	}
 	if _, err := outbound.ParseNetworks(c.OutboundAllowNetworks); err != nil {
 		errs = append(errs, fmt.Errorf("--outbound-allow-networks: %w", err))
+	}
+	if c.OAuthMaxLifetime < time.Minute || c.OAuthMaxLifetime > maxOAuthTokenLifetime {
+		errs = append(errs, fmt.Errorf("--oauth-max-token-lifetime %s: between 1m and %s", c.OAuthMaxLifetime, maxOAuthTokenLifetime))
 	}
 	for _, p := range c.TrustedProxies {
 		if _, _, err := net.ParseCIDR(p); err != nil {
@@ -482,7 +487,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, err
 	}
-	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience, remote)
+	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience, cfg.OAuthMaxLifetime, remote)
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,15 @@ func Digest(s string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
+// ErrNotDisclosable is matched (errors.Is) by the error of Reveal when a disclosure names a
+// claim that must not be selectively disclosable: "_sd", "..." or "_sd_alg" anywhere (RFC
+// 9901), or one of the caller's alwaysVisible names at the top level of the payload. The error
+// names the claim.
+var ErrNotDisclosable = errors.New("a claim that must not be selectively disclosable is disclosed")
+
+// reserved are the claim names no disclosure may carry (RFC 9901, section 4.2.1).
+var reserved = map[string]bool{"_sd": true, "...": true, "_sd_alg": true}
+
 type disclosure struct {
 	name    string // "" for an array element
 	value   any
@@ -77,7 +86,12 @@ type disclosure struct {
 // sha-256, a disclosure that is malformed, used twice, not referenced by any digest, or that
 // would overwrite a claim, and a digest that appears twice. Digests without a disclosure
 // (undisclosed claims, decoys) are dropped. payload is not modified.
-func Reveal(payload map[string]any, disclosures []string) (map[string]any, error) {
+//
+// alwaysVisible are claims a profile requires in the clear (SD-JWT VC: iss, exp, cnf, …): a
+// disclosure of one of them referenced from the payload's top level is refused with
+// ErrNotDisclosable, as are disclosures named "_sd", "..." or "_sd_alg". The same names deeper
+// in the payload are ordinary claims.
+func Reveal(payload map[string]any, disclosures []string, alwaysVisible ...string) (map[string]any, error) {
 	if alg, ok := payload["_sd_alg"]; ok && alg != "sha-256" {
 		return nil, errors.New("_sd_alg is not sha-256")
 	}
@@ -97,8 +111,11 @@ func Reveal(payload map[string]any, disclosures []string) (map[string]any, error
 			dd.isArray, dd.value = true, arr[1]
 		case 3:
 			name, ok := arr[1].(string)
-			if !ok || name == "_sd" || name == "..." || name == "_sd_alg" {
-				return nil, errors.New("a disclosure has an invalid claim name")
+			if !ok {
+				return nil, errors.New("a disclosure's claim name is not a string")
+			}
+			if reserved[name] {
+				return nil, fmt.Errorf("%w: %q", ErrNotDisclosable, name)
 			}
 			dd.name, dd.value = name, arr[2]
 		default:
@@ -118,14 +135,32 @@ func Reveal(payload map[string]any, disclosures []string) (map[string]any, error
 	if err != nil {
 		return nil, err
 	}
+	m, _ := out.(map[string]any)
+	for _, name := range alwaysVisible {
+		if d := disclosedAtTop(payload, byDigest, name); d {
+			return nil, fmt.Errorf("%w: %q", ErrNotDisclosable, name)
+		}
+	}
 	for _, d := range byDigest {
 		if !d.used {
 			return nil, errors.New("a disclosure is not referenced by the issuer-signed JWT")
 		}
 	}
-	m, _ := out.(map[string]any)
 	delete(m, "_sd_alg")
 	return m, nil
+}
+
+// disclosedAtTop reports whether a disclosure of claim name is referenced by a digest of
+// payload's own "_sd" (reveal has checked the shapes).
+func disclosedAtTop(payload map[string]any, byDigest map[string]*disclosure, name string) bool {
+	list, _ := payload["_sd"].([]any)
+	for _, e := range list {
+		dig, _ := e.(string)
+		if d, ok := byDigest[dig]; ok && !d.isArray && d.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func reveal(v any, byDigest map[string]*disclosure, seen map[string]bool, depth int) (any, error) {

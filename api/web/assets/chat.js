@@ -47,6 +47,7 @@ const REASONS = {
   missing_claim: 'your credential lacks details we need',
   claim_constraint: 'details in your credential do not match what we need',
   unknown_context: 'your credential uses a vocabulary we do not know',
+  disclosure_not_allowed: 'your credential lets you hide its validity dates or status, so we cannot rely on it; ask its issuer for a new one',
   credential_too_old: 'your credential is too old; get a fresh one from its issuer',
   revoked: 'your credential has been revoked by its issuer',
   suspended: 'your credential is suspended by its issuer',
