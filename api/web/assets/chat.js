@@ -54,7 +54,7 @@ const REASONS = {
   unsupported_did_method: 'we cannot look up the keys of your wallet or of your credential’s issuer',
   unresolvable_did: 'we could not look up the keys of your wallet or of your credential’s issuer',
   declined: 'you declined to share your credential in your wallet',
-  confirmation_mismatch: 'your wallet was shown a different code from the one on this page, so it shared nothing — if you scanned a code from somewhere else, it was not ours to trust',
+  confirmation_mismatch: 'your wallet showed a different code from the one on this page, so it shared nothing (if you scanned a code you were sent or shown elsewhere, someone may be trying to pass as you)',
   wallet_unreachable: 'we could not reach your wallet',
   internal_error: 'something went wrong on our side',
 };
