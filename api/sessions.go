@@ -21,30 +21,34 @@ type createSessionRequest struct {
 }
 
 type sessionCreated struct {
-	ID            string          `json:"id"`
-	Status        broker.Status   `json:"status"`
-	Policy        string          `json:"policy"`
-	InvitationURL string          `json:"invitation_url"`
-	DeepLink      string          `json:"deep_link"`
-	Invitation    json.RawMessage `json:"invitation"`
-	QRPNGURL      string          `json:"qr_png_url"`
-	QRSVGURL      string          `json:"qr_svg_url"`
-	EventsURL     string          `json:"events_url"`
-	ExpiresAt     time.Time       `json:"expires_at"`
-	SessionToken  string          `json:"session_token"`
+	ID     string        `json:"id"`
+	Status broker.Status `json:"status"`
+	Policy string        `json:"policy"`
+	// ConfirmationCode is what the page shows for the customer to compare with their wallet.
+	ConfirmationCode string          `json:"confirmation_code,omitempty"`
+	InvitationURL    string          `json:"invitation_url"`
+	DeepLink         string          `json:"deep_link"`
+	Invitation       json.RawMessage `json:"invitation"`
+	QRPNGURL         string          `json:"qr_png_url"`
+	QRSVGURL         string          `json:"qr_svg_url"`
+	EventsURL        string          `json:"events_url"`
+	ExpiresAt        time.Time       `json:"expires_at"`
+	SessionToken     string          `json:"session_token"`
 }
 
 type sessionResponse struct {
-	ID         string        `json:"id"`
-	Status     broker.Status `json:"status"`
-	Reason     string        `json:"reason,omitempty"`
-	ChatError  string        `json:"chat_error,omitempty"`
-	Policy     string        `json:"policy"`
-	IdentityID string        `json:"identity_id,omitempty"`
-	Chat       *chatResponse `json:"chat,omitempty"`
-	CreatedAt  time.Time     `json:"created_at"`
-	UpdatedAt  time.Time     `json:"updated_at"`
-	ExpiresAt  time.Time     `json:"expires_at"`
+	ID        string        `json:"id"`
+	Status    broker.Status `json:"status"`
+	Reason    string        `json:"reason,omitempty"`
+	ChatError string        `json:"chat_error,omitempty"`
+	Policy    string        `json:"policy"`
+	// ConfirmationCode: see sessionCreated.
+	ConfirmationCode string        `json:"confirmation_code,omitempty"`
+	IdentityID       string        `json:"identity_id,omitempty"`
+	Chat             *chatResponse `json:"chat,omitempty"`
+	CreatedAt        time.Time     `json:"created_at"`
+	UpdatedAt        time.Time     `json:"updated_at"`
+	ExpiresAt        time.Time     `json:"expires_at"`
 }
 
 type chatResponse struct {
@@ -72,17 +76,18 @@ func (s *server) createSession(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderLocation, base)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, sessionCreated{
-		ID:            sess.ID,
-		Status:        sess.Status,
-		Policy:        sess.Policy,
-		InvitationURL: s.cfg.PublicURL + "/i/" + sess.ID,
-		DeepLink:      deepLink(sess.Invitation),
-		Invitation:    sess.Invitation,
-		QRPNGURL:      base + "/qr.png",
-		QRSVGURL:      base + "/qr.svg",
-		EventsURL:     base + "/events",
-		ExpiresAt:     sess.ExpiresAt,
-		SessionToken:  token,
+		ID:               sess.ID,
+		Status:           sess.Status,
+		Policy:           sess.Policy,
+		ConfirmationCode: sess.ConfirmationCode,
+		InvitationURL:    s.cfg.PublicURL + "/i/" + sess.ID,
+		DeepLink:         deepLink(sess.Invitation),
+		Invitation:       sess.Invitation,
+		QRPNGURL:         base + "/qr.png",
+		QRSVGURL:         base + "/qr.svg",
+		EventsURL:        base + "/events",
+		ExpiresAt:        sess.ExpiresAt,
+		SessionToken:     token,
 	})
 }
 
@@ -107,7 +112,8 @@ func (s *server) getSession(c echo.Context) error {
 		return err
 	}
 	out := sessionResponse{
-		ID: v.ID, Status: v.Status, Reason: v.Reason, ChatError: v.ChatError, Policy: v.Policy, IdentityID: v.IdentityID,
+		ID: v.ID, Status: v.Status, Reason: v.Reason, ChatError: v.ChatError, Policy: v.Policy,
+		ConfirmationCode: v.ConfirmationCode, IdentityID: v.IdentityID,
 		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, ExpiresAt: v.ExpiresAt,
 	}
 	if v.ChatToken != "" && v.Chat != nil && !crm {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
@@ -95,15 +96,16 @@ func (s *Service) VerifyConnection(ctx context.Context, connectionID, policy str
 	}
 	now := s.now()
 	sess := &Session{
-		ID:           s.ids.next(now),
-		Status:       StatusCreated,
-		Policy:       policy,
-		Nonce:        newNonce(),
-		ConnectionID: connectionID,
-		CreatedAt:    now,
-		UpdatedAt:    now,
-		ExpiresAt:    now.Add(s.cfg.SessionTTL),
-		Version:      1,
+		ID:               s.ids.next(now),
+		Status:           StatusCreated,
+		Policy:           policy,
+		Nonce:            newNonce(),
+		ConfirmationCode: confirm.New(),
+		ConnectionID:     connectionID,
+		CreatedAt:        now,
+		UpdatedAt:        now,
+		ExpiresAt:        now.Add(s.cfg.SessionTTL),
+		Version:          1,
 	}
 	if err := s.deps.Store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
@@ -129,10 +131,11 @@ func (s *Service) request(ctx context.Context, sess *Session) (*Session, error) 
 	}
 	policy := s.cfg.Policies[sess.Policy]
 	_, err = s.deps.Wallets.RequestPresentation(ctx, sess.ConnectionID, threadID, didcomm.PresentationRequest{
-		Comment:    policy.Purpose,
-		Definition: policy.PresentationDefinition(sess.ID),
-		Challenge:  sess.Nonce,
-		Domain:     s.cfg.Domain,
+		Comment:          policy.Purpose,
+		ConfirmationCode: sess.ConfirmationCode,
+		Definition:       policy.PresentationDefinition(sess.ID),
+		Challenge:        sess.Nonce,
+		Domain:           s.cfg.Domain,
 	})
 	if err != nil {
 		s.log.Warn("presentation request not delivered", "session_id", sess.ID, "err", err)

@@ -13,12 +13,14 @@ import (
 
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
 // Wallets is the DIDComm side of a session, implemented by *didcomm.Agent.
 type Wallets interface {
-	CreateInvitation(ctx context.Context, goal string) (didcomm.Invitation, error)
+	// CreateInvitation makes an invitation whose goal carries the confirmation code.
+	CreateInvitation(ctx context.Context, goal, confirmationCode string) (didcomm.Invitation, error)
 	RequestPresentation(ctx context.Context, connectionID, threadID string, req didcomm.PresentationRequest) (didcomm.Peer, error)
 	Acknowledge(ctx context.Context, peer didcomm.Peer) error
 	Reject(ctx context.Context, peer didcomm.Peer, code, explain string) error
@@ -210,8 +212,9 @@ func (s *Service) Close(ctx context.Context) error {
 	}
 }
 
-// CreateSession starts a session: a fresh nonce and an out-of-band invitation for the wallet.
-// An empty policy means the default one.
+// CreateSession starts a session: a fresh nonce, a confirmation code, and an out-of-band
+// invitation for the wallet whose goal carries the code (so the wallet shows the code the
+// customer's page shows). An empty policy means the default one.
 func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, error) {
 	if policy == "" {
 		policy = s.cfg.DefaultPolicy
@@ -219,22 +222,24 @@ func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, e
 	if _, ok := s.cfg.Policies[policy]; !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, policy)
 	}
-	inv, err := s.deps.Wallets.CreateInvitation(ctx, s.cfg.InvitationGoal)
+	code := confirm.New()
+	inv, err := s.deps.Wallets.CreateInvitation(ctx, s.cfg.InvitationGoal, code)
 	if err != nil {
 		return nil, fmt.Errorf("create invitation: %w", err)
 	}
 	now := s.now()
 	sess := &Session{
-		ID:           s.ids.next(now),
-		Status:       StatusInvited,
-		Policy:       policy,
-		Nonce:        newNonce(),
-		InvitationID: inv.ID,
-		Invitation:   inv.JSON,
-		CreatedAt:    now,
-		UpdatedAt:    now,
-		ExpiresAt:    now.Add(s.cfg.SessionTTL),
-		Version:      1, // what the store records for a new session
+		ID:               s.ids.next(now),
+		Status:           StatusInvited,
+		Policy:           policy,
+		Nonce:            newNonce(),
+		ConfirmationCode: code,
+		InvitationID:     inv.ID,
+		Invitation:       inv.JSON,
+		CreatedAt:        now,
+		UpdatedAt:        now,
+		ExpiresAt:        now.Add(s.cfg.SessionTTL),
+		Version:          1, // what the store records for a new session
 	}
 	if err := s.deps.Store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
@@ -465,14 +470,21 @@ func (s *Service) PresentationReceived(ctx context.Context, p didcomm.ReceivedPr
 	s.bindLater(sess.ID)
 }
 
-// ProblemReported handles a wallet's problem report: it declined, or failed.
+// ProblemReported handles a wallet's problem report: it declined, or failed. The session is
+// rejected as declined, or as confirmation_mismatch when the wallet says that is why it
+// declined (its owner expected another code: the invitation was not for their screen). Any
+// other code the wallet sends is logged, not kept: reasons are this service's vocabulary.
 func (s *Service) ProblemReported(ctx context.Context, p didcomm.ReceivedProblem) {
 	sess, err := s.deps.Store.SessionByThread(ctx, p.ThreadID)
 	if err != nil || sess.ConnectionID != p.ConnectionID {
 		return
 	}
-	s.log.Info("wallet reported a problem", "session_id", sess.ID, "code", p.Code)
-	s.rejectSession(ctx, sess.ID, string(identity.ReasonDeclined))
+	reason := identity.ReasonDeclined
+	if p.Code == string(identity.ReasonConfirmationMismatch) {
+		reason = identity.ReasonConfirmationMismatch
+	}
+	s.log.Info("wallet reported a problem", "session_id", sess.ID, "code", p.Code, "reason", reason)
+	s.rejectSession(ctx, sess.ID, string(reason))
 }
 
 // Summary is what the agent is told about a verified customer: that they are verified, by

@@ -16,6 +16,7 @@ import (
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
@@ -31,6 +32,7 @@ type fakeWallets struct {
 	inviteErr error
 	conns     map[string]didcomm.ConnectionInfo
 	removed   []string
+	codes     map[string]string // invitation ID → the confirmation code it was made with
 }
 
 func (w *fakeWallets) Connections(context.Context) ([]didcomm.ConnectionInfo, error) {
@@ -69,12 +71,24 @@ type requestCall struct {
 	req                    didcomm.PresentationRequest
 }
 
-func (w *fakeWallets) CreateInvitation(context.Context, string) (didcomm.Invitation, error) {
+func (w *fakeWallets) CreateInvitation(_ context.Context, _, code string) (didcomm.Invitation, error) {
 	if w.inviteErr != nil {
 		return didcomm.Invitation{}, w.inviteErr
 	}
 	id := uuid.NewString()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.codes == nil {
+		w.codes = map[string]string{}
+	}
+	w.codes[id] = code
 	return didcomm.Invitation{ID: id, JSON: []byte(`{"@id":"` + id + `"}`)}, nil
+}
+
+func (w *fakeWallets) invitationCode(id string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.codes[id]
 }
 
 func (w *fakeWallets) RequestPresentation(_ context.Context, conn, thread string, req didcomm.PresentationRequest) (didcomm.Peer, error) {
@@ -381,6 +395,23 @@ func TestWalletSideFailures(t *testing.T) {
 		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "request_not_accepted"})
 		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != "declined" {
 			t.Fatalf("reason %q", got.Reason)
+		}
+	})
+	t.Run("wallet declines: the code it was shown is not its owner's", func(t *testing.T) {
+		h := newHarness(t)
+		s, peer := h.requested(t)
+		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "confirmation_mismatch"})
+		got := h.status(t, s.ID, broker.StatusRejected)
+		if got.Reason != string(identity.ReasonConfirmationMismatch) || got.IdentityID != "" || got.Chat != nil {
+			t.Fatalf("session %+v, want rejected as confirmation_mismatch with no identity or chat", got)
+		}
+	})
+	t.Run("a wallet's own code is not taken as a reason", func(t *testing.T) {
+		h := newHarness(t)
+		s, peer := h.requested(t)
+		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "anything_goes<script>"})
+		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != "declined" {
+			t.Fatalf("reason %q, want declined", got.Reason)
 		}
 	})
 	t.Run("request cannot be delivered", func(t *testing.T) {
@@ -763,4 +794,60 @@ func TestStoreOutageIsNotTheWalletsFault(t *testing.T) {
 	if got := h.wallets.rejection(peer.ThreadID); got != string(identity.ReasonReplayed) {
 		t.Errorf("a second presentation on a verified session: %q, want replayed", got)
 	}
+}
+
+// The code a session's page shows is the one its invitation and its presentation request
+// carry, and it stays with the session.
+func TestConfirmationCode(t *testing.T) {
+	h := newHarness(t)
+	s, _ := h.requested(t)
+	if !confirm.Valid(s.ConfirmationCode) {
+		t.Fatalf("session's confirmation code %q is not a valid code", s.ConfirmationCode)
+	}
+	if got := h.wallets.invitationCode(s.InvitationID); got != s.ConfirmationCode {
+		t.Errorf("invitation made with code %q, session shows %q", got, s.ConfirmationCode)
+	}
+	if got := h.wallets.lastRequest(t).req.ConfirmationCode; got != s.ConfirmationCode {
+		t.Errorf("presentation request carries code %q, session shows %q", got, s.ConfirmationCode)
+	}
+	t.Run("a returning customer's request carries its session's code", func(t *testing.T) {
+		h.wallets.conns = map[string]didcomm.ConnectionInfo{"c1": {ConnectionID: "c1", State: "completed"}}
+		s, err := h.svc.VerifyConnection(context.Background(), "c1", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req := h.wallets.lastRequest(t).req; !confirm.Valid(s.ConfirmationCode) || req.ConfirmationCode != s.ConfirmationCode {
+			t.Fatalf("session code %q, request code %q", s.ConfirmationCode, req.ConfirmationCode)
+		}
+	})
+	t.Run("sessions get different codes", func(t *testing.T) {
+		// 40 codes out of 2^20: all distinct but with probability 1 - 40·39/2/2^20 ≈ 99.93 %;
+		// allow one repeat, so a flake needs two (≈ 3·10^-7).
+		seen, dups := map[string]bool{}, 0
+		for range 40 {
+			s, err := h.svc.CreateSession(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen[s.ConfirmationCode] {
+				dups++
+			}
+			seen[s.ConfirmationCode] = true
+		}
+		if dups > 1 {
+			t.Fatalf("%d repeated codes among 40 sessions: %v", dups, seen)
+		}
+	})
+	t.Run("a transition cannot change the code", func(t *testing.T) {
+		_, err := h.store.Transition(context.Background(), s.ID, broker.Transition{
+			From: []broker.Status{broker.StatusRequested}, To: broker.StatusRejected,
+			Apply: func(x *broker.Session) { x.ConfirmationCode = "ZZZZ" },
+		}, time.Now())
+		if err == nil {
+			t.Fatal("a transition changed the confirmation code")
+		}
+		if got := h.status(t, s.ID, broker.StatusRequested); got.ConfirmationCode != s.ConfirmationCode {
+			t.Fatalf("code %q after a refused change, want %q", got.ConfirmationCode, s.ConfirmationCode)
+		}
+	})
 }

@@ -59,6 +59,11 @@ type Session struct {
 	Policy string `json:"policy"`
 	// Nonce is the presentation challenge: fresh per session, single use.
 	Nonce string `json:"nonce"`
+	// ConfirmationCode is the short code the customer's page shows and the invitation's goal
+	// and the presentation request's comment carry, so that the customer's wallet shows it too
+	// (package identity/confirm). Set at creation, never changed; empty for sessions stored
+	// before codes existed.
+	ConfirmationCode string `json:"confirmation_code,omitempty"`
 
 	// InvitationID is the out-of-band invitation's @id (the DIDComm parent thread id).
 	InvitationID string `json:"invitation_id,omitempty"`

@@ -48,7 +48,7 @@ type Transition struct {
 	To Status
 	// Apply, if set, changes other fields of the session. It runs inside the store's atomic
 	// step, may run more than once when the store retries an optimistic write, and must not do
-	// I/O. It must not change ID, Status, Version or IdentityID.
+	// I/O. It must not change ID, Status, Version, IdentityID or ConfirmationCode.
 	Apply func(*Session)
 	// Identity, if set, is stored in the same atomic step. Identities are keyed by
 	// FlexIdentity: if one already exists for it, the stored record keeps its ID and CreatedAt
@@ -64,8 +64,9 @@ type Transition struct {
 func (t Transition) Allows(s Status) bool { return slices.Contains(t.From, s) }
 
 // ApplyTo runs Apply, if set, on next, a copy of the stored session cur that shares no memory
-// with it, and refuses what Apply must not change (ID, Status, Version, IdentityID): the
-// stores call it inside their atomic step.
+// with it, and refuses what Apply must not change (ID, Status, Version, IdentityID, and
+// ConfirmationCode, which the customer compares with their wallet's): the stores call it
+// inside their atomic step.
 func (t Transition) ApplyTo(cur, next *Session) error {
 	if t.Apply == nil {
 		return nil
@@ -81,6 +82,8 @@ func (t Transition) ApplyTo(cur, next *Session) error {
 		changed = "Version"
 	case next.IdentityID != cur.IdentityID:
 		changed = "IdentityID"
+	case next.ConfirmationCode != cur.ConfirmationCode:
+		changed = "ConfirmationCode"
 	default:
 		return nil
 	}

@@ -55,6 +55,10 @@ const (
 	ReasonUnresolvableDID Reason = "unresolvable_did"
 	// ReasonDeclined: the wallet declined to present (it sent a problem report).
 	ReasonDeclined Reason = "declined"
+	// ReasonConfirmationMismatch: the wallet declined because the confirmation code it was
+	// given (the invitation's goal, the request's comment) is not the one its owner expected
+	// from their own screen: it was shown somebody else's invitation (package confirm).
+	ReasonConfirmationMismatch Reason = "confirmation_mismatch"
 
 	// ReasonRevoked: a credential's status list says it is revoked.
 	ReasonRevoked Reason = "revoked"
@@ -131,6 +135,7 @@ var explanations = map[Reason]string{
 	ReasonUnsupportedDIDMethod: "a DID method is not accepted here",
 	ReasonUnresolvableDID:      "a DID could not be resolved",
 	ReasonDeclined:             "the wallet declined",
+	ReasonConfirmationMismatch: "the wallet declined: the confirmation code is not the one its owner's screen shows",
 	ReasonRevoked:              "the credential is revoked",
 	ReasonSuspended:            "the credential is suspended",
 	ReasonStatusUnavailable:    "the credential's status could not be checked",

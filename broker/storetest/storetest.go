@@ -60,15 +60,16 @@ var base = time.Date(2031, time.March, 14, 9, 26, 53, 589793238, time.UTC)
 // newSession returns a session with every field set, as CreateSession receives it.
 func newSession(id string) *broker.Session {
 	return &broker.Session{
-		ID:           id,
-		Status:       broker.StatusCreated,
-		Policy:       "verified-customer",
-		Nonce:        "nonce-" + id,
-		InvitationID: "inv-" + id,
-		Invitation:   json.RawMessage(`{"@id":"inv-` + id + `","@type":"https://didcomm.org/out-of-band/1.1/invitation"}`),
-		CreatedAt:    base,
-		UpdatedAt:    base,
-		ExpiresAt:    base.Add(10 * time.Minute),
+		ID:               id,
+		Status:           broker.StatusCreated,
+		Policy:           "verified-customer",
+		Nonce:            "nonce-" + id,
+		ConfirmationCode: "K7QF",
+		InvitationID:     "inv-" + id,
+		Invitation:       json.RawMessage(`{"@id":"inv-` + id + `","@type":"https://didcomm.org/out-of-band/1.1/invitation"}`),
+		CreatedAt:        base,
+		UpdatedAt:        base,
+		ExpiresAt:        base.Add(10 * time.Minute),
 	}
 }
 
@@ -404,6 +405,26 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		isNotFound(t, "IdentityByFlex(identity of the refused transition)", err)
 		_, err = st.Identity(t.Context(), "idn-1")
 		isNotFound(t, "Identity(identity of the refused transition)", err)
+	})
+	t.Run("Apply changing what only the store sets, or the confirmation code, is an error and writes nothing", func(t *testing.T) {
+		st := open(t)
+		s := newSession("s1")
+		create(t, st, s)
+		for field, apply := range map[string]func(*broker.Session){
+			"ID":               func(s *broker.Session) { s.ID = "other" },
+			"Status":           func(s *broker.Session) { s.Status = broker.StatusClosed },
+			"Version":          func(s *broker.Session) { s.Version = 99 },
+			"IdentityID":       func(s *broker.Session) { s.IdentityID = "idn-x" },
+			"ConfirmationCode": func(s *broker.Session) { s.ConfirmationCode = "ZZZZ"; s.Reason = "changed" },
+		} {
+			_, err := st.Transition(t.Context(), "s1", broker.Transition{
+				From: []broker.Status{broker.StatusCreated}, To: broker.StatusInvited, Apply: apply,
+			}, now)
+			if err == nil || !strings.Contains(err.Error(), field) {
+				t.Errorf("Apply changing %s: Transition = %v, want an error naming the field", field, err)
+			}
+		}
+		sameJSON(t, "session after refused transitions", stored(s, 1), mustSession(t, st, "s1"))
 	})
 	t.Run("empty From allows no state", func(t *testing.T) {
 		st := open(t)

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/hearro/trustbroker/flex/emulator"
+	"github.com/hearro/trustbroker/identity/confirm"
 )
 
 // TestChatPageMatchesOpenAPI: the page and its assets, fetched as a browser would, match the
@@ -168,6 +169,11 @@ func chatInBrowser(t *testing.T, browser context.Context, s *testService, name, 
 	if !strings.HasPrefix(deepLink, "didcomm://invite?oob=") {
 		t.Errorf("deep link %q", deepLink)
 	}
+	// The confirmation code, shown for the customer to compare with their wallet's.
+	code := readTab(t, customer, chromedp.Poll[string](`!document.getElementById('confirmation').hidden && document.getElementById('confirmation-code').textContent`, pollEvery))
+	if !confirm.Valid(code) {
+		t.Fatalf("the page shows confirmation code %q", code)
+	}
 	inTab(t, customer, "see the QR code and the status",
 		chromedp.Poll[chromedp.Void](`document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0`, pollEvery),
 		chromedp.Poll[chromedp.Void](`document.getElementById('status').textContent === 'Waiting for your wallet…'`, pollEvery),
@@ -175,9 +181,11 @@ func chatInBrowser(t *testing.T, browser context.Context, s *testService, name, 
 	t.Logf("%s: the page shows the invitation", time.Since(start).Round(time.Millisecond))
 	saveScreenshot(t, "chat-page-"+name+"-invitation.png", readTab(t, customer, chromedp.FullScreenshot(100)), "")
 
-	// The customer's phone: the demo wallet answers the invitation read off the page.
+	// The customer's phone: the demo wallet answers the invitation read off the page, expecting
+	// the code the page shows (it presents only if the invitation and the request carry it).
 	sum, progress, err := runWallet(t, t.TempDir(), invitation, func(w *walletConfig) {
 		w.Claims = "givenName=Ada,familyName=Lovelace,memberId=12345"
+		w.ExpectCode = code
 	})
 	if err != nil || sum.Status != "acknowledged" {
 		t.Fatalf("wallet: %v %+v\n%s", err, sum.Outcome, progress)

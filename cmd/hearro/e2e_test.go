@@ -89,6 +89,9 @@ type createdSession struct {
 	EventsURL     string    `json:"events_url"`
 	ExpiresAt     time.Time `json:"expires_at"`
 	SessionToken  string    `json:"session_token"`
+
+	ConfirmationCode string          `json:"confirmation_code"`
+	Invitation       json.RawMessage `json:"invitation"`
 }
 
 type sessionState struct {
@@ -96,7 +99,9 @@ type sessionState struct {
 	Status     string `json:"status"`
 	Reason     string `json:"reason"`
 	IdentityID string `json:"identity_id"`
-	Chat       *struct {
+	// ConfirmationCode is what the chat page shows.
+	ConfirmationCode string `json:"confirmation_code"`
+	Chat             *struct {
 		Token           string `json:"token"`
 		Identity        string `json:"identity"`
 		ConversationSID string `json:"conversation_sid"`

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/issuer"
 	"github.com/hearro/trustbroker/identity/wallet"
@@ -33,6 +34,7 @@ type walletConfig struct {
 	Listen     string
 	Endpoint   string
 	Label      string
+	ExpectCode string
 }
 
 func newWalletCmd() *cobra.Command {
@@ -49,8 +51,14 @@ RFC 0434 URL with ?oob=…, a didcomm:// link, or the invitation JSON): obtain a
 credential from the development issuer on first use, connect with DID Exchange, answer the
 present-proof request, and wait for the verifier.
 
+The wallet prints the confirmation code the invitation carries ("Check that your screen
+shows K7QF"). With --expect-code, the code the customer's own screen shows, it presents
+nothing unless the invitation and the request carry that code: it declines the request with
+the reason confirmation_mismatch (the invitation was made for somebody else's screen).
+
 Exit status: 0 when the verifier acknowledged the presentation, 2 when it rejected it (the
-reason is printed), 1 on any other failure.`,
+reason is printed), 3 when the wallet declined because the code differs, 1 on any other
+failure.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWalletAccept(cmd.Context(), cfg, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -66,6 +74,7 @@ reason is printed), 1 on any other failure.`,
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:0", "address the wallet receives DIDComm messages on")
 	f.StringVar(&cfg.Endpoint, "endpoint", "", "URL the service reaches the wallet at (default http://<listen address>)")
 	f.StringVar(&cfg.Label, "label", "HearRo demo wallet", "name the service sees for this wallet")
+	f.StringVar(&cfg.ExpectCode, "expect-code", "", "the confirmation code your screen shows (e.g. K7QF); present only if the invitation and request carry it")
 	withEnv(accept, "HEARRO_WALLET_")
 	w.AddCommand(accept)
 	return w
@@ -85,6 +94,13 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		var err error
 		if claims, err = issuer.ParseClaims(cfg.Claims); err != nil {
 			return fmt.Errorf("--claims: %w", err)
+		}
+	}
+	var expect string
+	if cfg.ExpectCode != "" {
+		var err error
+		if expect, err = confirm.Parse(cfg.ExpectCode); err != nil {
+			return fmt.Errorf("--expect-code %q: %w", cfg.ExpectCode, err)
 		}
 	}
 	format := identity.Format(cfg.Format)
@@ -140,10 +156,18 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		say("! presenting a SELF-ISSUED credential signed by %s, which nobody trusts", cred.Issuer)
 	}
 
-	icon := map[string]string{"invitation": "→", "connected": "✓", "requested": "←", "presented": "→", "acknowledged": "✓", "rejected": "✗"}
-	out, err := w.Accept(ctx, invitation, cred, func(s wallet.Step) {
+	icon := map[string]string{"invitation": "→", "confirm": "!", "connected": "✓", "requested": "←", "presented": "→", "acknowledged": "✓", "rejected": "✗", "declined": "✗"}
+	out, err := w.AcceptExpecting(ctx, invitation, cred, expect, func(s wallet.Step) {
 		say("%s %s  (%d ms)", icon[s.Name], s.Message, s.Elapsed.Milliseconds())
 	})
+	if errors.Is(err, wallet.ErrConfirmationMismatch) && out != nil {
+		if cfg.JSON {
+			if jerr := writeWalletSummary(stdout, out, obtained, cfg.SelfIssued, cred); jerr != nil {
+				return jerr
+			}
+		}
+		return &exitError{code: 3, err: err}
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("no answer from the verifier within %s", cfg.Timeout)
@@ -151,10 +175,7 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		return err
 	}
 	if cfg.JSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(walletSummary{Outcome: out, CredentialObtained: obtained, SelfIssued: cfg.SelfIssued,
-			Claims: strings.Split(claimNames(cred.Claims), ", "), ElapsedMS: float64(out.Elapsed.Microseconds()) / 1000}); err != nil {
+		if err := writeWalletSummary(stdout, out, obtained, cfg.SelfIssued, cred); err != nil {
 			return err
 		}
 	}
@@ -162,6 +183,13 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		return &exitError{code: 2, err: fmt.Errorf("the verifier rejected the presentation: %s", out.Reason)}
 	}
 	return nil
+}
+
+func writeWalletSummary(stdout io.Writer, out *wallet.Outcome, obtained, selfIssued bool, cred wallet.Credential) error {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(walletSummary{Outcome: out, CredentialObtained: obtained, SelfIssued: selfIssued,
+		Claims: strings.Split(claimNames(cred.Claims), ", "), ElapsedMS: float64(out.Elapsed.Microseconds()) / 1000})
 }
 
 func claimNames(claims map[string]string) string {

@@ -41,6 +41,8 @@ import (
 	"github.com/hyperledger/aries-framework-go/pkg/store/connection"
 	"github.com/hyperledger/aries-framework-go/spi/storage"
 	"github.com/piprate/json-gold/ld"
+
+	"github.com/hearro/trustbroker/identity/confirm"
 )
 
 // Config configures an Agent.
@@ -110,12 +112,18 @@ func (i Invitation) URL(base string) string {
 	return base + "?oob=" + base64.RawURLEncoding.EncodeToString(i.JSON)
 }
 
+// GoalCodeVerifyIdentity is the goal_code of the service's invitations.
+const GoalCodeVerifyIdentity = "hearro.verify-identity"
+
 // PresentationRequest is what the verifier asks a wallet to prove.
 type PresentationRequest struct {
-	Comment    string
-	Definition map[string]any
-	Challenge  string
-	Domain     string
+	// Comment is the human-readable text of the request; ConfirmationCode, if set, is
+	// appended to it as confirm.Text(ConfirmationCode) for the wallet to show.
+	Comment          string
+	ConfirmationCode string
+	Definition       map[string]any
+	Challenge        string
+	Domain           string
 }
 
 // Agent is the service's DIDComm agent. It is safe for concurrent use.
@@ -298,11 +306,17 @@ func (a *Agent) listen(_ *afgcontext.Provider) error {
 	return nil
 }
 
-// CreateInvitation makes an out-of-band invitation whose handshake is DID Exchange 1.0.
-func (a *Agent) CreateInvitation(_ context.Context, goal string) (Invitation, error) {
+// CreateInvitation makes an out-of-band invitation whose handshake is DID Exchange 1.0. Its
+// goal is goal followed, if confirmationCode is not empty, by confirm.Text(confirmationCode),
+// for the wallet to show; a code that is not a valid confirmation code is refused with an
+// error matching confirm.ErrInvalid.
+func (a *Agent) CreateInvitation(_ context.Context, goal, confirmationCode string) (Invitation, error) {
+	if confirmationCode != "" && !confirm.Valid(confirmationCode) {
+		return Invitation{}, fmt.Errorf("create invitation: %w", confirm.ErrInvalid)
+	}
 	inv, err := a.oob.CreateInvitation(nil,
 		outofband.WithLabel(a.cfg.Label),
-		outofband.WithGoal(goal, "hearro.verify-identity"),
+		outofband.WithGoal(confirm.With(goal, confirmationCode), GoalCodeVerifyIdentity),
 		outofband.WithHandshakeProtocols(didexsvc.PIURI),
 		outofband.WithAccept(transport.MediaTypeAIP2RFC0019Profile),
 	)
@@ -330,6 +344,9 @@ func (a *Agent) CreateInvitation(_ context.Context, goal string) (Invitation, er
 // message id, which becomes the thread id, is threadID (callers record it before the answer can
 // arrive), or a fresh one if empty.
 func (a *Agent) RequestPresentation(_ context.Context, connectionID, threadID string, req PresentationRequest) (Peer, error) {
+	if req.ConfirmationCode != "" && !confirm.Valid(req.ConfirmationCode) {
+		return Peer{}, fmt.Errorf("request presentation: %w", confirm.ErrInvalid)
+	}
 	if threadID == "" {
 		threadID = uuid.NewString()
 	}
@@ -351,7 +368,7 @@ func (a *Agent) RequestPresentation(_ context.Context, connectionID, threadID st
 	msg, err := messageMap(RequestPresentationV2{
 		ID:          threadID,
 		Type:        TypeRequestPresV2,
-		Comment:     req.Comment,
+		Comment:     confirm.With(req.Comment, req.ConfirmationCode),
 		WillConfirm: true,
 		Formats:     []Format{{AttachID: "definition", Format: FormatPEDefinition}},
 		Attachments: []Attachment{{ID: "definition", MimeType: "application/json", Data: AttachmentData{JSON: pd}}},

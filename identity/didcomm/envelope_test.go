@@ -35,7 +35,7 @@ func testOpener(t testing.TB) (*envelopeOpener, ed25519.PublicKey) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	inv, err := a.CreateInvitation(context.Background(), "test")
+	inv, err := a.CreateInvitation(context.Background(), "test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

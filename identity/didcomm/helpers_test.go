@@ -35,6 +35,7 @@ type verifierHandler struct {
 	results  map[string]string // thread → outcome
 	changed  chan struct{}     // closed and replaced when results change
 	outcomes chan string       // every outcome, in order (buffered; never blocks the agent)
+	code     string            // confirmation code the next requests carry ("" for none)
 }
 
 func newVerifierHandler(t testing.TB, agent *didcomm.Agent, domain string) *verifierHandler {
@@ -61,8 +62,10 @@ func (h *verifierHandler) Connected(ctx context.Context, c didcomm.Connection) {
 	nonce, thread := "nonce-"+c.ConnectionID, uuid.NewString()
 	h.mu.Lock()
 	h.nonce[thread] = nonce
+	code := h.code
 	h.mu.Unlock()
 	if _, err := h.agent.RequestPresentation(ctx, c.ConnectionID, thread, didcomm.PresentationRequest{
+		Comment: h.policy.Purpose, ConfirmationCode: code,
 		Definition: h.policy.PresentationDefinition("def-1"), Challenge: nonce, Domain: h.domain,
 	}); err != nil {
 		h.t.Errorf("request presentation: %v", err)

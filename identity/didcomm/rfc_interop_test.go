@@ -49,7 +49,7 @@ func connect(t *testing.T, agent *didcomm.Agent, h *rfcholder.Holder) *rfcholder
 // connectWith answers a fresh invitation, handed to the holder in the form show returns.
 func connectWith(t *testing.T, agent *didcomm.Agent, h *rfcholder.Holder, show func(didcomm.Invitation) []byte) *rfcholder.Connection {
 	t.Helper()
-	inv, err := agent.CreateInvitation(context.Background(), "rfc interop")
+	inv, err := agent.CreateInvitation(context.Background(), "rfc interop", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hyperledger/aries-framework-go/pkg/client/didexchange"
 	"github.com/hyperledger/aries-framework-go/pkg/client/outofband"
 	"github.com/hyperledger/aries-framework-go/pkg/client/presentproof"
 	"github.com/hyperledger/aries-framework-go/pkg/crypto"
 	"github.com/hyperledger/aries-framework-go/pkg/didcomm/common/service"
+	"github.com/hyperledger/aries-framework-go/pkg/didcomm/dispatcher"
 	"github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/decorator"
 	didexsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/didexchange"
 	presentproofsvc "github.com/hyperledger/aries-framework-go/pkg/didcomm/protocol/presentproof"
@@ -40,6 +42,7 @@ import (
 	"github.com/piprate/json-gold/ld"
 
 	"github.com/hearro/trustbroker/identity"
+	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/issuer"
 )
@@ -80,6 +83,7 @@ type Wallet struct {
 	exchange  *didexchange.Client
 	proofs    *presentproof.Client
 	lookup    *connection.Lookup
+	outbound  dispatcher.Outbound
 	holder    holderKey
 	serveDone chan struct{}
 }
@@ -175,6 +179,7 @@ func (w *Wallet) init() error {
 	if w.lookup, err = connection.NewLookup(ctx); err != nil {
 		return err
 	}
+	w.outbound = ctx.OutboundDispatcher()
 	if w.meta, err = w.cfg.Storage.OpenStore("hearro_wallet"); err != nil {
 		return err
 	}
@@ -333,28 +338,74 @@ func expired(vc []byte) bool {
 
 // Step is one visible step of an exchange, for progress output.
 type Step struct {
-	Name    string // invitation, connected, requested, presented, acknowledged, rejected
+	// Name is invitation, confirm (the confirmation code to compare with the customer's
+	// screen), connected, requested, presented, acknowledged, rejected or declined.
+	Name    string
 	Message string
 	Elapsed time.Duration
 }
 
 // Outcome is how an exchange ended.
 type Outcome struct {
-	// Status is "acknowledged" (the verifier accepted the presentation) or "rejected".
+	// Status is "acknowledged" (the verifier accepted the presentation), "rejected" (it
+	// refused it) or "declined" (the wallet refused to present).
 	Status string `json:"status"`
-	// Reason is the verifier's problem-report code when rejected.
-	Reason       string        `json:"reason,omitempty"`
-	Explain      string        `json:"explain,omitempty"`
-	ConnectionID string        `json:"connection_id"`
-	HolderDID    string        `json:"holder_did"`
-	Issuer       string        `json:"credential_issuer"`
-	Verifier     string        `json:"verifier_label,omitempty"`
-	Elapsed      time.Duration `json:"elapsed_ns"`
+	// Reason is the verifier's problem-report code when rejected, the wallet's own
+	// (confirmation_mismatch) when declined.
+	Reason string `json:"reason,omitempty"`
+	// ConfirmationCode is the code the invitation carried (see package confirm); empty if it
+	// carried none.
+	ConfirmationCode string        `json:"confirmation_code,omitempty"`
+	Explain          string        `json:"explain,omitempty"`
+	ConnectionID     string        `json:"connection_id"`
+	HolderDID        string        `json:"holder_did"`
+	Issuer           string        `json:"credential_issuer"`
+	Verifier         string        `json:"verifier_label,omitempty"`
+	Elapsed          time.Duration `json:"elapsed_ns"`
 }
+
+// ErrConfirmationMismatch is matched by every *MismatchError.
+var ErrConfirmationMismatch = errors.New(string(identity.ReasonConfirmationMismatch))
+
+// MismatchError says the wallet refused to present because the confirmation code the
+// verifier sent (Invitation: in the invitation's goal, Request: in the request's comment;
+// empty when there was none) is not the one its owner expected from their own screen.
+type MismatchError struct {
+	Expected, Invitation, Request string
+}
+
+func (e *MismatchError) Error() string {
+	got := e.Request
+	if e.Invitation != e.Expected {
+		got = e.Invitation
+	}
+	if got == "" {
+		got = "no code"
+	}
+	return fmt.Sprintf("%s: this wallet was shown %s, your screen shows %s: the invitation was not made for your screen, so nothing was presented",
+		identity.ReasonConfirmationMismatch, got, e.Expected)
+}
+
+// Is makes errors.Is(err, ErrConfirmationMismatch) true.
+func (e *MismatchError) Is(target error) bool { return target == ErrConfirmationMismatch }
 
 // Accept answers an out-of-band invitation: connect, then present cred when asked, and wait
 // for the verifier's ack or problem report. progress (may be nil) sees each step.
 func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential, progress func(Step)) (*Outcome, error) {
+	return w.AcceptExpecting(ctx, invitation, cred, "", progress)
+}
+
+// AcceptExpecting is Accept for a customer who read the confirmation code on their own screen
+// (the page they asked for help on): expect, if not empty, is that code (see confirm.Parse).
+// The wallet shows the code the invitation carries either way. With expect set, unless both
+// the invitation's goal and the presentation request's comment carry exactly that code, it
+// presents nothing: it declines the request with a present-proof problem report whose code is
+// confirmation_mismatch, and returns an Outcome with Status "declined" and a *MismatchError.
+// It still connects first, so that the verifier learns why the session failed.
+func (w *Wallet) AcceptExpecting(ctx context.Context, invitation []byte, cred Credential, expect string, progress func(Step)) (*Outcome, error) {
+	if expect != "" && !confirm.Valid(expect) {
+		return nil, fmt.Errorf("expected confirmation code %q: %w", expect, confirm.ErrInvalid)
+	}
 	if progress == nil {
 		progress = func(Step) {}
 	}
@@ -370,6 +421,10 @@ func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential,
 		return nil, errors.New("invitation has no @type or no services: not an out-of-band invitation")
 	}
 	step("invitation", "invitation from %q", inv.Label)
+	invCode, _ := confirm.Find(inv.Goal)
+	if invCode != "" {
+		step("confirm", "%s", confirm.Text(invCode))
+	}
 
 	exStates := make(chan service.StateMsg, 16)
 	ppActions := make(chan service.DIDCommAction, 4)
@@ -398,7 +453,7 @@ func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential,
 	if err != nil {
 		return nil, fmt.Errorf("accept invitation: %w", err)
 	}
-	out := &Outcome{ConnectionID: connID, HolderDID: w.holder.DID, Issuer: cred.Issuer, Verifier: inv.Label}
+	out := &Outcome{ConnectionID: connID, HolderDID: w.holder.DID, Issuer: cred.Issuer, Verifier: inv.Label, ConfirmationCode: invCode}
 	var theirDID string
 	for {
 		select {
@@ -415,6 +470,13 @@ func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential,
 			if didcomm.NormalizeType(act.Message.Type()) == didcomm.TypePresProblemV2 {
 				act.Continue(nil) // accept the report; the abandoned state carries it
 				continue
+			}
+			if expect != "" {
+				if err := w.confirmRequest(act, connID, expect, invCode); err != nil {
+					out.Status, out.Reason, out.Elapsed = "declined", string(identity.ReasonConfirmationMismatch), time.Since(start)
+					step("declined", "%v", err)
+					return out, err
+				}
 			}
 			if err := w.answer(act, connID, cred, step); err != nil {
 				act.Stop(err)
@@ -444,6 +506,48 @@ func (w *Wallet) Accept(ctx context.Context, invitation []byte, cred Credential,
 			}
 		}
 	}
+}
+
+// confirmRequest checks a presentation request against the code the customer expects. On a
+// mismatch it declines the request with its own problem report, whose code says why — the
+// framework's Stop would send the generic "rejected" — and leaves the action unanswered: the
+// exchange ends here. The *MismatchError it returns says so even if the report could not be
+// sent (joined with that error).
+func (w *Wallet) confirmRequest(act service.DIDCommAction, connID, expect, invCode string) error {
+	var req didcomm.RequestPresentationV2
+	if didcomm.NormalizeType(act.Message.Type()) == didcomm.TypeRequestPresV2 {
+		_ = didcomm.Decode(act.Message, &req) // undecodable: no code, so a mismatch
+	}
+	reqCode, _ := confirm.Find(req.Comment)
+	if invCode == expect && reqCode == expect {
+		return nil
+	}
+	mismatch := &MismatchError{Expected: expect, Invitation: invCode, Request: reqCode}
+	thread, err := act.Message.ThreadID()
+	if err != nil {
+		return errors.Join(mismatch, fmt.Errorf("decline: %w", err))
+	}
+	rec, err := w.lookup.GetConnectionRecord(connID)
+	if err != nil {
+		return errors.Join(mismatch, fmt.Errorf("decline: connection %s: %w", connID, err))
+	}
+	b, err := json.Marshal(didcomm.ProblemReport{
+		ID: uuid.NewString(), Type: didcomm.TypePresProblemV2, Thread: &didcomm.Thread{ID: thread},
+		Description: didcomm.ProblemDetails{Code: string(identity.ReasonConfirmationMismatch),
+			En: "the confirmation code is not the one on the customer's screen"},
+		WhoRetries: "none", Impact: "thread",
+	})
+	if err != nil {
+		return errors.Join(mismatch, err)
+	}
+	msg, err := service.ParseDIDCommMsgMap(b)
+	if err != nil {
+		return errors.Join(mismatch, err)
+	}
+	if err := w.outbound.SendToDID(msg, rec.MyDID, rec.TheirDID); err != nil {
+		return errors.Join(mismatch, fmt.Errorf("decline: %w", err))
+	}
+	return mismatch
 }
 
 // answer builds and sends the presentation a request asks for.

@@ -12,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   start: $('start'), verify: $('verify'), verifyHeading: $('verify-heading'), invitation: $('invitation'),
   qr: $('qr'), deepLink: $('deep-link'), link: $('invitation-link'), copy: $('copy'), expiry: $('expiry'),
+  code: $('confirmation-code'), confirmation: $('confirmation'), otherDevice: $('other-device'), sameDevice: $('same-device'),
   status: $('status'), problem: $('problem'), problemText: $('problem-text'), restart: $('restart'),
   chat: $('chat'), log: $('log'), messages: $('messages'), compose: $('compose'), message: $('message'), send: $('send'),
 };
@@ -55,6 +56,7 @@ const REASONS = {
   unsupported_did_method: 'we cannot look up the keys of your wallet or of your credential’s issuer',
   unresolvable_did: 'we could not look up the keys of your wallet or of your credential’s issuer',
   declined: 'you declined to share your credential in your wallet',
+  confirmation_mismatch: 'your wallet showed a different code from the one on this page, so it shared nothing (if you scanned a code you were sent or shown elsewhere, someone may be trying to pass as you)',
   wallet_unreachable: 'we could not reach your wallet',
   internal_error: 'something went wrong on our side',
 };
@@ -126,6 +128,12 @@ function fail(text) {
   ui.problem.hidden = false;
 }
 
+// sameDeviceLikely: a touch-first device (a phone or tablet), where a wallet app lives.
+function sameDeviceLikely() {
+  if (navigator.userAgentData && typeof navigator.userAgentData.mobile === 'boolean') return navigator.userAgentData.mobile;
+  return window.matchMedia('(pointer: coarse)').matches || /Android|iPhone|iPad|iPod|Mobile/i.test(navigator.userAgent);
+}
+
 function markSteps(...ids) {
   for (const id of ids) $(`step-${id}`).classList.add('done');
 }
@@ -149,6 +157,16 @@ async function start() {
     return;
   }
   session = { id: created.id, token: created.session_token, eventsURL: ownOrigin(created.events_url) };
+  if (created.confirmation_code) {
+    ui.code.textContent = created.confirmation_code;
+    ui.confirmation.hidden = false;
+  } else {
+    ui.confirmation.hidden = true;
+  }
+  // On a phone the wallet is most likely on the same device: offer the deep link first (a
+  // same-device flow has no QR code for somebody else to show). On a desktop, the QR code.
+  if (sameDeviceLikely()) ui.invitation.insertBefore(ui.sameDevice, ui.otherDevice);
+  else ui.invitation.insertBefore(ui.otherDevice, ui.sameDevice);
   ui.qr.src = ownOrigin(created.qr_svg_url);
   ui.deepLink.href = created.deep_link;
   ui.link.value = created.invitation_url;
