@@ -21,7 +21,7 @@ import (
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // kmsProvider is what localkms needs: a key store over the agent storage and a secret lock.

@@ -12,7 +12,7 @@ import (
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/internal/agentspi/agentspitest"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // TestAgentStorageConformance runs aries-framework-go's own storage suite with no skips —

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // The benchmarks run against a private redis-server on loopback. Each store operation is

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // replica returns an event bus on its own store (its own Redis client), like one service

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 func TestReplayGuardAcrossReplicas(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // listIDs pages through ListIdentities (page size n) and returns the IDs.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // The cluster is the slow part (a second or two to start and join): one serves every test of

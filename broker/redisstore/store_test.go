@@ -21,8 +21,8 @@ import (
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/internal/agentspi/agentspitest"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/broker/storetest"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // TestConformance runs the broker.Store suite against a private redis-server, each subtest

@@ -19,9 +19,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // defaultServeConfig is the configuration `hearro serve` has with no flags and no environment.

@@ -22,10 +22,10 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // The tests in this file run the service on Redis in-process: one or two `hearro serve`

@@ -28,8 +28,8 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/redisstore"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/flex/emulator"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // The tests in this file run the service as it is deployed: several `hearro serve` processes

@@ -24,10 +24,10 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"github.com/hearro/trustbroker/api"
-	"github.com/hearro/trustbroker/broker/redisstore/redistest"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
 // provokableStatuses are the error statuses TestRouteStatuses provokes wherever
