@@ -13,6 +13,7 @@ import (
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/broker/storetest"
+	"github.com/hearro/trustbroker/internal/testenv/bolttest"
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 )
 
@@ -31,8 +32,27 @@ func openDB(t testing.TB) *boltstore.DB {
 	return db
 }
 
+// TestConformance runs the broker.Store suite on a fresh file per subtest. Its erasure case
+// reads every key of every bucket of the file, once the store is closed.
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) broker.Store { return openDB(t) })
+	storetest.Run(t, storetest.Harness{
+		Open: func(t *testing.T) broker.Store { return openDB(t) },
+		Dump: func(t *testing.T, st broker.Store) map[string]string {
+			db := st.(*boltstore.DB)
+			if err := db.Close(); err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+			return bolttest.Dump(t, db.Path())
+		},
+		Kept: func(_ broker.Store, k storetest.Kept) []storetest.Record {
+			return []storetest.Record{
+				{Key: "identities/" + k.Identity.ID, Holds: k.Identity.Claims["memberId"].(string)},
+				{Key: "outbox/" + k.Delivery.ID, Holds: k.Identity.HolderDID},
+				{Key: "outbox_subject/" + k.Identity.ID + "\x00" + k.Delivery.ID},
+				{Key: "outbox/" + k.Erasure.ID, Holds: "identity.erased"},
+			}
+		},
+	})
 }
 
 func TestOpen(t *testing.T) {

@@ -2,7 +2,6 @@ package boltstore_test
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,39 +12,8 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
+	"github.com/hearro/trustbroker/internal/testenv/bolttest"
 )
-
-// dumpFile returns every key of the store file at path (closed), in every bucket, nested or
-// not, as "bucket/…/key", with its value as text.
-func dumpFile(t *testing.T, path string) map[string]string {
-	t.Helper()
-	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("bolt.Open = %v", err)
-	}
-	defer b.Close()
-	out := map[string]string{}
-	var walk func(name string, bucket *bolt.Bucket) error
-	walk = func(name string, bucket *bolt.Bucket) error {
-		return bucket.ForEach(func(k, v []byte) error {
-			key := name + "/" + string(k)
-			if v == nil {
-				if nested := bucket.Bucket(k); nested != nil {
-					return walk(key, nested)
-				}
-			}
-			out[key] = string(v)
-			return nil
-		})
-	}
-	err = b.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, bucket *bolt.Bucket) error { return walk(string(name), bucket) })
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // editFile runs fn in a write transaction on the store file at path (closed).
 func editFile(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
@@ -98,100 +66,11 @@ func person(id, name string, now time.Time) *broker.Identity {
 	}
 }
 
-// TestErasureLeavesNoTrace erases a customer who verified twice, was bound to a chat and has
-// webhook deliveries about them (Subject their ID) queued, leased and dead, then reads every
-// key of every bucket of the file and finds nothing of the identity: not its ID, pseudonym,
-// DIDs, connection or claim values, nor its deliveries' IDs. (It reads the buckets, not the
-// file's bytes: bbolt does not clear freed pages.) The erasure's own notify delivery is about
-// no one here: one whose Subject or payload is the ID keeps it, by design.
-func TestErasureLeavesNoTrace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hearro.db")
-	db := reopen(t, path)
-	ctx := t.Context()
-	now := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
-	gone, keep := person("01JZGONE000000000000000001", "Gone", now), person("01JZKEEP000000000000000001", "Keep", now)
-	gone.Claims["address"] = map[string]any{"street": "12 Erasure Lane"}
-	verifyIdentity(t, db, "s1", gone, now)
-	again := *gone
-	again.ID = "01JZ-ignored-for-a-returning-customer"
-	verifyIdentity(t, db, "s2", &again, now)
-	if _, err := db.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound,
-		Apply: func(s *broker.Session) { s.Chat = &broker.Chat{Identity: gone.FlexIdentity, ConversationSID: "CH1"} }}, now); err != nil {
-		t.Fatal(err)
-	}
-	verifyIdentity(t, db, "s3", keep, now)
-
-	hook := func(id string, ident *broker.Identity, due time.Time) broker.Delivery {
-		payload, err := json.Marshal(map[string]any{"type": "identity.verified", "identity": ident.ID,
-			"holder": ident.HolderDID, "flex": ident.FlexIdentity, "claims": ident.Claims})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return broker.Delivery{ID: id, EventID: "01JEVT" + id, Endpoint: "https://crm.example/hook", Type: "identity.verified",
-			Subject: ident.ID, Payload: payload, CreatedAt: now, NextAttempt: due}
-	}
-	goneHooks := []broker.Delivery{hook("01JDGONEDEAD", gone, now.Add(-2*time.Second)),
-		hook("01JDGONELEASED", gone, now.Add(-time.Second)), hook("01JDGONEQUEUED", gone, now.Add(time.Hour))}
-	keepHook := hook("01JDKEEPQUEUED", keep, now.Add(time.Hour))
-	if _, err := db.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
-		Outbox: append(goneHooks, keepHook)}, now); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []string{"01JDGONEDEAD", "01JDGONELEASED"} {
-		got, err := db.Lease(ctx, now, 1, time.Hour)
-		if err != nil || len(got) != 1 || got[0].ID != want {
-			t.Fatalf("Lease = %v, %v; want %s", got, err, want)
-		}
-		if i == 0 {
-			if err := db.Bury(ctx, got[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	erased := broker.Delivery{ID: "01JDERASURE", EventID: "01JEVTERASURE", Endpoint: "https://crm.example/hook",
-		Type: "identity.erased", Payload: []byte(`{"type":"identity.erased"}`), CreatedAt: now, NextAttempt: now}
-	if err := db.DeleteIdentity(ctx, gone.ID, erased); err != nil {
-		t.Fatalf("DeleteIdentity = %v", err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	dump := dumpFile(t, path)
-	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "12 Erasure Lane"}
-	for _, v := range gone.Claims {
-		if s, ok := v.(string); ok {
-			traces = append(traces, s)
-		}
-	}
-	for _, d := range goneHooks {
-		traces = append(traces, d.ID)
-	}
-	for key, content := range dump {
-		for _, trace := range traces {
-			if strings.Contains(key, trace) || strings.Contains(content, trace) {
-				t.Errorf("key %q still holds %q after erasure:\n%q", key, trace, content)
-			}
-		}
-	}
-	// The dump does see data: the other customer, their delivery and the erasure's are there.
-	for key, part := range map[string]string{
-		"identities/" + keep.ID:                            keep.Claims["memberId"].(string),
-		"outbox/" + keepHook.ID:                            keep.HolderDID,
-		"outbox_subject/" + keep.ID + "\x00" + keepHook.ID: "",
-		"outbox/" + erased.ID:                              "identity.erased",
-	} {
-		if content, ok := dump[key]; !ok || !strings.Contains(content, part) {
-			t.Errorf("key %q: %q (present %v), want it to hold %q", key, content, ok, part)
-		}
-	}
-}
-
 // subjectIndex returns the outbox_subject entries of the file at path, as "subject delivery".
 func subjectIndex(t *testing.T, path string) []string {
 	t.Helper()
 	var out []string
-	for key := range dumpFile(t, path) {
+	for key := range bolttest.Dump(t, path) {
 		if rest, ok := strings.CutPrefix(key, "outbox_subject/"); ok {
 			out = append(out, strings.ReplaceAll(rest, "\x00", " "))
 		}

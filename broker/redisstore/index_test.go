@@ -114,7 +114,7 @@ func TestIndexChunks(t *testing.T) {
 			}
 			check(func(i int) bool { return i%3 != 0 })
 			if name == "standalone" {
-				dump := dumpKeys(t, st)
+				dump := redistest.Dump(t, st.Client(), st.Prefix())
 				for i := 0; i < n; i += 3 {
 					id := realIdentity(i, now).ID
 					for key, content := range dump {

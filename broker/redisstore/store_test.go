@@ -2,9 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
-	"github.com/mr-tron/base58"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearro/trustbroker/broker"
@@ -25,11 +21,35 @@ import (
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
+// harness is the broker.Store suite's view of the stores openStore opens. The erasure case
+// reads every key under the store's prefix, on every primary, names and contents whatever
+// their type.
+func harness(openStore func(t *testing.T) *redisstore.Store) storetest.Harness {
+	return storetest.Harness{
+		Open: func(t *testing.T) broker.Store { return openStore(t) },
+		Dump: func(t *testing.T, st broker.Store) map[string]string {
+			s := st.(*redisstore.Store)
+			return redistest.Dump(t, s.Client(), s.Prefix())
+		},
+		Kept: func(st broker.Store, k storetest.Kept) []storetest.Record {
+			p := st.(*redisstore.Store).Prefix() + ":{b}:ob:"
+			memberID := k.Identity.Claims["memberId"].(string)
+			return []storetest.Record{
+				// The other customer's memberId index entry: the value's length, the value, then the ID.
+				{Holds: memberID + k.Identity.ID},
+				{Key: p + "q:" + k.Delivery.ID, Holds: memberID},
+				{Key: p + "s:" + k.Identity.ID, Holds: k.Delivery.ID},
+				{Key: p + "q:" + k.Erasure.ID, Holds: "identity.erased"},
+			}
+		},
+	}
+}
+
 // TestConformance runs the broker.Store suite against a private redis-server, each subtest
 // under a fresh key prefix.
 func TestConformance(t *testing.T) {
 	srv := redistest.Server(t)
-	storetest.Run(t, func(t *testing.T) broker.Store { return open(t, srv.URL(), "") })
+	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store { return open(t, srv.URL(), "") }))
 }
 
 // TestConformanceShared runs the suite on the shared Redis (REDIS_URL or 127.0.0.1:6379),
@@ -37,43 +57,19 @@ func TestConformance(t *testing.T) {
 func TestConformanceShared(t *testing.T) {
 	shared := redistest.Shared(t)
 	var n atomic.Int64
-	storetest.Run(t, func(t *testing.T) broker.Store {
+	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store {
 		return open(t, shared.URL, fmt.Sprintf("%s:%d", shared.Prefix, n.Add(1)))
-	})
+	}))
 }
 
 // TestConformanceCluster runs the suite on a three-node Redis Cluster.
 func TestConformanceCluster(t *testing.T) {
 	c := sharedCluster(t)
-	storetest.Run(t, func(t *testing.T) broker.Store { return open(t, c.URL(), "") })
+	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store { return open(t, c.URL(), "") }))
 }
 
-// realIdentity returns an identity shaped like the service's: ULID-sized IDs, a pseudonym, a
-// did:key holder, and the demo credential's default claims with values unique to i.
-func realIdentity(i int, now time.Time) *broker.Identity {
-	return &broker.Identity{
-		ID:             fmt.Sprintf("01JZ%022d", i),
-		FlexIdentity:   broker.Pseudonym([]byte("0123456789abcdef0123456789abcdef"), fmt.Sprintf("did:key:holder-%d", i)),
-		HolderDID:      didKey(fmt.Sprint("holder-", i)),
-		IssuerDID:      "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH",
-		CredentialType: "VerifiedCustomer",
-		Claims:         map[string]any{"givenName": fmt.Sprintf("Ada%d", i), "familyName": fmt.Sprintf("Lovelace%d", i), "memberId": fmt.Sprint(10000 + i)},
-		Policy:         "verified-customer",
-		Assurance:      "substantial",
-		ConnectionID:   fmt.Sprintf("6f1c2a54-3b1e-4f0e-9a43-%012d", i),
-		SessionID:      fmt.Sprintf("01JY%022d", i),
-		CreatedAt:      now,
-		VerifiedAt:     now,
-		ExpiresAt:      now.AddDate(1, 0, 0),
-	}
-}
-
-// didKey returns a well-formed did:key of an Ed25519 key derived from seed.
-func didKey(seed string) string {
-	sum := sha256.Sum256([]byte(seed))
-	pub := ed25519.NewKeyFromSeed(sum[:]).Public().(ed25519.PublicKey)
-	return "did:key:z" + base58.Encode(append([]byte{0xed, 0x01}, pub...))
-}
+// realIdentity returns an identity shaped like the service's (see storetest.Customer).
+func realIdentity(i int, now time.Time) *broker.Identity { return storetest.Customer(i, now) }
 
 // verify stores ident through a fresh session, the only way the contract offers, and returns
 // the session.
@@ -319,104 +315,6 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
-// TestErasureLeavesNoTrace erases a customer who verified twice, was bound to a chat and has
-// webhook deliveries about them (Subject their ID) queued, leased and dead, then reads every
-// key under the store's prefix — names and contents, whatever their type — and finds nothing
-// of the identity: not its ID, pseudonym, DIDs, connection or claim values, nor its deliveries'
-// IDs. (The erasure's own notify delivery is about no one here: one whose Subject or payload
-// is the ID keeps it, by design; see TestSubjectSets.)
-func TestErasureLeavesNoTrace(t *testing.T) {
-	st := open(t, redistest.Server(t).URL(), "")
-	ctx := t.Context()
-	now := time.Now()
-	gone, keep := realIdentity(7, now), realIdentity(8, now)
-	gone.Claims["address"] = map[string]any{"street": "12 Erasure Lane"} // structured claim, indexed as ""
-	verify(t, st, "s1", gone, now)
-	again := *gone
-	again.ID = "01JZ-ignored-for-a-returning-customer"
-	again.SessionID = "s2"
-	verify(t, st, "s2", &again, now)
-	if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound,
-		Apply: func(s *broker.Session) { s.Chat = &broker.Chat{Identity: gone.FlexIdentity, ConversationSID: "CH1"} }}, now); err != nil {
-		t.Fatal(err)
-	}
-	verify(t, st, "s3", keep, now)
-
-	// Webhooks about each customer carry their claims and DIDs: the erased one's are queued,
-	// leased and dead; the other's is queued.
-	hook := func(id string, ident *broker.Identity, due time.Time) broker.Delivery {
-		payload, err := json.Marshal(map[string]any{"type": "identity.verified", "identity": ident.ID,
-			"holder": ident.HolderDID, "flex": ident.FlexIdentity, "claims": ident.Claims})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return broker.Delivery{ID: id, EventID: "01JEVT" + id, Endpoint: "https://crm.example/hook", Type: "identity.verified",
-			Subject: ident.ID, Payload: payload, CreatedAt: now, NextAttempt: due}
-	}
-	goneHooks := []broker.Delivery{hook("01JDGONEDEAD", gone, now.Add(-2*time.Second)),
-		hook("01JDGONELEASED", gone, now.Add(-time.Second)), hook("01JDGONEQUEUED", gone, now.Add(time.Hour))}
-	keepHook := hook("01JDKEEPQUEUED", keep, now.Add(time.Hour))
-	if _, err := st.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
-		Outbox: append(goneHooks, keepHook)}, now); err != nil {
-		t.Fatal(err)
-	}
-	for i, want := range []string{"01JDGONEDEAD", "01JDGONELEASED"} {
-		got, err := st.Lease(ctx, now, 1, time.Hour)
-		if err != nil || len(got) != 1 || got[0].ID != want {
-			t.Fatalf("Lease = %v, %v; want %s", got, err, want)
-		}
-		if i == 0 {
-			if err := st.Bury(ctx, got[0]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
-	erased := broker.Delivery{ID: "01JDERASURE", EventID: "01JEVTERASURE", Endpoint: "https://crm.example/hook",
-		Type: "identity.erased", Payload: []byte(`{"type":"identity.erased"}`), CreatedAt: now, NextAttempt: now}
-	if err := st.DeleteIdentity(ctx, gone.ID, erased); err != nil {
-		t.Fatalf("DeleteIdentity = %v", err)
-	}
-	dump := dumpKeys(t, st)
-	traces := []string{gone.ID, gone.FlexIdentity, gone.HolderDID, gone.ConnectionID, "12 Erasure Lane"}
-	for _, d := range goneHooks {
-		traces = append(traces, d.ID)
-	}
-	for _, v := range gone.Claims {
-		if s, ok := v.(string); ok {
-			traces = append(traces, s)
-		}
-	}
-	for key, content := range dump {
-		for _, trace := range traces {
-			if strings.Contains(key, trace) || strings.Contains(content, trace) {
-				t.Errorf("key %q still holds %q after erasure:\n%q", key, trace, content)
-			}
-		}
-	}
-	// The scan does see data: the other customer is all there, their memberId index entry
-	// (the value's length, the value, then the ID) included.
-	found := false
-	entry := keep.Claims["memberId"].(string) + keep.ID
-	for _, content := range dump {
-		found = found || strings.Contains(content, entry)
-	}
-	if !found {
-		t.Errorf("the other identity's memberId index is not in the dump of %d keys", len(dump))
-	}
-	// So do the other customer's delivery and the erasure's.
-	p := st.Prefix() + ":{b}:ob:"
-	for key, part := range map[string]string{
-		p + "q:" + keepHook.ID: keep.Claims["memberId"].(string),
-		p + "s:" + keep.ID:     keepHook.ID,
-		p + "q:" + erased.ID:   "identity.erased",
-	} {
-		if !strings.Contains(dump[key], part) {
-			t.Errorf("key %s: %q, want it to hold %q", key, dump[key], part)
-		}
-	}
-}
-
 // TestSubjectSets follows the set of the deliveries about one identity (its subject set)
 // through the outbox: queuing adds to it, Retry and Bury keep it, Done takes a queued delivery
 // out and the set is gone with its last member; the erasure of the identity removes the set,
@@ -483,44 +381,6 @@ func TestSubjectSets(t *testing.T) {
 		t.Fatal(err)
 	}
 	members("after Done of the erasure's delivery")
-}
-
-// dumpKeys returns every key under the store's prefix with a text form of its content.
-func dumpKeys(t *testing.T, st *redisstore.Store) map[string]string {
-	t.Helper()
-	ctx, c := t.Context(), st.Client()
-	out := map[string]string{}
-	iter := c.Scan(ctx, 0, st.Prefix()+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
-		typ, err := c.Type(ctx, key).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var content any
-		switch typ {
-		case "string":
-			content, err = c.Get(ctx, key).Result()
-		case "zset":
-			content, err = c.ZRangeWithScores(ctx, key, 0, -1).Result()
-		case "hash":
-			content, err = c.HGetAll(ctx, key).Result()
-		case "set":
-			content, err = c.SMembers(ctx, key).Result()
-		case "list":
-			content, err = c.LRange(ctx, key, 0, -1).Result()
-		default:
-			t.Fatalf("key %s has unexpected type %s", key, typ)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[key] = fmt.Sprintf("%s %v", typ, content)
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // TestOutage stops Redis under a store in use: every operation fails with an error matching
@@ -769,7 +629,7 @@ func TestReplicasLease(t *testing.T) {
 			}
 			p := prefix + ":{b}:ob:"
 			got := 0
-			for key := range dumpKeys(t, replicas[0]) {
+			for key := range redistest.Dump(t, replicas[0].Client(), replicas[0].Prefix()) {
 				if !strings.HasPrefix(key, p) {
 					continue
 				}

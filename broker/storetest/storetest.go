@@ -23,11 +23,27 @@ import (
 // racers is how many goroutines the concurrency cases start at once.
 const racers = 20
 
-// Run runs the conformance suite. Every subtest calls open for a fresh, empty store; open
-// registers any clean-up with t.Cleanup. The store must also implement broker.Outbox (the
-// deliveries Transition.Outbox queues are leased through it); the outbox cases fail otherwise.
+// Harness is what the suite needs of an implementation.
+type Harness struct {
+	// Open returns a fresh, empty store and registers any clean-up with t.Cleanup. The store
+	// must also implement broker.Outbox (the deliveries Transition.Outbox queues are leased
+	// through it); the outbox cases fail otherwise.
+	Open func(t *testing.T) broker.Store
+	// Dump returns everything st holds, every record of every kind, each under its key (a
+	// bucket path, a Redis key name, …) with its content as text. The erasure case calls it
+	// once it is done with st and checks that nothing of the erased customer is in it; Dump
+	// may close st. It is required.
+	Dump func(t *testing.T, st broker.Store) map[string]string
+	// Kept, if set, names the records the store keeps the erasure case's other customer, their
+	// queued delivery and the erasure's own delivery in (its key layout): each must be in the
+	// dump. It is called before Dump.
+	Kept func(st broker.Store, k Kept) []Record
+}
+
+// Run runs the conformance suite. Every subtest calls h.Open for a fresh, empty store.
 // Run the suite with -race: several cases are races.
-func Run(t *testing.T, open func(t *testing.T) broker.Store) {
+func Run(t *testing.T, h Harness) {
+	open := h.Open
 	t.Run("CreateSession", func(t *testing.T) { testCreateSession(t, open) })
 	t.Run("Lookup", func(t *testing.T) { testLookup(t, open) })
 	t.Run("Transition", func(t *testing.T) { testTransition(t, open) })
@@ -47,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
 	t.Run("Outbox lease ownership", func(t *testing.T) { testLeaseOwnership(t, open) })
 	t.Run("Outbox DeadLetters", func(t *testing.T) { testDeadLetters(t, open) })
+	t.Run("DeleteIdentity leaves no trace", func(t *testing.T) { testErasureLeavesNoTrace(t, h) })
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(t.Context()); err != nil {
 			t.Fatalf("Ping on a healthy store = %v, want nil", err)
