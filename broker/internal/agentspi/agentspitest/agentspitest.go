@@ -1,24 +1,239 @@
-// Package agentspitest is what both of the broker's aries-framework-go storage SPIs must do
-// beyond aries-framework-go's own conformance suite: the advanced query expressions, numeric
-// and missing-tag sorting, and an Iterator that skips records changed after the query.
+// Package agentspitest is the conformance suite for the broker's implementations of
+// aries-framework-go's storage SPI (the agent storage of boltstore and redisstore): every
+// implementation runs Run from its own tests against a real backend. Run runs
+// aries-framework-go's own storage suite with no skips, then what the SPI must do beyond it
+// here: the advanced query expressions, numeric and missing-tag sorting, an Iterator that skips
+// records changed after the query, the tag rules, batches, any bytes, copies, store
+// configurations, and agent data kept apart from the broker's.
+//
+// agentspitest imports broker, the SPI and its conformance suite, and the standard library; it
+// must not depend on any store implementation.
 package agentspitest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
+	afgstoragetest "github.com/hyperledger/aries-framework-go/test/component/storage"
+
+	"github.com/hearro/trustbroker/broker"
 )
+
+// Backend opens a fresh, empty broker store of the implementation under test and returns it
+// with its agent storage (the store's AgentStorage()); it registers any clean-up with
+// t.Cleanup.
+type Backend func(t *testing.T) (broker.Store, spi.Provider)
 
 // Opener opens an empty store of the SPI under test and puts records in it, each key with the
 // value "value-" and the key, and its tags.
 type Opener func(t *testing.T, records map[string][]spi.Tag) spi.Store
 
-// Run runs the suite.
-func Run(t *testing.T, open Opener) {
-	t.Run("Query", func(t *testing.T) { testQuery(t, open) })
-	t.Run("Iterator", func(t *testing.T) { testIterator(t, open) })
+// Run runs the suite. Every subtest calls open for a fresh, empty backend.
+func Run(t *testing.T, open Backend) {
+	t.Run("aries-framework-go conformance", func(t *testing.T) { testConformance(t, open) })
+	t.Run("Query", func(t *testing.T) { testQuery(t, withRecords(open)) })
+	t.Run("Iterator", func(t *testing.T) { testIterator(t, withRecords(open)) })
+	t.Run("Store", func(t *testing.T) { testStore(t, open) })
+}
+
+// withRecords is the Opener of a backend: a store named "test" in a fresh backend.
+func withRecords(open Backend) Opener {
+	return func(t *testing.T, records map[string][]spi.Tag) spi.Store {
+		t.Helper()
+		_, p := open(t)
+		s, err := p.OpenStore("test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key, tags := range records {
+			if err := s.Put(key, []byte("value-"+key), tags...); err != nil {
+				t.Fatalf("Put(%q) = %v", key, err)
+			}
+		}
+		return s
+	}
+}
+
+// testConformance runs aries-framework-go's own storage suite with no skips — sorting, initial
+// pages and TotalItems included — and then checks that the provider it closed still works,
+// and that closing it did not close the broker's store.
+func testConformance(t *testing.T, open Backend) {
+	st, p := open(t)
+	afgstoragetest.TestAll(t, p)
+
+	t.Run("provider works after Close", func(t *testing.T) {
+		s, err := p.OpenStore("after-close")
+		if err != nil {
+			t.Fatalf("OpenStore after Close = %v", err)
+		}
+		if err := s.Put("k", []byte("v")); err != nil {
+			t.Fatalf("Put = %v", err)
+		}
+		if v, err := s.Get("k"); err != nil || string(v) != "v" {
+			t.Errorf("Get = %q, %v", v, err)
+		}
+		if n := len(p.GetOpenStores()); n != 1 {
+			t.Errorf("GetOpenStores has %d stores, want 1", n)
+		}
+		if err := st.Ping(t.Context()); err != nil {
+			t.Errorf("Provider.Close closed the store: Ping = %v", err)
+		}
+	})
+}
+
+func testStore(t *testing.T, open Backend) {
+	openStore := withRecords(open)
+	t.Run("batch of many keys with IsNewKey on an existing key changes nothing", func(t *testing.T) {
+		s := openStore(t, map[string][]spi.Tag{"old": {{Name: "t"}}})
+		ops := []spi.Operation{{Key: "old", Value: nil}}
+		for i := range 40 { // 40 keys land in most of redisstore's 16 shards
+			ops = append(ops, spi.Operation{Key: fmt.Sprintf("new%d", i), Value: []byte("v"), Tags: []spi.Tag{{Name: "t"}}})
+		}
+		ops = append(ops, spi.Operation{Key: "old2", Value: []byte("again"), PutOptions: &spi.PutOptions{IsNewKey: true}})
+		if err := s.Put("old2", []byte("value-old2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Batch(ops); !errors.Is(err, spi.ErrDuplicateKey) {
+			t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
+		}
+		if _, err := s.Get("new0"); !errors.Is(err, spi.ErrDataNotFound) {
+			t.Errorf("Get(new0) after the failed batch = %v, want ErrDataNotFound", err)
+		}
+		if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
+			t.Errorf("query after the failed batch = %v, want [old]", got)
+		}
+	})
+	t.Run("batch: IsNewKey after a delete of the same key is allowed", func(t *testing.T) {
+		s := openStore(t, map[string][]spi.Tag{"k": nil, "j": nil})
+		err := s.Batch([]spi.Operation{
+			{Key: "k", Value: nil},
+			{Key: "k", Value: []byte("value-k"), PutOptions: &spi.PutOptions{IsNewKey: true}, Tags: []spi.Tag{{Name: "t"}}},
+			{Key: "j", Value: []byte("value-j"), Tags: []spi.Tag{{Name: "t"}}},
+			{Key: "x", Value: []byte("value-x"), PutOptions: &spi.PutOptions{IsNewKey: true}},
+		})
+		if err != nil {
+			t.Fatalf("Batch = %v", err)
+		}
+		if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"j", "k"}) {
+			t.Errorf("query = %v, want [j k]", got)
+		}
+	})
+	t.Run("tag rules", func(t *testing.T) {
+		s := openStore(t, nil)
+		for name, tags := range map[string][]spi.Tag{
+			"empty name":       {{Value: "v"}},
+			"name with colon":  {{Name: "a:b"}},
+			"value with colon": {{Name: "a", Value: "did:key:z"}},
+			"same name twice":  {{Name: "a", Value: "1"}, {Name: "a", Value: "2"}},
+		} {
+			if err := s.Put("k", []byte("v"), tags...); err == nil {
+				t.Errorf("Put with %s = nil error", name)
+			}
+			if err := s.Batch([]spi.Operation{{Key: "k", Value: []byte("v"), Tags: tags}}); err == nil {
+				t.Errorf("Batch with %s = nil error", name)
+			}
+		}
+		if _, err := s.Get("k"); !errors.Is(err, spi.ErrDataNotFound) {
+			t.Errorf("a refused Put stored something: %v", err)
+		}
+	})
+	t.Run("any bytes in store names and keys, any text in tag names and values", func(t *testing.T) {
+		for _, tc := range []struct {
+			key   string
+			tags  []spi.Tag
+			exprs []string
+		}{
+			{"k\x00\xff é", []spi.Tag{{Name: "n\x00", Value: "\x01v é"}, {Name: "n", Value: ""}},
+				[]string{"n\x00", "n\x00:\x01v é", "n"}},
+			{"k\x00\xff é{}", []spi.Tag{{Name: "n\x00", Value: "\x01v é}"}, {Name: "n", Value: ""}, {Name: "12", Value: "3"}},
+				[]string{"n\x00", "n\x00:\x01v é}", "n", "12:3"}},
+		} {
+			_, p := open(t)
+			for _, name := range []string{"test", "a}b", "{x}", "50%/2", "ünï"} {
+				s, err := p.OpenStore(name)
+				if err != nil {
+					t.Fatalf("OpenStore(%q) = %v", name, err)
+				}
+				if err := s.Put(tc.key, []byte{}, tc.tags...); err != nil {
+					t.Fatalf("Put = %v", err)
+				}
+				if v, err := s.Get(tc.key); err != nil || v == nil || len(v) != 0 {
+					t.Errorf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, err)
+				}
+				if got, err := s.GetTags(tc.key); err != nil || len(got) != len(tc.tags) || got[0] != tc.tags[0] {
+					t.Errorf("GetTags = %q, %v", got, err)
+				}
+				for _, expr := range tc.exprs {
+					it, err := s.Query(expr)
+					if err != nil {
+						t.Fatalf("Query(%q) = %v", expr, err)
+					}
+					ok, _ := it.Next()
+					k, _ := it.Key()
+					if !ok || k != tc.key {
+						t.Errorf("store %q: Query(%q) found %q, %v; want the record", name, expr, k, ok)
+					}
+					it.Close()
+				}
+			}
+		}
+	})
+	t.Run("values are copies", func(t *testing.T) {
+		s := openStore(t, nil)
+		in := []byte("value")
+		if err := s.Put("k", in); err != nil {
+			t.Fatal(err)
+		}
+		in[0] = 'X'
+		out, _ := s.Get("k")
+		out[1] = 'Y'
+		if again, _ := s.Get("k"); string(again) != "value" {
+			t.Errorf("Get = %q, want value", again)
+		}
+	})
+	t.Run("agent data is apart from the broker's", func(t *testing.T) {
+		st, p := open(t)
+		s, err := p.OpenStore("sessions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put("s1", []byte(`{"id":"s1","status":"created"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Session(t.Context(), "s1"); !errors.Is(err, broker.ErrNotFound) {
+			t.Errorf("broker Session(s1) = %v, want ErrNotFound", err)
+		}
+		if err := st.CreateSession(t.Context(), &broker.Session{ID: "s2", Status: broker.StatusCreated}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get("s2"); !errors.Is(err, spi.ErrDataNotFound) {
+			t.Errorf("agent Get(s2) = %v, want ErrDataNotFound", err)
+		}
+	})
+	t.Run("store config needs an existing store and valid tag names", func(t *testing.T) {
+		_, p := open(t)
+		if err := p.SetStoreConfig("", spi.StoreConfiguration{}); err == nil {
+			t.Error("SetStoreConfig(\"\") = nil error")
+		}
+		if _, err := p.GetStoreConfig(""); err == nil {
+			t.Error("GetStoreConfig(\"\") = nil error")
+		}
+		if err := p.SetStoreConfig("missing", spi.StoreConfiguration{}); !errors.Is(err, spi.ErrStoreNotFound) {
+			t.Errorf("SetStoreConfig(missing) = %v, want ErrStoreNotFound", err)
+		}
+		if _, err := p.OpenStore("x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SetStoreConfig("X", spi.StoreConfiguration{TagNames: []string{""}}); err == nil {
+			t.Error("SetStoreConfig with an empty tag name = nil error")
+		}
+		if c, err := p.GetStoreConfig("x"); err != nil || len(c.TagNames) != 0 {
+			t.Errorf("GetStoreConfig of a store never configured = %+v, %v; want empty", c, err)
+		}
+	})
 }
 
 // Collect runs a query and returns the keys it yields, in order, and TotalItems; it checks
