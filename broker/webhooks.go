@@ -115,6 +115,9 @@ func (s *Service) RunWebhooks(ctx context.Context) {
 
 const webhookBatch = 16
 
+// webhookDrain is how long a webhook send under way may go on once the service stops.
+const webhookDrain = 3 * time.Second
+
 func (s *Service) deliverDue(ctx context.Context, cfg WebhookConfig) (int, error) {
 	due, err := s.deps.Outbox.Lease(ctx, s.now(), webhookBatch, cfg.Lease)
 	if err != nil {
@@ -131,8 +134,12 @@ func (s *Service) deliverDue(ctx context.Context, cfg WebhookConfig) (int, error
 }
 
 func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
-	sendCtx, cancel := context.WithTimeout(ctx, min(15*time.Second, cfg.Lease/2))
+	// A send under way when the service stops gets webhookDrain to finish: cut off at once,
+	// a delivery the receiver already has would stay queued and be sent again.
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(15*time.Second, cfg.Lease/2))
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(webhookDrain, cancel) })
 	retryAfter, err := s.deps.Sender.Send(sendCtx, d)
+	stopDrain()
 	cancel()
 	log := s.log.With("delivery_id", d.ID, "event_id", d.EventID, "type", d.Type, "endpoint", d.Endpoint)
 	if err == nil {
