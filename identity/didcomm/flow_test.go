@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hyperledger/aries-framework-go/component/storageutil/mem"
-
-	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/wallet"
@@ -19,17 +16,7 @@ import (
 func TestFlowWithDemoWallet(t *testing.T) {
 	agent, base := startVerifier(t)
 	h := newVerifierHandler(t, agent, base)
-	loader, _ := identity.NewContextLoader()
-
-	w, err := wallet.Open(wallet.Config{Storage: mem.NewProvider(), SecretLock: masterLock(t), Loader: loader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	cred, _, err := w.EnsureCredential(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cred := demoWallet(t, nil)
 	for i, tc := range []struct {
 		name       string
 		selfIssued bool
@@ -42,6 +29,7 @@ func TestFlowWithDemoWallet(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := cred
 			if tc.selfIssued {
+				var err error
 				if c, err = w.SelfIssued(nil); err != nil {
 					t.Fatal(err)
 				}
@@ -85,16 +73,7 @@ func TestFlowWithDemoWallet(t *testing.T) {
 func TestConfirmationCodeInWallet(t *testing.T) {
 	agent, base := startVerifier(t)
 	h := newVerifierHandler(t, agent, base)
-	loader, _ := identity.NewContextLoader()
-	w, err := wallet.Open(wallet.Config{Storage: mem.NewProvider(), SecretLock: masterLock(t), Loader: loader})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	cred, _, err := w.EnsureCredential(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, cred := demoWallet(t, nil)
 	for _, tc := range []struct {
 		name                     string
 		invCode, reqCode, expect string

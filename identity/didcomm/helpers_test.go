@@ -18,6 +18,7 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/identity/wallet"
 )
 
 // verifierHandler plays the broker (broker/service.go): request on connect, verify and answer
@@ -36,6 +37,7 @@ type verifierHandler struct {
 	changed  chan struct{}     // closed and replaced when results change
 	outcomes chan string       // every outcome, in order (buffered; never blocks the agent)
 	code     string            // confirmation code the next requests carry ("" for none)
+	fetch    string            // a URL fetched under the request's context before verifying ("" for none)
 }
 
 func newVerifierHandler(t testing.TB, agent *didcomm.Agent, domain string) *verifierHandler {
@@ -82,6 +84,16 @@ func (h *verifierHandler) PresentationReceived(ctx context.Context, p didcomm.Re
 			h.t.Errorf("reject: %v", err)
 		}
 		return
+	}
+	if h.fetch != "" { // as a did:web or status list fetch would be
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.fetch, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		if ctx.Err() != nil { // the wallet hung up: nobody to answer
+			h.record(p.ThreadID, "cancelled")
+			return
+		}
 	}
 	_, err := h.verifier.Verify(ctx, p.Presentation, identity.Request{Policy: h.policy, Challenge: nonce, Domain: h.domain})
 	if err != nil {
@@ -175,4 +187,24 @@ func startVerifierOn(t testing.TB, storage spi.Provider) (*didcomm.Agent, string
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close(); agent.Close() })
 	return agent, base
+}
+
+// demoWallet opens a demo wallet holding a credential of the development issuer; client, if
+// not nil, sends its messages.
+func demoWallet(t testing.TB, client *http.Client) (*wallet.Wallet, wallet.Credential) {
+	t.Helper()
+	loader, err := identity.NewContextLoader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wallet.Open(wallet.Config{Storage: mem.NewProvider(), SecretLock: masterLock(t), Loader: loader, HTTPClient: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	cred, _, err := w.EnsureCredential(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, cred
 }

@@ -1,6 +1,8 @@
 package didcomm
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -32,6 +34,11 @@ type Inbound struct {
 	endpoint string
 	maxSize  int64
 	log      *slog.Logger
+
+	// inflight maps the id of each message being handled to its HTTP request's context, so
+	// that the protocol handling it (called by the framework, which carries no context) acts
+	// under the request: a wallet that hangs up cancels the fetches its message caused.
+	inflight sync.Map // message id → context.Context
 
 	mu      sync.RWMutex
 	prov    transport.Provider
@@ -108,6 +115,31 @@ func unpack(prov transport.Provider, opener *envelopeOpener, body []byte) (*tran
 	return prov.Packager().UnpackMessage(body)
 }
 
+// messageID returns a plaintext DIDComm message's id (v1 "@id", v2 "id"), or "".
+func messageID(msg []byte) string {
+	var m struct {
+		V1 string `json:"@id"`
+		V2 string `json:"id"`
+	}
+	if json.Unmarshal(msg, &m) != nil {
+		return ""
+	}
+	if m.V1 != "" {
+		return m.V1
+	}
+	return m.V2
+}
+
+// requestContext returns the context of the HTTP request carrying the message with id, while
+// it is being handled.
+func (i *Inbound) requestContext(id string) (context.Context, bool) {
+	v, ok := i.inflight.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return v.(context.Context), true
+}
+
 // Endpoint is the public URL wallets send to.
 func (i *Inbound) Endpoint() string { return i.endpoint }
 
@@ -152,6 +184,14 @@ func (i *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if handle == nil {
 		handle = prov.InboundMessageHandler()
+	}
+	id := messageID(env.Message)
+	if id != "" {
+		if _, busy := i.inflight.LoadOrStore(id, r.Context()); busy {
+			http.Error(w, "a message with this id is being processed", http.StatusConflict)
+			return
+		}
+		defer i.inflight.Delete(id)
 	}
 	if err := handle(env); err != nil {
 		i.log.Warn("didcomm: inbound message not processed", "err", err)

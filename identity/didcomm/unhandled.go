@@ -1,7 +1,6 @@
 package didcomm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,7 +40,11 @@ func (u unhandled) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommCon
 		var pr ProblemReport
 		_ = Decode(msg, &pr)
 		peer.ConnectionID, _ = u.agent.lookup.GetConnectionIDByDIDs(peer.MyDID, peer.TheirDID)
-		u.agent.handler().ProblemReported(context.Background(), ReceivedProblem{Peer: peer, Code: pr.Description.Code, Explain: pr.Description.En})
+		ctx, ok := u.agent.inbound.requestContext(msg.ID())
+		if !ok {
+			return "", errors.New("problem report outside an inbound request")
+		}
+		u.agent.handler().ProblemReported(ctx, ReceivedProblem{Peer: peer, Code: pr.Description.Code, Explain: pr.Description.En})
 		return "", nil
 	}
 	if NormalizeType(msg.Type()) == TypeTrustPing {

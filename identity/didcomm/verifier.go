@@ -1,7 +1,6 @@
 package didcomm
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,7 +61,11 @@ func (p *verifierProtocol) HandleOutbound(service.DIDCommMsg, string, string) (s
 // HandleInbound runs inside the inbound HTTP request, so a presentation is verified before the
 // wallet's POST is answered.
 func (p *verifierProtocol) HandleInbound(msg service.DIDCommMsg, dctx service.DIDCommContext) (string, error) {
-	ctx := context.Background()
+	ctx, ok := p.agent.inbound.requestContext(msg.ID())
+	if !ok {
+		// Every message reaches the protocol inside its HTTP request (Inbound.ServeHTTP).
+		return "", errors.New("present-proof message outside an inbound request")
+	}
 	thid, err := msg.ThreadID()
 	if err != nil {
 		return "", fmt.Errorf("present-proof: %w", err)
