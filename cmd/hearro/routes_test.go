@@ -52,6 +52,7 @@ var statusesTestedElsewhere = map[string]string{
 	"POST /didcomm 400":                 "TestDIDCommEndpointRefusesBadInput (not problem documents)",
 	"POST /didcomm 413":                 "TestDIDCommEndpointRefusesBadInput",
 	"POST /didcomm 415":                 "TestDIDCommEndpointRefusesBadInput",
+	"POST /didcomm 409":                 "identity/didcomm TestASecondCopyOfAMessageInFlightIsRefused",
 }
 
 // statusesNotProvokedHere are documented statuses no test of this package provokes, and why.
