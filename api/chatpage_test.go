@@ -84,7 +84,7 @@ func newPageServer(t *testing.T, twilio http.Handler) http.Handler {
 	key, _ := api.NewSigningKey(make([]byte, 32))
 	return api.New(api.Config{
 		PublicURL:    "http://localhost:8080",
-		DIDComm:      http.NotFoundHandler(),
+		DIDComm:      refuseAll{},
 		Twilio:       twilio,
 		AccessTokens: api.NewAccessTokens(key, "http://localhost:8080", "", nil),
 	}, nil)

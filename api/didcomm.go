@@ -1,58 +1,59 @@
 package api
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
-// didcomm hands a wallet's message (POST /didcomm) to the DIDComm agent. The agent answers a
-// message it cannot open 400 and one it cannot process 422. While the store is unreachable
-// such a refusal is the outage's doing, not the wallet's — the agent could not read its keys or
-// the connection — so the wallet is told 503 with Retry-After, something to send again later,
-// as every other route says during an outage. Readiness is asked only on those refusals.
+// didcomm hands a wallet's message (POST /didcomm) to the DIDComm agent, under the request's
+// context. The agent refuses a message it cannot open (ErrUnreadable) or process
+// (ErrNotProcessed). While the store is unreachable such a refusal is the outage's doing, not
+// the wallet's — the agent could not read its keys or the connection — so the wallet is told
+// 503 with Retry-After, something to send again later, as every other route says during an
+// outage. Readiness is asked only on those refusals.
 func (s *server) didcomm(c echo.Context) error {
-	w := &heldResponse{header: http.Header{}}
-	s.cfg.DIDComm.ServeHTTP(w, c.Request())
-	refused := w.status == http.StatusBadRequest || w.status == http.StatusUnprocessableEntity
+	r := c.Request()
+	err := s.cfg.DIDComm.Receive(r.Context(), r.Header.Get(echo.HeaderContentType), r.Body)
+	if err == nil {
+		return c.NoContent(http.StatusAccepted)
+	}
+	refused := errors.Is(err, didcomm.ErrUnreadable) || errors.Is(err, didcomm.ErrNotProcessed)
 	if refused && s.cfg.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := s.cfg.Ready(ctx); err != nil {
-			return fmt.Errorf("DIDComm message refused (%d) while a backing service is down: %w: %w", w.status, broker.ErrUnavailable, err)
+		if rerr := s.cfg.Ready(ctx); rerr != nil {
+			return fmt.Errorf("DIDComm message refused (%w) while a backing service is down: %w: %w", err, broker.ErrUnavailable, rerr)
 		}
 	}
-	maps.Copy(c.Response().Header(), w.header)
-	w.WriteHeader(http.StatusOK) // an agent that wrote nothing accepted the message
-	c.Response().WriteHeader(w.status)
-	_, err := c.Response().Write(w.body.Bytes())
 	return err
 }
 
-// heldResponse keeps the agent's answer (a status and a line of text) until didcomm decides
-// whether to send it.
-type heldResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (h *heldResponse) Header() http.Header { return h.header }
-
-func (h *heldResponse) WriteHeader(status int) {
-	if h.status == 0 {
-		h.status = status
+// didcommProblem is the problem a refusal of the DIDComm agent's is: its status (RFC 0025's
+// transport), a stable code, and the agent's sentence.
+func didcommProblem(err error) (Problem, bool) {
+	codes := []struct {
+		err  error
+		code string
+	}{
+		{didcomm.ErrUnsupportedMediaType, "unsupported_media_type"},
+		{didcomm.ErrTooLarge, "payload_too_large"},
+		{didcomm.ErrUnreadable, "invalid_message"},
+		{didcomm.ErrInFlight, "message_in_flight"},
+		{didcomm.ErrNotProcessed, "message_not_processed"},
+		{didcomm.ErrNotRunning, "unavailable"},
 	}
-}
-
-func (h *heldResponse) Write(b []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return h.body.Write(b)
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return newProblem(didcomm.StatusOf(c.err), c.code, c.err.Error()), true
+		}
+	}
+	return Problem{}, false
 }

@@ -35,7 +35,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	key, _ := api.NewSigningKey(make([]byte, 32))
 	e := api.New(api.Config{
 		PublicURL:    "http://localhost:8080",
-		DIDComm:      http.NotFoundHandler(),
+		DIDComm:      refuseAll{},
 		Twilio:       http.NotFoundHandler(),
 		AccessTokens: api.NewAccessTokens(key, "http://localhost:8080", "", nil),
 	}, nil)

@@ -85,6 +85,7 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, broker.ErrUnavailable):
 		return newProblem(http.StatusServiceUnavailable, "unavailable", "a backing service is unavailable; retry shortly")
+
 	case errors.As(err, &he):
 		switch he.Code {
 		case http.StatusNotFound:
@@ -103,6 +104,9 @@ func toProblem(err error) Problem {
 		if he.Code < 500 {
 			return newProblem(he.Code, "invalid_request", http.StatusText(he.Code))
 		}
+	}
+	if p, ok := didcommProblem(err); ok {
+		return p
 	}
 	return newProblem(http.StatusInternalServerError, "internal_error", "the server could not complete the request; quote the request id when reporting it")
 }

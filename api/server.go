@@ -6,6 +6,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
 // Broker is what the API needs from the domain (implemented by *broker.Service).
@@ -29,11 +29,18 @@ type Broker interface {
 	IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.Identity, error)
 	ListIdentities(ctx context.Context, f broker.IdentityFilter, cursor string, limit int) (*broker.IdentityPage, error)
 	EraseIdentity(ctx context.Context, id string) error
-	Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error)
+	Connections(ctx context.Context) ([]broker.WalletConnection, error)
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
 	ChatToken(ctx context.Context, sess *broker.Session) (string, time.Time, error)
 	ChatClosed(ctx context.Context, chatSID string) error
 	DeadLetters(ctx context.Context, after string, limit int) ([]broker.Delivery, error)
+}
+
+// Inbox takes one packed DIDComm message and processes it under ctx (implemented by
+// didcomm.Receiver). Its refusals are identity/didcomm's errors (didcomm.ErrUnreadable, …),
+// which the error mapper turns into statuses.
+type Inbox interface {
+	Receive(ctx context.Context, contentType string, body io.Reader) error
 }
 
 // Config configures the HTTP surface.
@@ -53,7 +60,7 @@ type Config struct {
 	// client's IP; none: the connection's address is the client's.
 	TrustedProxies []*net.IPNet
 	// DIDComm receives wallets' DIDComm messages (POST /didcomm).
-	DIDComm http.Handler
+	DIDComm Inbox
 	// Twilio, if set, is the Twilio API emulator, served under /_twilio/.
 	Twilio http.Handler
 	// Webhooks checks Twilio's webhooks; nil: the webhook routes answer 404.

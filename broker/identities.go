@@ -4,11 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/google/uuid"
-
-	"github.com/hearro/trustbroker/identity/confirm"
-	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
 // MaxPageSize bounds a page of identities.
@@ -39,6 +34,12 @@ func (s *Service) ListIdentities(ctx context.Context, f IdentityFilter, cursor s
 	return page, nil
 }
 
+// Identity returns a verified identity.
+func (s *Service) Identity(ctx context.Context, id string) (*Identity, error) {
+	return s.readIdentity(func(c *identityCache) (*Identity, bool) { return c.get(id) },
+		func() (*Identity, error) { return s.deps.Store.Identity(ctx, id) })
+}
+
 // IdentityByFlex returns the identity behind a chat pseudonym: what the agent's CRM panel
 // asks when a chat arrives.
 func (s *Service) IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error) {
@@ -61,86 +62,10 @@ func (s *Service) EraseIdentity(ctx context.Context, id string) error {
 		return err
 	}
 	if ident.ConnectionID != "" {
-		if err := s.deps.Wallets.RemoveConnection(ctx, ident.ConnectionID); err != nil && !errors.Is(err, didcomm.ErrUnknownConnection) {
+		if err := s.deps.Wallets.RemoveConnection(ctx, ident.ConnectionID); err != nil && !errors.Is(err, ErrUnknownConnection) {
 			s.log.Error("erased identity's connection not removed", "identity_id", id, "err", err)
 		}
 	}
 	s.log.Info("identity erased", "identity_id", id)
 	return nil
-}
-
-// Connections lists the DIDComm connections wallets opened with this service.
-func (s *Service) Connections(ctx context.Context) ([]didcomm.ConnectionInfo, error) {
-	return s.deps.Wallets.Connections(ctx)
-}
-
-// VerifyConnection asks a returning customer for a fresh proof over the private connection
-// they already have with this service — no QR code. It returns the new session, already
-// requested (or rejected at once if the wallet cannot be reached).
-func (s *Service) VerifyConnection(ctx context.Context, connectionID, policy string) (*Session, error) {
-	if policy == "" {
-		policy = s.cfg.DefaultPolicy
-	}
-	if _, ok := s.cfg.Policies[policy]; !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, policy)
-	}
-	conn, err := s.deps.Wallets.Connection(ctx, connectionID)
-	if errors.Is(err, didcomm.ErrUnknownConnection) {
-		return nil, fmt.Errorf("connection %s: %w", connectionID, ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !conn.Completed() {
-		return nil, fmt.Errorf("%w: connection %s is %s, not completed", ErrInvalidInput, connectionID, conn.State)
-	}
-	now := s.now()
-	sess := &Session{
-		ID:               s.ids.next(now),
-		Status:           StatusCreated,
-		Policy:           policy,
-		Nonce:            newNonce(),
-		ConfirmationCode: confirm.New(),
-		ConnectionID:     connectionID,
-		CreatedAt:        now,
-		UpdatedAt:        now,
-		ExpiresAt:        now.Add(s.cfg.SessionTTL),
-		Version:          1,
-	}
-	if err := s.deps.Store.CreateSession(ctx, sess); err != nil {
-		return nil, fmt.Errorf("store session: %w", err)
-	}
-	s.publish(ctx, sess)
-	if sess, err = s.transition(ctx, sess.ID, Transition{From: []Status{StatusCreated}, To: StatusConnected}); err != nil {
-		return nil, err
-	}
-	return s.request(ctx, sess)
-}
-
-// request asks the wallet on the session's connection for a presentation: the thread is
-// recorded before the request leaves, so the answer always finds its session.
-func (s *Service) request(ctx context.Context, sess *Session) (*Session, error) {
-	threadID := uuid.NewString()
-	sess, err := s.transition(ctx, sess.ID, Transition{
-		From:  []Status{StatusConnected},
-		To:    StatusRequested,
-		Apply: func(x *Session) { x.ThreadID = threadID },
-	})
-	if err != nil {
-		return nil, err
-	}
-	policy := s.cfg.Policies[sess.Policy]
-	_, err = s.deps.Wallets.RequestPresentation(ctx, sess.ConnectionID, threadID, didcomm.PresentationRequest{
-		Comment:          policy.Purpose,
-		ConfirmationCode: sess.ConfirmationCode,
-		Definition:       policy.PresentationDefinition(sess.ID),
-		Challenge:        sess.Nonce,
-		Domain:           s.cfg.Domain,
-	})
-	if err != nil {
-		s.log.Warn("presentation request not delivered", "session_id", sess.ID, "err", err)
-		s.rejectSession(ctx, sess.ID, ReasonWalletUnreachable)
-		return s.deps.Store.Session(ctx, sess.ID)
-	}
-	return sess, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/identity"
 )
 
 // countingStore counts the identity reads that reach the store.
@@ -85,10 +84,9 @@ func TestIdentityCacheAcrossReplicas(t *testing.T) {
 	a := newHarness(t)
 	{
 		// Replica A (the harness) runs on the shared bus as well.
-		policy := identity.DevelopmentPolicy("did:key:issuer")
 		cfg := broker.Config{
-			Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
-			DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: a.clock.Now,
+			Domain: "https://verify.example.com", Policies: testPolicies(),
+			DefaultPolicy: "default", PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: a.clock.Now,
 			IdentityCacheTTL: ttl,
 		}
 		var err error

@@ -14,10 +14,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
-	"github.com/hearro/trustbroker/flex"
-	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/confirm"
-	"github.com/hearro/trustbroker/identity/didcomm"
 )
 
 // The broker is tested against the real embedded store; its other collaborators are
@@ -26,31 +23,36 @@ import (
 type fakeWallets struct {
 	mu        sync.Mutex
 	requests  []requestCall
-	acks      []didcomm.Peer
+	acks      []walletPeer
 	rejects   map[string]string // thread → code
 	failSend  bool
 	inviteErr error
-	conns     map[string]didcomm.ConnectionInfo
+	conns     map[string]broker.WalletConnection
 	removed   []string
 	codes     map[string]string // invitation ID → the confirmation code it was made with
 }
 
-func (w *fakeWallets) Connections(context.Context) ([]didcomm.ConnectionInfo, error) {
+// walletPeer is the wallet's side of a presentation thread.
+type walletPeer struct {
+	ThreadID, ConnectionID, TheirDID string
+}
+
+func (w *fakeWallets) Connections(context.Context) ([]broker.WalletConnection, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var out []didcomm.ConnectionInfo
+	var out []broker.WalletConnection
 	for _, c := range w.conns {
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-func (w *fakeWallets) Connection(_ context.Context, id string) (didcomm.ConnectionInfo, error) {
+func (w *fakeWallets) Connection(_ context.Context, id string) (broker.WalletConnection, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c, ok := w.conns[id]
 	if !ok {
-		return c, didcomm.ErrUnknownConnection
+		return c, broker.ErrUnknownConnection
 	}
 	return c, nil
 }
@@ -59,7 +61,7 @@ func (w *fakeWallets) RemoveConnection(_ context.Context, id string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.conns[id]; !ok {
-		return didcomm.ErrUnknownConnection
+		return broker.ErrUnknownConnection
 	}
 	delete(w.conns, id)
 	w.removed = append(w.removed, id)
@@ -68,12 +70,12 @@ func (w *fakeWallets) RemoveConnection(_ context.Context, id string) error {
 
 type requestCall struct {
 	connectionID, threadID string
-	req                    didcomm.PresentationRequest
+	req                    broker.PresentationRequest
 }
 
-func (w *fakeWallets) CreateInvitation(_ context.Context, _, code string) (didcomm.Invitation, error) {
+func (w *fakeWallets) CreateInvitation(_ context.Context, _, code string) (broker.Invitation, error) {
 	if w.inviteErr != nil {
-		return didcomm.Invitation{}, w.inviteErr
+		return broker.Invitation{}, w.inviteErr
 	}
 	id := uuid.NewString()
 	w.mu.Lock()
@@ -82,7 +84,7 @@ func (w *fakeWallets) CreateInvitation(_ context.Context, _, code string) (didco
 		w.codes = map[string]string{}
 	}
 	w.codes[id] = code
-	return didcomm.Invitation{ID: id, JSON: []byte(`{"@id":"` + id + `"}`)}, nil
+	return broker.Invitation{ID: id, JSON: []byte(`{"@id":"` + id + `"}`)}, nil
 }
 
 func (w *fakeWallets) invitationCode(id string) string {
@@ -91,31 +93,29 @@ func (w *fakeWallets) invitationCode(id string) string {
 	return w.codes[id]
 }
 
-func (w *fakeWallets) RequestPresentation(_ context.Context, conn, thread string, req didcomm.PresentationRequest) (didcomm.Peer, error) {
+func (w *fakeWallets) RequestPresentation(_ context.Context, conn, thread string, req broker.PresentationRequest) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.requests = append(w.requests, requestCall{conn, thread, req})
 	if w.failSend {
-		return didcomm.Peer{}, errors.New("connection refused")
+		return errors.New("connection refused")
 	}
-	return didcomm.Peer{ThreadID: thread, ConnectionID: conn}, nil
-}
-
-func (w *fakeWallets) Acknowledge(_ context.Context, p didcomm.Peer) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.acks = append(w.acks, p)
 	return nil
 }
 
-func (w *fakeWallets) Reject(_ context.Context, p didcomm.Peer, code, _ string) error {
+// answer records what the agent would send the wallet for a verdict: an ack or a problem
+// report with the verdict's code.
+func (w *fakeWallets) answer(p walletPeer, v broker.Verdict) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if v.Accepted {
+		w.acks = append(w.acks, p)
+		return
+	}
 	if w.rejects == nil {
 		w.rejects = map[string]string{}
 	}
-	w.rejects[p.ThreadID] = code
-	return nil
+	w.rejects[p.ThreadID] = v.Reason
 }
 
 func (w *fakeWallets) lastRequest(t *testing.T) requestCall {
@@ -138,42 +138,42 @@ func (w *fakeWallets) rejection(thread string) string {
 // fails on anything else, and checks it was asked with the session's challenge.
 type fakeVerifier struct{ calls atomic.Int32 }
 
-func (v *fakeVerifier) Verify(_ context.Context, vp []byte, req identity.Request) (*identity.Result, error) {
+func (v *fakeVerifier) Verify(_ context.Context, vp []byte, req broker.VerifyRequest) (*broker.Verification, error) {
 	v.calls.Add(1)
 	s := string(vp)
 	switch {
 	case len(s) > 3 && s[:3] == "ok:":
-		if req.Challenge == "" || req.Domain == "" || req.Policy == nil {
+		if req.Challenge == "" || req.Domain == "" || req.Policy == "" {
 			return nil, errors.New("verifier asked without challenge, domain or policy")
 		}
-		return &identity.Result{
+		return &broker.Verification{
 			HolderDID: s[3:], IssuerDID: "did:key:issuer", CredentialType: "VerifiedCustomer",
 			Claims:    map[string]any{"givenName": "Ada", "familyName": "Lovelace", "memberId": "12345"},
 			ExpiresAt: time.Now().Add(time.Hour),
 		}, nil
 	case len(s) > 7 && s[:7] == "reject:":
-		return nil, &identity.RejectError{Reason: identity.Reason(s[7:]), Detail: "test"}
+		return nil, &broker.Refusal{Reason: s[7:], Explain: "refused", Detail: "test"}
 	}
 	return nil, errors.New("verifier exploded")
 }
 
 type fakeChats struct {
 	mu       sync.Mutex
-	opened   []flex.ChatRequest
+	opened   []broker.ChatRequest
 	failures int // fail this many OpenChat calls first
 	attempts int
 }
 
-func (c *fakeChats) OpenChat(_ context.Context, req flex.ChatRequest) (flex.Chat, error) {
+func (c *fakeChats) OpenChat(_ context.Context, req broker.ChatRequest) (broker.OpenedChat, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.attempts++
 	if c.failures > 0 {
 		c.failures--
-		return flex.Chat{}, &flex.Error{Op: "create web chat", Status: 503, Message: "unavailable"}
+		return broker.OpenedChat{}, &broker.ChatError{Kind: broker.ChatTemporary, Err: errors.New("create web chat: twilio 503: unavailable")}
 	}
 	c.opened = append(c.opened, req)
-	return flex.Chat{ConversationSID: fmt.Sprintf("CH%032d", len(c.opened)), Identity: req.Identity}, nil
+	return broker.OpenedChat{ConversationSID: fmt.Sprintf("CH%032d", len(c.opened)), Identity: req.Identity}, nil
 }
 
 func (c *fakeChats) Token(identity string, ttl time.Duration) (string, time.Time, error) {
@@ -184,6 +184,20 @@ func (c *fakeChats) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.opened)
+}
+
+// testPolicy is the policy sessions run under: the development policy's purpose, assurance
+// and display claims.
+func testPolicy() broker.Policy {
+	return broker.Policy{
+		Name: "default", Purpose: "Prove you are a verified customer.", Assurance: "development",
+		DisplayClaims: []string{"givenName", "familyName"},
+		Definition:    func(id string) map[string]any { return map[string]any{"id": id} },
+	}
+}
+
+func testPolicies() map[string]broker.Policy {
+	return map[string]broker.Policy{"default": testPolicy()}
 }
 
 type harness struct {
@@ -220,10 +234,9 @@ func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
 	}
 	t.Cleanup(func() { db.Close() })
 	h := &harness{store: db, wallets: &fakeWallets{}, verify: &fakeVerifier{}, chats: &fakeChats{}, clock: &clock{now: time.Now()}}
-	policy := identity.DevelopmentPolicy("did:key:issuer")
 	cfg := broker.Config{
-		Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
-		DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
+		Domain: "https://verify.example.com", Policies: testPolicies(),
+		DefaultPolicy: "default", PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
 		BindRetryFor: 5 * time.Second,
 	}
 	if mutate != nil {
@@ -238,7 +251,7 @@ func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
 }
 
 // requested runs a session up to requested and returns it with the peer of its thread.
-func (h *harness) requested(t *testing.T) (*broker.Session, didcomm.Peer) {
+func (h *harness) requested(t *testing.T) (*broker.Session, walletPeer) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := h.svc.CreateSession(ctx, "")
@@ -246,9 +259,9 @@ func (h *harness) requested(t *testing.T) (*broker.Session, didcomm.Peer) {
 		t.Fatal(err)
 	}
 	conn := "conn-" + s.ID
-	h.svc.Connected(ctx, didcomm.Connection{ConnectionID: conn, InvitationID: s.InvitationID, TheirDID: "did:peer:their"})
+	h.svc.Connected(ctx, broker.WalletConnection{ConnectionID: conn, InvitationID: s.InvitationID, TheirDID: "did:peer:their"})
 	s = h.status(t, s.ID, broker.StatusRequested)
-	return s, didcomm.Peer{ThreadID: s.ThreadID, ConnectionID: conn, MyDID: "did:peer:mine", TheirDID: "did:peer:their"}
+	return s, walletPeer{ThreadID: s.ThreadID, ConnectionID: conn, TheirDID: "did:peer:their"}
 }
 
 func (h *harness) status(t *testing.T, id string, want broker.Status) *broker.Session {
@@ -269,8 +282,12 @@ func (h *harness) status(t *testing.T, id string, want broker.Status) *broker.Se
 	}
 }
 
-func present(h *harness, p didcomm.Peer, vp string) {
-	h.svc.PresentationReceived(context.Background(), didcomm.ReceivedPresentation{Peer: p, Presentation: []byte(vp)})
+// present hands the service a presentation on p's thread and records the wallet's answer.
+func present(h *harness, p walletPeer, vp string) { presentTo(h.svc, h.wallets, p, vp) }
+
+func presentTo(svc *broker.Service, w *fakeWallets, p walletPeer, vp string) {
+	w.answer(p, svc.PresentationReceived(context.Background(), broker.Presentation{
+		ThreadID: p.ThreadID, ConnectionID: p.ConnectionID, TheirDID: p.TheirDID, Body: []byte(vp)}))
 }
 
 func TestSessionToBound(t *testing.T) {
@@ -363,7 +380,7 @@ func TestReplayAndForeignThreads(t *testing.T) {
 		h.status(t, s.ID, broker.StatusRequested) // untouched
 	})
 	t.Run("unknown thread", func(t *testing.T) {
-		present(h, didcomm.Peer{ThreadID: "nope", ConnectionID: peer.ConnectionID}, "ok:did:key:x")
+		present(h, walletPeer{ThreadID: "nope", ConnectionID: peer.ConnectionID}, "ok:did:key:x")
 		if code := h.wallets.rejection("nope"); code != "unknown_thread" {
 			t.Fatalf("told %q", code)
 		}
@@ -392,7 +409,7 @@ func TestWalletSideFailures(t *testing.T) {
 	t.Run("wallet declines", func(t *testing.T) {
 		h := newHarness(t)
 		s, peer := h.requested(t)
-		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "request_not_accepted"})
+		h.svc.ProblemReported(context.Background(), broker.Problem{ThreadID: peer.ThreadID, ConnectionID: peer.ConnectionID, Code: "request_not_accepted"})
 		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != "declined" {
 			t.Fatalf("reason %q", got.Reason)
 		}
@@ -400,16 +417,16 @@ func TestWalletSideFailures(t *testing.T) {
 	t.Run("wallet declines: the code it was shown is not its owner's", func(t *testing.T) {
 		h := newHarness(t)
 		s, peer := h.requested(t)
-		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "confirmation_mismatch"})
+		h.svc.ProblemReported(context.Background(), broker.Problem{ThreadID: peer.ThreadID, ConnectionID: peer.ConnectionID, Code: "confirmation_mismatch"})
 		got := h.status(t, s.ID, broker.StatusRejected)
-		if got.Reason != string(identity.ReasonConfirmationMismatch) || got.IdentityID != "" || got.Chat != nil {
+		if got.Reason != broker.ReasonConfirmationMismatch || got.IdentityID != "" || got.Chat != nil {
 			t.Fatalf("session %+v, want rejected as confirmation_mismatch with no identity or chat", got)
 		}
 	})
 	t.Run("a wallet's own code is not taken as a reason", func(t *testing.T) {
 		h := newHarness(t)
 		s, peer := h.requested(t)
-		h.svc.ProblemReported(context.Background(), didcomm.ReceivedProblem{Peer: peer, Code: "anything_goes<script>"})
+		h.svc.ProblemReported(context.Background(), broker.Problem{ThreadID: peer.ThreadID, ConnectionID: peer.ConnectionID, Code: "anything_goes<script>"})
 		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != "declined" {
 			t.Fatalf("reason %q, want declined", got.Reason)
 		}
@@ -421,7 +438,7 @@ func TestWalletSideFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.svc.Connected(context.Background(), didcomm.Connection{ConnectionID: "c", InvitationID: s.InvitationID})
+		h.svc.Connected(context.Background(), broker.WalletConnection{ConnectionID: "c", InvitationID: s.InvitationID})
 		if got := h.status(t, s.ID, broker.StatusRejected); got.Reason != broker.ReasonWalletUnreachable {
 			t.Fatalf("reason %q", got.Reason)
 		}
@@ -430,7 +447,7 @@ func TestWalletSideFailures(t *testing.T) {
 		h := newHarness(t)
 		s, _ := h.requested(t)
 		before := len(h.wallets.requests)
-		h.svc.Connected(context.Background(), didcomm.Connection{ConnectionID: "late", InvitationID: s.InvitationID})
+		h.svc.Connected(context.Background(), broker.WalletConnection{ConnectionID: "late", InvitationID: s.InvitationID})
 		if len(h.wallets.requests) != before {
 			t.Fatal("a second wallet was asked to present on the same session")
 		}
@@ -450,7 +467,7 @@ func TestExpiry(t *testing.T) {
 	if got, _ := h.svc.Session(ctx, s.ID); got.Status != broker.StatusExpired {
 		t.Fatalf("status %s after the deadline", got.Status)
 	}
-	h.svc.Connected(ctx, didcomm.Connection{ConnectionID: "c", InvitationID: s.InvitationID})
+	h.svc.Connected(ctx, broker.WalletConnection{ConnectionID: "c", InvitationID: s.InvitationID})
 	if got := h.wallets.lastRequest(t); got.connectionID == "c" {
 		t.Fatal("an expired session asked for a presentation")
 	}
@@ -564,7 +581,7 @@ func TestChatLifecycle(t *testing.T) {
 func TestChatTokenRefusedAfterErasure(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.wallets.conns = map[string]didcomm.ConnectionInfo{}
+	h.wallets.conns = map[string]broker.WalletConnection{}
 	s, peer := h.requested(t)
 	present(h, peer, "ok:did:key:holder")
 	bound := h.status(t, s.ID, broker.StatusBound)
@@ -652,8 +669,8 @@ func TestPseudonym(t *testing.T) {
 func TestReturningCustomerOverTheirConnection(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.wallets.conns = map[string]didcomm.ConnectionInfo{
-		"c-done":    {ConnectionID: "c-done", State: "completed"},
+	h.wallets.conns = map[string]broker.WalletConnection{
+		"c-done":    {ConnectionID: "c-done", State: "completed", Completed: true},
 		"c-pending": {ConnectionID: "c-pending", State: "requested"},
 	}
 	if _, err := h.svc.VerifyConnection(ctx, "nope", ""); !errors.Is(err, broker.ErrNotFound) {
@@ -673,18 +690,18 @@ func TestReturningCustomerOverTheirConnection(t *testing.T) {
 	if s.Status != broker.StatusRequested || s.InvitationID != "" || req.connectionID != "c-done" || req.threadID != s.ThreadID {
 		t.Fatalf("session %+v request %+v", s, req)
 	}
-	present(h, didcomm.Peer{ThreadID: s.ThreadID, ConnectionID: "c-done"}, "ok:did:key:holder")
+	present(h, walletPeer{ThreadID: s.ThreadID, ConnectionID: "c-done"}, "ok:did:key:holder")
 	h.status(t, s.ID, broker.StatusBound)
 }
 
 func TestListAndEraseIdentities(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
-	h.wallets.conns = map[string]didcomm.ConnectionInfo{}
+	h.wallets.conns = map[string]broker.WalletConnection{}
 	var ids []string
 	for i := range 5 {
 		s, peer := h.requested(t)
-		h.wallets.conns[peer.ConnectionID] = didcomm.ConnectionInfo{ConnectionID: peer.ConnectionID, State: "completed"}
+		h.wallets.conns[peer.ConnectionID] = broker.WalletConnection{ConnectionID: peer.ConnectionID, State: "completed", Completed: true}
 		present(h, peer, fmt.Sprintf("ok:did:key:holder-%d", i))
 		ids = append(ids, h.status(t, s.ID, broker.StatusBound).IdentityID)
 	}
@@ -756,16 +773,14 @@ func (s *outageStore) SessionByThread(ctx context.Context, thread string) (*brok
 func TestStoreOutageIsNotTheWalletsFault(t *testing.T) {
 	h := newHarness(t)
 	store := &outageStore{Store: h.store}
-	policy := identity.DevelopmentPolicy("did:key:issuer")
 	svc, err := broker.New(broker.Config{
-		Domain: "https://verify.example.com", Policies: map[string]*identity.Policy{policy.Name: policy},
-		DefaultPolicy: policy.Name, PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
+		Domain: "https://verify.example.com", Policies: testPolicies(),
+		DefaultPolicy: "default", PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
 	}, broker.Deps{Store: store, Events: broker.NewLocalEvents(), Wallets: h.wallets, Verifier: h.verify, Chats: h.chats})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close(context.Background())
-	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
 		fail *atomic.Bool
@@ -777,7 +792,7 @@ func TestStoreOutageIsNotTheWalletsFault(t *testing.T) {
 	} {
 		s, peer := h.requested(t)
 		tc.fail.Store(true)
-		svc.PresentationReceived(ctx, didcomm.ReceivedPresentation{Peer: peer, Presentation: []byte(tc.vp)})
+		presentTo(svc, h.wallets, peer, tc.vp)
 		tc.fail.Store(false)
 		if got := h.wallets.rejection(peer.ThreadID); got != broker.ReasonInternal {
 			t.Errorf("%s: the wallet was told %q, want %q", tc.name, got, broker.ReasonInternal)
@@ -790,8 +805,8 @@ func TestStoreOutageIsNotTheWalletsFault(t *testing.T) {
 	s, peer := h.requested(t)
 	present(h, peer, "ok:did:key:holder")
 	h.status(t, s.ID, broker.StatusBound)
-	svc.PresentationReceived(ctx, didcomm.ReceivedPresentation{Peer: peer, Presentation: []byte("ok:did:key:holder")})
-	if got := h.wallets.rejection(peer.ThreadID); got != string(identity.ReasonReplayed) {
+	presentTo(svc, h.wallets, peer, "ok:did:key:holder")
+	if got := h.wallets.rejection(peer.ThreadID); got != broker.ReasonReplayed {
 		t.Errorf("a second presentation on a verified session: %q, want replayed", got)
 	}
 }
@@ -811,7 +826,7 @@ func TestConfirmationCode(t *testing.T) {
 		t.Errorf("presentation request carries code %q, session shows %q", got, s.ConfirmationCode)
 	}
 	t.Run("a returning customer's request carries its session's code", func(t *testing.T) {
-		h.wallets.conns = map[string]didcomm.ConnectionInfo{"c1": {ConnectionID: "c1", State: "completed"}}
+		h.wallets.conns = map[string]broker.WalletConnection{"c1": {ConnectionID: "c1", State: "completed", Completed: true}}
 		s, err := h.svc.VerifyConnection(context.Background(), "c1", "")
 		if err != nil {
 			t.Fatal(err)

@@ -1,9 +1,3 @@
-// Package broker is the product's domain: verification sessions, verified identities, their
-// binding to a contact-centre chat, and the events every transition emits.
-//
-// broker knows nothing about HTTP, Redis or Twilio. It declares what it needs from the world as
-// small interfaces (Store, Events, Wallets, Verifier, Chats) and the packages below it implement
-// them. It may import identity (credential verification types) and flex (chat types), never api.
 package broker
 
 import (

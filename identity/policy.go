@@ -282,17 +282,6 @@ func (p *Policy) Trusts(issuer string) bool {
 	return false
 }
 
-// Display returns the subset of claims the policy allows the agent to see.
-func (p *Policy) Display(claims map[string]any) map[string]any {
-	out := make(map[string]any, len(p.DisplayClaims))
-	for _, name := range p.DisplayClaims {
-		if v, ok := claims[name]; ok {
-			out[name] = v
-		}
-	}
-	return out
-}
-
 // statusMode returns the effective status mode.
 func (p *Policy) statusMode() StatusMode {
 	if p.Status == "" {

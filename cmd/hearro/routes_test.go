@@ -49,7 +49,7 @@ var statusesTestedElsewhere = map[string]string{
 	"GET /v1/identities/{id} 404":       "TestAPIErrors (not_found)",
 	"POST /oauth/token 401":             "TestCRMAuth (invalid_client)",
 	"POST /v1/twilio/conversations 403": "TestTwilioWebhooks (webhook_rejected: unsigned, misaddressed, forged, replayed)",
-	"POST /didcomm 400":                 "TestDIDCommEndpointRefusesBadInput (not problem documents)",
+	"POST /didcomm 400":                 "TestDIDCommEndpointRefusesBadInput",
 	"POST /didcomm 413":                 "TestDIDCommEndpointRefusesBadInput",
 	"POST /didcomm 415":                 "TestDIDCommEndpointRefusesBadInput",
 	"POST /didcomm 409":                 "identity/didcomm TestASecondCopyOfAMessageInFlightIsRefused",

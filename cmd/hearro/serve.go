@@ -29,6 +29,8 @@ import (
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/chats"
+	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
@@ -414,6 +416,10 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, err
 	}
+	brokerPolicies, err := wallets.Policies(policies)
+	if err != nil {
+		return nil, err
+	}
 
 	mode, _ := flex.ParseMode(cfg.FlexMode)
 	twilio := flex.Config{
@@ -439,7 +445,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		twilio.AddressSID, twilio.ConversationsServiceSID = dev.AddressSID, dev.ConversationsServiceSID
 		twilio.FlexFlowSID, twilio.ChatServiceSID = dev.FlexFlowSID, dev.ChatServiceSID
 	}
-	chats, err := flex.New(twilio)
+	flexClient, err := flex.New(twilio)
 	if err != nil {
 		return nil, fmt.Errorf("twilio configuration: %w", err)
 	}
@@ -447,7 +453,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		// Twilio (or a shared emulator) must know the address or flow: say so now, by name,
 		// rather than at the first customer's chat. The built-in emulator is not serving yet.
 		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := chats.Check(cctx)
+		err := flexClient.Check(cctx)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("twilio configuration: %w", err)
@@ -465,16 +471,16 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 
 	if s.broker, err = broker.New(broker.Config{
-		Domain: s.publicURL, Policies: policies, DefaultPolicy: cfg.DefaultPolicy,
+		Domain: s.publicURL, Policies: brokerPolicies, DefaultPolicy: cfg.DefaultPolicy,
 		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
 		BindRetryFor:     cfg.ChatRetryFor,
 		IdentityCacheTTL: cfg.IdentityCacheTTL,
 		Webhooks:         broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
-	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: s.agent, Verifier: verifier, Chats: chats,
+	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: wallets.NewAgent(s.agent), Verifier: wallets.NewVerifier(verifier, policies), Chats: chats.New(flexClient),
 		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
 		return nil, err
 	}
-	s.agent.SetHandler(s.broker)
+	inbox := wallets.Serve(s.agent, s.broker)
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	s.stopBackground = stopBG
 	s.background.Add(1)
@@ -498,7 +504,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	s.access = api.NewAccessTokens(s.backend.signing, s.publicURL, cfg.OAuthAudience, external)
 	apiCfg := api.Config{
-		PublicURL: s.publicURL, Tokens: tokens, DIDComm: s.agent.HTTPHandler(), Ready: s.backend.ping, Logger: log,
+		PublicURL: s.publicURL, Tokens: tokens, DIDComm: inbox, Ready: s.backend.ping, Logger: log,
 		AccessTokens: s.access,
 		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: proxies,
 	}

@@ -18,9 +18,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,10 +73,19 @@ type Handler interface {
 	// Connected: a DID exchange started by one of our invitations completed.
 	Connected(ctx context.Context, c Connection)
 	// PresentationReceived: a wallet sent a presentation on a thread we started. It runs
-	// inside the wallet's HTTP request; the handler must answer with Acknowledge or Reject.
-	PresentationReceived(ctx context.Context, p ReceivedPresentation)
+	// under the wallet's request's context; the agent answers the wallet from the verdict
+	// (an ack, or a problem report with the verdict's code).
+	PresentationReceived(ctx context.Context, p ReceivedPresentation) Verdict
 	// ProblemReported: a wallet sent a present-proof problem report (e.g. it declined).
 	ProblemReported(ctx context.Context, p ReceivedProblem)
+}
+
+// Verdict is a handler's answer to a presentation: accepted, or refused with a code and a
+// sentence the wallet is told.
+type Verdict struct {
+	Accepted bool
+	Code     string
+	Explain  string
 }
 
 // Connection is a completed DIDComm connection.
@@ -139,8 +150,9 @@ type Agent struct {
 	vdr       vdrapi.Registry
 	keys      invitationKeys
 
-	hmu sync.RWMutex
-	h   Handler
+	h atomic.Pointer[Handler] // set once, by Serve
+	// base is the context of the agent's own work, what outlives a wallet's request.
+	base context.Context
 
 	// The framework's event channels are never closed: it may be sending on them while it is
 	// told to stop. Their readers (wg) drain them until the framework is closed (quit); the
@@ -155,8 +167,8 @@ type Agent struct {
 	closeOnce sync.Once
 }
 
-// New starts a verifier agent. Serve HTTPHandler at Config.Endpoint and call SetHandler
-// before the first message can arrive.
+// New starts a verifier agent. Nothing reaches it until Serve names who handles what
+// wallets send.
 func New(cfg Config) (*Agent, error) {
 	if cfg.Endpoint == "" || cfg.Storage == nil || cfg.SecretLock == nil || cfg.Loader == nil {
 		return nil, errors.New("didcomm: endpoint, storage, secret lock and loader are required")
@@ -176,8 +188,8 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("didcomm: outbound transport: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: log, inbound: NewInbound(cfg.Endpoint, cfg.MaxMessageSize, log), keys: invitationKeys{keyStore}}
-	a.h = noHandler{}
+	a := &Agent{cfg: cfg, log: log, inbound: NewInbound(cfg.Endpoint, cfg.MaxMessageSize, log), keys: invitationKeys{keyStore},
+		base: context.Background()}
 	verifier := api.ProtocolSvcCreator{
 		Create: func(api.Provider) (dispatcher.ProtocolService, error) { return &verifierProtocol{agent: a}, nil },
 	}
@@ -224,21 +236,33 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// SetHandler sets who receives the agent's events.
-func (a *Agent) SetHandler(h Handler) {
-	a.hmu.Lock()
-	defer a.hmu.Unlock()
-	a.h = h
+// Serve starts handing what wallets send to h, and returns the Receiver that takes their
+// messages (served at Config.Endpoint). Call it once: messages reach the agent only through
+// the Receiver it returns, so none arrives before there is a handler.
+func (a *Agent) Serve(h Handler) Receiver {
+	if h == nil || !a.h.CompareAndSwap(nil, &h) {
+		panic("didcomm: Serve needs a handler and is called once")
+	}
+	return Receiver{inbound: a.inbound}
 }
 
-func (a *Agent) handler() Handler {
-	a.hmu.RLock()
-	defer a.hmu.RUnlock()
-	return a.h
+// handler is Serve's handler; messages reach the agent only after Serve.
+func (a *Agent) handler() Handler { return *a.h.Load() }
+
+// Receiver takes wallets' DIDComm messages for an agent (Agent.Serve).
+type Receiver struct{ inbound *Inbound }
+
+// Receive takes one packed DIDComm message (RFC 0025's HTTP transport: the body of a POST
+// with its content type) and processes it under ctx, the request's: the protocol answering
+// it verifies, resolves and fetches under ctx, so a sender that hangs up cancels that work.
+// It returns nil once the message is processed, or an error matching one of ErrUnsupportedMediaType,
+// ErrTooLarge, ErrUnreadable, ErrInFlight, ErrNotProcessed, ErrNotRunning.
+func (r Receiver) Receive(ctx context.Context, contentType string, body io.Reader) error {
+	return r.inbound.receive(ctx, contentType, body)
 }
 
-// HTTPHandler receives DIDComm messages over HTTP (POST).
-func (a *Agent) HTTPHandler() http.Handler { return a.inbound }
+// ServeHTTP serves Receive over HTTP by itself, with plain-text refusals (Inbound.ServeHTTP).
+func (r Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.inbound.ServeHTTP(w, req) }
 
 // listen registers the framework's event channels, each with its own reader: the framework
 // delivers events synchronously and stalls if nobody reads.
@@ -297,14 +321,40 @@ func (a *Agent) listen(_ *afgcontext.Provider) error {
 			}
 			a.handlers.Add(1)
 			a.smu.Unlock()
+			h := a.h.Load()
+			if h == nil {
+				a.handlers.Done()
+				a.log.Error("didcomm: connection completed before Serve", "connection_id", c.ConnectionID)
+				continue
+			}
+			ctx, cancel := a.connectedContext(st.Msg)
 			go func() {
 				defer a.handlers.Done()
-				a.handler().Connected(context.Background(), c)
+				defer cancel()
+				(*h).Connected(ctx, c)
 			}()
 		}
 	}()
 	return nil
 }
+
+// connectedContext is the context a Connected handler runs under: the values (request id, trace)
+// of the request that carried the wallet's last DID exchange message, without its
+// cancellation (the handler runs after the framework processed the message, when the wallet's
+// request may have been answered already), bounded by connectedTimeout. Without that request
+// (it ended before the event came), the agent's own.
+func (a *Agent) connectedContext(msg service.DIDCommMsg) (context.Context, context.CancelFunc) {
+	parent := a.base
+	if msg != nil {
+		if rctx, ok := a.inbound.requestContext(msg.ID()); ok {
+			parent = context.WithoutCancel(rctx)
+		}
+	}
+	return context.WithTimeout(parent, connectedTimeout)
+}
+
+// connectedTimeout bounds a Connected handler: a store transition and one message to send.
+const connectedTimeout = 30 * time.Second
 
 // CreateInvitation makes an out-of-band invitation whose handshake is DID Exchange 1.0. Its
 // goal is goal followed, if confirmationCode is not empty, by confirm.Text(confirmationCode),
@@ -445,9 +495,3 @@ func messageMap(v any) (service.DIDCommMsgMap, error) {
 	}
 	return m, nil
 }
-
-type noHandler struct{}
-
-func (noHandler) Connected(context.Context, Connection)                      {}
-func (noHandler) PresentationReceived(context.Context, ReceivedPresentation) {}
-func (noHandler) ProblemReported(context.Context, ReceivedProblem)           {}

@@ -20,6 +20,7 @@ import (
 func TestRemoveConnectionForgetsTheWallet(t *testing.T) {
 	storage := mem.NewProvider()
 	agent, _ := startVerifierOn(t, storage)
+	serve(agent, agent.Serve(quietHandler{})) // connections only: nothing is requested
 	h := newHolder(t, rfcholder.Config{})
 	gone, kept := connect(t, agent, h), connect(t, agent, h)
 	ctx := rfcContext(t)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func newVerifierHandler(t testing.TB, agent *didcomm.Agent, domain string) *veri
 		t: t, agent: agent, verifier: v, policy: identity.DevelopmentPolicy(issuer.DevelopmentDID()), domain: domain,
 		nonce: map[string]string{}, results: map[string]string{}, changed: make(chan struct{}), outcomes: make(chan string, 64),
 	}
-	agent.SetHandler(h)
+	serve(agent, agent.Serve(h))
 	return h
 }
 
@@ -74,39 +75,31 @@ func (h *verifierHandler) Connected(ctx context.Context, c didcomm.Connection) {
 	}
 }
 
-func (h *verifierHandler) PresentationReceived(ctx context.Context, p didcomm.ReceivedPresentation) {
+func (h *verifierHandler) PresentationReceived(ctx context.Context, p didcomm.ReceivedPresentation) didcomm.Verdict {
 	h.mu.Lock()
 	nonce, known := h.nonce[p.ThreadID]
 	h.mu.Unlock()
 	if !known { // as broker.Service.PresentationReceived does
 		h.record(p.ThreadID, "unknown_thread")
-		if err := h.agent.Reject(ctx, p.Peer, "unknown_thread", "no presentation was requested on this thread"); err != nil {
-			h.t.Errorf("reject: %v", err)
-		}
-		return
+		return didcomm.Verdict{Code: "unknown_thread", Explain: "no presentation was requested on this thread"}
 	}
 	if h.fetch != "" { // as a did:web or status list fetch would be
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.fetch, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
-		if ctx.Err() != nil { // the wallet hung up: nobody to answer
+		if ctx.Err() != nil { // the wallet hung up
 			h.record(p.ThreadID, "cancelled")
-			return
+			return didcomm.Verdict{Code: "internal_error", Explain: "try again later"}
 		}
 	}
 	_, err := h.verifier.Verify(ctx, p.Presentation, identity.Request{Policy: h.policy, Challenge: nonce, Domain: h.domain})
 	if err != nil {
 		h.record(p.ThreadID, string(identity.ReasonOf(err)))
-		if err := h.agent.Reject(ctx, p.Peer, string(identity.ReasonOf(err)), err.Error()); err != nil {
-			h.t.Errorf("reject: %v", err)
-		}
-		return
+		return didcomm.Verdict{Code: string(identity.ReasonOf(err)), Explain: err.Error()}
 	}
 	h.record(p.ThreadID, "verified")
-	if err := h.agent.Acknowledge(ctx, p.Peer); err != nil {
-		h.t.Errorf("ack: %v", err)
-	}
+	return didcomm.Verdict{Accepted: true}
 }
 
 func (h *verifierHandler) ProblemReported(_ context.Context, p didcomm.ReceivedProblem) {
@@ -155,6 +148,25 @@ func masterLock(t testing.TB) *local.Lock {
 	return lock.(*local.Lock)
 }
 
+// quietHandler takes connections and asks nothing.
+type quietHandler struct{}
+
+func (quietHandler) Connected(context.Context, didcomm.Connection) {}
+func (quietHandler) PresentationReceived(context.Context, didcomm.ReceivedPresentation) didcomm.Verdict {
+	return didcomm.Verdict{Code: "unknown_thread", Explain: "no presentation was requested on this thread"}
+}
+func (quietHandler) ProblemReported(context.Context, didcomm.ReceivedProblem) {}
+
+// servers maps each test agent to the slot of its listener's /didcomm handler, which serve
+// fills once the agent has a handler (Agent.Serve).
+var servers sync.Map // *didcomm.Agent → *atomic.Pointer[http.Handler]
+
+func serve(agent *didcomm.Agent, r didcomm.Receiver) {
+	slot, _ := servers.Load(agent)
+	var h http.Handler = r
+	slot.(*atomic.Pointer[http.Handler]).Store(&h)
+}
+
 // startVerifier runs the service's agent on a loopback listener, its inbound handler at
 // /didcomm, and returns it with its base URL.
 func startVerifier(t testing.TB) (*didcomm.Agent, string) {
@@ -181,8 +193,17 @@ func startVerifierOn(t testing.TB, storage spi.Provider) (*didcomm.Agent, string
 	if err != nil {
 		t.Fatal(err)
 	}
+	slot := &atomic.Pointer[http.Handler]{}
+	servers.Store(agent, slot)
 	mux := http.NewServeMux()
-	mux.Handle("/didcomm", agent.HTTPHandler())
+	mux.HandleFunc("/didcomm", func(w http.ResponseWriter, r *http.Request) {
+		h := slot.Load()
+		if h == nil {
+			http.Error(w, "no handler yet", http.StatusServiceUnavailable)
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close(); agent.Close() })

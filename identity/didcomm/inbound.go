@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -29,7 +30,7 @@ const DefaultMaxMessageSize = 1 << 20
 
 // Inbound is aries-framework-go's inbound transport served from our own HTTP server, instead
 // of the library's (which binds its own port asynchronously and exits the process if the port
-// is taken). It is an http.Handler for POST requests carrying one packed message.
+// is taken). Agent.Receive hands it one packed message at a time.
 type Inbound struct {
 	endpoint string
 	maxSize  int64
@@ -143,59 +144,98 @@ func (i *Inbound) requestContext(id string) (context.Context, bool) {
 // Endpoint is the public URL wallets send to.
 func (i *Inbound) Endpoint() string { return i.endpoint }
 
-// ServeHTTP receives one packed DIDComm message.
+// Errors of Receive. Each says what the sender did wrong (or that the agent cannot take
+// messages now); the HTTP layer maps them to statuses.
+var (
+	// ErrUnsupportedMediaType: the content type is not one of a DIDComm v1 envelope's.
+	ErrUnsupportedMediaType = errors.New("unsupported content type: use application/didcomm-envelope-enc")
+	// ErrTooLarge: the envelope exceeds the agent's maximum message size.
+	ErrTooLarge = errors.New("message too large")
+	// ErrUnreadable: empty, unreadable, malformed, or not addressed to this agent.
+	ErrUnreadable = errors.New("cannot unpack message: not addressed to this agent or malformed")
+	// ErrInFlight: a message with the same id is being processed; the sender may retry later.
+	ErrInFlight = errors.New("a message with this id is being processed")
+	// ErrNotProcessed: the message was opened but no protocol could process it.
+	ErrNotProcessed = errors.New("message not processed")
+	// ErrNotRunning: the agent is stopped (or not serving yet).
+	ErrNotRunning = errors.New("agent is not running")
+)
+
+// receive takes one packed DIDComm message: it unpacks it and hands it to the framework's
+// dispatcher under ctx, which the protocols answering the message use for everything they do
+// (verification, DID resolution, status lists). It returns nil once the message is processed.
+func (i *Inbound) receive(ctx context.Context, contentType string, body io.Reader) error {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || !inboundContentTypes[mt] {
+		return ErrUnsupportedMediaType
+	}
+	i.mu.RLock()
+	prov, opener, handle := i.prov, i.opener, i.handler
+	i.mu.RUnlock()
+	if prov == nil {
+		return ErrNotRunning
+	}
+	msg, err := io.ReadAll(io.LimitReader(body, i.maxSize+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrUnreadable, err)
+	case int64(len(msg)) > i.maxSize:
+		return ErrTooLarge
+	case len(msg) == 0:
+		return fmt.Errorf("%w: empty message", ErrUnreadable)
+	}
+	env, err := unpack(prov, opener, msg)
+	if err != nil {
+		i.log.Debug("didcomm: cannot unpack inbound message", "err", err)
+		return ErrUnreadable
+	}
+	if handle == nil {
+		handle = prov.InboundMessageHandler()
+	}
+	if id := messageID(env.Message); id != "" {
+		if _, busy := i.inflight.LoadOrStore(id, ctx); busy {
+			return ErrInFlight
+		}
+		defer i.inflight.Delete(id)
+	}
+	if err := handle(env); err != nil {
+		i.log.Warn("didcomm: inbound message not processed", "err", err)
+		return ErrNotProcessed
+	}
+	return nil
+}
+
+// StatusOf is the HTTP status RFC 0025's transport answers a Receive error with.
+func StatusOf(err error) int {
+	switch {
+	case err == nil:
+		return http.StatusAccepted
+	case errors.Is(err, ErrUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnreadable):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrInFlight):
+		return http.StatusConflict
+	case errors.Is(err, ErrNotProcessed):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrNotRunning):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// ServeHTTP serves the transport by itself, with plain-text refusals: for an agent with no
+// HTTP surface of its own (the demo wallet). The service's API serves Agent.Serve's Receiver.
 func (i *Inbound) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "DIDComm messages are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !inboundContentTypes[mt] {
-		http.Error(w, "unsupported content type: use application/didcomm-envelope-enc", http.StatusUnsupportedMediaType)
-		return
-	}
-	i.mu.RLock()
-	prov, opener, handle := i.prov, i.opener, i.handler
-	i.mu.RUnlock()
-	if prov == nil {
-		http.Error(w, "agent is not running", http.StatusServiceUnavailable)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, i.maxSize))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			http.Error(w, "message too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "could not read message", http.StatusBadRequest)
-		return
-	}
-	if len(body) == 0 {
-		http.Error(w, "empty message", http.StatusBadRequest)
-		return
-	}
-	env, err := unpack(prov, opener, body)
-	if err != nil {
-		i.log.Debug("didcomm: cannot unpack inbound message", "err", err)
-		http.Error(w, "cannot unpack message: not addressed to this agent or malformed", http.StatusBadRequest)
-		return
-	}
-	if handle == nil {
-		handle = prov.InboundMessageHandler()
-	}
-	id := messageID(env.Message)
-	if id != "" {
-		if _, busy := i.inflight.LoadOrStore(id, r.Context()); busy {
-			http.Error(w, "a message with this id is being processed", http.StatusConflict)
-			return
-		}
-		defer i.inflight.Delete(id)
-	}
-	if err := handle(env); err != nil {
-		i.log.Warn("didcomm: inbound message not processed", "err", err)
-		http.Error(w, "message not processed", http.StatusUnprocessableEntity)
+	if err := i.receive(r.Context(), r.Header.Get("Content-Type"), r.Body); err != nil {
+		http.Error(w, err.Error(), StatusOf(err))
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)

@@ -1,6 +1,7 @@
 package didcomm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -87,7 +88,8 @@ func (p *verifierProtocol) HandleInbound(msg service.DIDCommMsg, dctx service.DI
 		if err != nil {
 			return "", p.agent.Reject(ctx, peer, "malformed", err.Error())
 		}
-		p.agent.handler().PresentationReceived(ctx, ReceivedPresentation{Peer: peer, Presentation: vp})
+		v := p.agent.handler().PresentationReceived(ctx, ReceivedPresentation{Peer: peer, Presentation: vp})
+		p.agent.answer(ctx, peer, v)
 		return "", nil
 	case TypePresProblemV2:
 		var pr ProblemReport
@@ -108,6 +110,20 @@ type Peer struct {
 	ConnectionID string
 	MyDID        string
 	TheirDID     string
+}
+
+// answer tells the wallet the verdict on its presentation: an ack, or a problem report with
+// the verdict's code. A wallet that cannot be reached is logged: its presentation was decided.
+func (a *Agent) answer(ctx context.Context, peer Peer, v Verdict) {
+	if v.Accepted {
+		if err := a.Acknowledge(ctx, peer); err != nil {
+			a.log.Warn("didcomm: ack not delivered to wallet", "thread_id", peer.ThreadID, "err", err)
+		}
+		return
+	}
+	if err := a.Reject(ctx, peer, v.Code, v.Explain); err != nil {
+		a.log.Warn("didcomm: problem report not delivered to wallet", "thread_id", peer.ThreadID, "code", v.Code, "err", err)
+	}
 }
 
 func (a *Agent) sendProblem(peer Peer, msgType, code, explain string) error {

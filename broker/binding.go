@@ -5,10 +5,74 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
-
-	"github.com/hearro/trustbroker/flex"
 )
+
+// This file binds a verified session to its contact-centre chat: opening the chat with the
+// verification summary (in the background, retried), the customer's chat access token, and
+// the chat's end.
+
+// Chats opens contact-centre chats and mints the customer's access token (broker/chats adapts
+// the Flex client).
+type Chats interface {
+	// OpenChat opens the customer's chat, or finds the one an earlier call with the same
+	// idempotency key opened. A failure is a *ChatError when the chat side can say what kind.
+	OpenChat(ctx context.Context, req ChatRequest) (OpenedChat, error)
+	// Token mints the access token of a chat identity for ttl.
+	Token(identity string, ttl time.Duration) (token string, expiresAt time.Time, err error)
+}
+
+// ChatRequest describes the chat to open for a verified customer.
+type ChatRequest struct {
+	// Identity is the customer's pseudonym (hr_…): never a DID or a real name.
+	Identity string
+	// CustomerFriendlyName is what the agent sees as the customer's name.
+	CustomerFriendlyName string
+	// ChatFriendlyName names the chat.
+	ChatFriendlyName string
+	// Attributes is the verification summary the agent sees (Summary).
+	Attributes map[string]any
+	// IdempotencyKey makes opening idempotent across retries and replicas: the session ID.
+	IdempotencyKey string
+}
+
+// OpenedChat is a chat the chat side opened (or found) for a ChatRequest.
+type OpenedChat struct {
+	Identity        string
+	ConversationSID string
+	// ChannelSID is set when the chat is a channel (Flex Flow mode); it is then the chat's SID.
+	ChannelSID string
+}
+
+// SID is the chat's SID in either mode.
+func (c OpenedChat) SID() string {
+	if c.ChannelSID != "" {
+		return c.ChannelSID
+	}
+	return c.ConversationSID
+}
+
+// ChatErrorKind says what a chat failure means for the session waiting for its chat.
+type ChatErrorKind int
+
+const (
+	// ChatTemporary: the chat side failed or refused for now; trying again may succeed.
+	ChatTemporary ChatErrorKind = iota + 1
+	// ChatMisconfigured: the account or its configuration is wrong; an operator must act.
+	ChatMisconfigured
+	// ChatRejected: the chat side refused this request; trying again will not help.
+	ChatRejected
+)
+
+// ChatError is a failure to open a chat, of a kind the broker acts on.
+type ChatError struct {
+	Kind ChatErrorKind
+	Err  error
+}
+
+func (e *ChatError) Error() string { return e.Err.Error() }
+func (e *ChatError) Unwrap() error { return e.Err }
 
 // Chat errors a session records while it waits, verified, for its chat (ChatError).
 const (
@@ -73,9 +137,9 @@ func (s *Service) retryBind(sess *Session) {
 }
 
 func temporary(err error) bool {
-	var fe *flex.Error
-	if errors.As(err, &fe) {
-		return fe.Temporary()
+	var ce *ChatError
+	if errors.As(err, &ce) {
+		return ce.Kind == ChatTemporary
 	}
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
@@ -98,7 +162,7 @@ func (s *Service) Bind(ctx context.Context, id string) error {
 		return fmt.Errorf("identity %s: %w", sess.IdentityID, err)
 	}
 	policy := s.cfg.Policies[sess.Policy]
-	chat, err := s.deps.Chats.OpenChat(ctx, flex.ChatRequest{
+	chat, err := s.deps.Chats.OpenChat(ctx, ChatRequest{
 		Identity:             ident.FlexIdentity,
 		CustomerFriendlyName: friendlyName(policy.Display(ident.Claims)),
 		ChatFriendlyName:     "Verified chat " + sess.ID,
@@ -131,12 +195,13 @@ func (s *Service) Bind(ctx context.Context, id string) error {
 // the CRM to see.
 func (s *Service) noteChatError(ctx context.Context, id string, err error) {
 	code := ChatErrorUnavailable
-	var fe *flex.Error
-	switch {
-	case errors.Is(err, flex.ErrMisconfigured):
-		code = ChatErrorMisconfigured
-	case errors.As(err, &fe) && !fe.Temporary():
-		code = ChatErrorRejected
+	if ce := (*ChatError)(nil); errors.As(err, &ce) {
+		switch ce.Kind {
+		case ChatMisconfigured:
+			code = ChatErrorMisconfigured
+		case ChatRejected:
+			code = ChatErrorRejected
+		}
 	}
 	// Published like any change: the customer's page says that the chat is late.
 	if _, terr := s.transition(ctx, id, Transition{
@@ -213,4 +278,30 @@ func (s *Service) ChatClosed(ctx context.Context, chatSID string) error {
 		s.log.Info("chat closed", "session_id", sess.ID)
 	}
 	return nil
+}
+
+// Summary is what the agent is told about a verified customer: that they are verified, by
+// whom, with what assurance, and the claims the policy lets the agent see — nothing else.
+func Summary(ident *Identity, policy Policy) map[string]any {
+	return map[string]any{
+		"verified":        true,
+		"issuer":          ident.IssuerDID,
+		"credential_type": ident.CredentialType,
+		"verified_at":     ident.VerifiedAt.UTC().Format(time.RFC3339),
+		"assurance":       ident.Assurance,
+		"claims":          policy.Display(ident.Claims),
+	}
+}
+
+func friendlyName(display map[string]any) string {
+	var parts []string
+	for _, k := range []string{"givenName", "familyName"} {
+		if v, ok := display[k].(string); ok && v != "" {
+			parts = append(parts, v)
+		}
+	}
+	if len(parts) == 0 {
+		return "Verified customer"
+	}
+	return strings.Join(parts, " ")
 }
