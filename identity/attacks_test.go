@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/issuer"
 	"github.com/hearro/trustbroker/identity/outbound"
 	"github.com/hearro/trustbroker/identity/sdjwt"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // The attacks of the review that found the verifier trusting what a holder can reshape, each

@@ -22,9 +22,9 @@ import (
 	"github.com/mr-tron/base58"
 
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/issuer"
 	"github.com/hearro/trustbroker/identity/sdjwt"
 	"github.com/hearro/trustbroker/identity/status"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // world is everything a format test needs: a development-like issuer, a holder, a TLS server

@@ -3,8 +3,9 @@
 // context), and the verifier that decides whether a presentation proves who a customer is.
 //
 // identity does not know about sessions, storage, HTTP or Twilio; it must never import broker,
-// api or flex. Its sub-packages hold the DIDComm agent (didcomm), the development issuer
-// (issuer) and the demo holder wallet (wallet).
+// api or flex. Its sub-packages hold, among others, the DIDComm agent (didcomm). The
+// development issuer and the demo holder wallet are development tools, not verification code:
+// they live in internal/demo/issuer and internal/demo/wallet, and only tests here import them.
 package identity
 
 import (

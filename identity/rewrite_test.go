@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // The differential test of JSON-LD verification. A holder may respell a signed credential or

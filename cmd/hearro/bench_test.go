@@ -12,7 +12,7 @@ import (
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/demo/wallet"
 )
 
 // BenchmarkSessionToBound measures the product's whole flow on loopback: POST /v1/sessions,

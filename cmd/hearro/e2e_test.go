@@ -20,7 +20,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/flex/emulator"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 

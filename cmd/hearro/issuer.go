@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 func newIssuerCmd() *cobra.Command {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // runIssuerCmd runs `hearro issuer` in-process with args.

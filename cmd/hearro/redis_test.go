@@ -25,7 +25,7 @@ import (
 	"github.com/hearro/trustbroker/broker/storetest"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
-	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/demo/wallet"
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 

@@ -26,7 +26,7 @@ import (
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 

@@ -36,9 +36,9 @@ import (
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/issuer"
 	"github.com/hearro/trustbroker/identity/outbound"
 	"github.com/hearro/trustbroker/identity/status"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // serveConfig is every setting of `hearro serve`. Flags and their environment twins are

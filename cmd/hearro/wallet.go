@@ -20,8 +20,8 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/issuer"
-	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
+	"github.com/hearro/trustbroker/internal/demo/wallet"
 )
 
 type walletConfig struct {

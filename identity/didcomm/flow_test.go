@@ -10,7 +10,7 @@ import (
 
 	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/demo/wallet"
 )
 
 func TestFlowWithDemoWallet(t *testing.T) {

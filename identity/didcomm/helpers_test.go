@@ -18,8 +18,8 @@ import (
 
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/issuer"
-	"github.com/hearro/trustbroker/identity/wallet"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
+	"github.com/hearro/trustbroker/internal/demo/wallet"
 )
 
 // verifierHandler plays the broker (broker/service.go): request on connect, verify and answer

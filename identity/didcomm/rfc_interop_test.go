@@ -15,7 +15,7 @@ import (
 
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/didcomm/internal/rfcholder"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // These tests drive the service's side of DIDComm (the real Agent, over loopback HTTP) with

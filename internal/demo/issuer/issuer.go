@@ -2,10 +2,12 @@
 // fixed key that is published in this source code, so anyone can issue as it. The service
 // trusts it only in development mode, and says so loudly when it does.
 //
-// issuer is used by the demo wallet and the `hearro issuer` command; the service itself never
-// issues. It issues every format the verifier checks (JSON-LD with Ed25519 or BBS+ proofs,
-// VC-JWT, SD-JWT VC) and status list credentials. It depends only on identity and its
-// sdjwt and status packages.
+// issuer is used by the demo wallet, tests and the `hearro issuer` command; the service itself
+// never issues (`hearro serve` only reads the development issuer's DID to trust it in
+// development mode). It issues every format the verifier checks (JSON-LD with Ed25519 or BBS+
+// proofs, VC-JWT, SD-JWT VC) and status list credentials. It depends only on identity and its
+// sdjwt and status packages; no production package outside cmd depends on it
+// (internal/demo/deps_test.go).
 package issuer
 
 import (

@@ -2,8 +2,9 @@
 // DID and a VerifiedCustomer credential, accepts an out-of-band invitation, connects with DID
 // Exchange and answers a present-proof 2.0 request with a signed presentation.
 //
-// It plays the customer's phone in development and tests. It depends on identity and
-// identity/didcomm only, never on broker, api or flex.
+// It plays the customer's phone in development and tests. It depends on identity, its
+// confirm and didcomm packages and the demo issuer (internal/demo/issuer) only, never on
+// broker, api or flex; production code never depends on it (internal/demo/deps_test.go).
 package wallet
 
 import (
@@ -44,7 +45,7 @@ import (
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/confirm"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/issuer"
+	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // Config configures a Wallet.
