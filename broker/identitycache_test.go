@@ -95,12 +95,14 @@ func TestIdentityCacheAcrossReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { a.svc.Close(ctx) })
+		run(t, a.svc)
 		bStore = &countingStore{Store: a.store}
 		b, err = broker.New(cfg, broker.Deps{Store: bStore, Events: bus, Wallets: a.wallets, Verifier: a.verify, Chats: a.chats})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { b.Close(ctx) })
+		run(t, b)
 	}
 	verified := func(holder string) *broker.Identity {
 		t.Helper()

@@ -119,9 +119,7 @@ type Service struct {
 	bindMu  sync.Mutex
 	binding map[string]time.Time // sessions being bound here → when the attempt started
 
-	idCache      *identityCache // nil: off
-	stopWatching context.CancelFunc
-	watching     sync.WaitGroup
+	idCache *identityCache // nil: off
 }
 
 // New returns a Service.
@@ -172,19 +170,26 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if cfg.IdentityCacheTTL > 0 {
 		s.idCache = newIdentityCache(cfg.IdentityCacheTTL, s.now)
-		var ctx context.Context
-		ctx, s.stopWatching = context.WithCancel(context.Background())
-		s.watching.Go(func() { s.watchIdentityChanges(ctx) })
 	}
 	return s, nil
 }
 
-// Close waits for background work (chat binding) to finish, cancelling it after ctx ends.
-func (s *Service) Close(ctx context.Context) error {
-	if s.stopWatching != nil {
-		s.stopWatching()
-		s.watching.Wait()
+// Run does the service's own work until ctx ends: it delivers the CRM's webhooks and, with
+// an identity cache, follows the identity changes other replicas announce (until Run runs,
+// nothing is cached). Any number of replicas may run it on one store.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.runWebhooks(ctx) })
+	if s.idCache != nil {
+		wg.Go(func() { s.watchIdentityChanges(ctx) })
 	}
+	wg.Wait()
+	return nil
+}
+
+// Close waits for background work (chat binding) to finish, cancelling it after ctx ends.
+// Stop Run first.
+func (s *Service) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

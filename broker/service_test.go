@@ -250,6 +250,14 @@ func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
 	return h
 }
 
+// run runs svc's own work (Service.Run) until the test ends.
+func run(t *testing.T, svc *broker.Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // requested runs a session up to requested and returns it with the peer of its thread.
 func (h *harness) requested(t *testing.T) (*broker.Session, walletPeer) {
 	t.Helper()

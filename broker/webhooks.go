@@ -88,11 +88,11 @@ func (s *Service) deliveries(eventType, subject string, data any) []Delivery {
 	return out
 }
 
-// RunWebhooks delivers queued webhooks until ctx ends: it leases due deliveries, sends them,
+// runWebhooks delivers queued webhooks until ctx ends: it leases due deliveries, sends them,
 // and retries failures with exponential backoff and jitter (honouring Retry-After) until
 // MaxAttempts, after which a delivery becomes a dead letter. Any number of replicas may run it
 // on one shared store: leases hand each delivery to one of them at a time.
-func (s *Service) RunWebhooks(ctx context.Context) {
+func (s *Service) runWebhooks(ctx context.Context) {
 	if s.deps.Outbox == nil || s.deps.Sender == nil || len(s.cfg.Webhooks.Endpoints) == 0 {
 		return
 	}

@@ -288,7 +288,7 @@ func newDeploymentCheck(t testing.TB) *deploymentCheck {
 		t.Fatal(err)
 	}
 	e := api.New(api.Config{
-		PublicURL: "http://localhost:8080",
+		PublicURL:    "http://localhost:8080",
 		AccessTokens: api.NewAccessTokens(key, "http://localhost:8080", "", nil),
 	}, nil)
 	d := &deploymentCheck{

@@ -30,8 +30,8 @@ import (
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/chats"
-	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
@@ -486,7 +486,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		s.broker.RunWebhooks(bgCtx)
+		_ = s.broker.Run(bgCtx)
 	}()
 
 	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
