@@ -150,14 +150,14 @@ func temporary(err error) bool {
 // concurrent Bind (on any replica) finds the chat an earlier attempt opened. A failure leaves
 // the session verified, with ChatError saying why.
 func (s *Service) Bind(ctx context.Context, id string) error {
-	sess, err := s.deps.Store.Session(ctx, id)
+	sess, err := s.store.Session(ctx, id)
 	if err != nil {
 		return err
 	}
 	if sess.Status != StatusVerified {
 		return &StateError{SessionID: id, Current: sess.Status, To: StatusBound}
 	}
-	ident, err := s.deps.Store.Identity(ctx, sess.IdentityID)
+	ident, err := s.deps.Store.Identity(ctx, sess.IdentityID) // fresh, not the CRM cache
 	if err != nil {
 		return fmt.Errorf("identity %s: %w", sess.IdentityID, err)
 	}
@@ -175,7 +175,7 @@ func (s *Service) Bind(ctx context.Context, id string) error {
 	}
 	// Link first: a crash between the two leaves a verified session that the next attempt
 	// binds to the same chat, never a bound session the chat's webhooks cannot find.
-	if err := s.deps.Store.LinkChat(ctx, chat.SID(), id, sess.ExpiresAt); err != nil {
+	if err := s.store.LinkChat(ctx, chat.SID(), id, sess.ExpiresAt); err != nil {
 		return fmt.Errorf("link chat: %w", err)
 	}
 	bound := &Chat{Identity: chat.Identity, ConversationSID: chat.SID(), ChannelSID: chat.ChannelSID}
@@ -223,7 +223,7 @@ func (s *Service) ChatToken(ctx context.Context, sess *Session) (string, time.Ti
 	if sess.Status != StatusBound || sess.Chat == nil {
 		return "", time.Time{}, ErrNoChat
 	}
-	ident, err := s.deps.Store.Identity(ctx, sess.IdentityID)
+	ident, err := s.deps.Store.Identity(ctx, sess.IdentityID) // fresh, not the CRM cache
 	if errors.Is(err, ErrNotFound) {
 		return "", time.Time{}, ErrIdentityGone
 	}
@@ -265,7 +265,7 @@ func (s *Service) RefreshChatToken(ctx context.Context, id string) (string, time
 // ChatClosed handles the end of a contact-centre chat (Twilio's webhook): every bound session
 // on it becomes closed.
 func (s *Service) ChatClosed(ctx context.Context, chatSID string) error {
-	sessions, err := s.deps.Store.SessionsByChat(ctx, chatSID)
+	sessions, err := s.store.SessionsByChat(ctx, chatSID)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func (s *Service) ListIdentities(ctx context.Context, f IdentityFilter, cursor s
 	if limit <= 0 || limit > MaxPageSize {
 		return nil, fmt.Errorf("%w: limit must be between 1 and %d", ErrInvalidInput, MaxPageSize)
 	}
-	items, err := s.deps.Store.ListIdentities(ctx, f, cursor, limit+1)
+	items, err := s.store.ListIdentities(ctx, f, cursor, limit+1)
 	if err != nil {
 		return nil, err
 	}
@@ -36,29 +36,24 @@ func (s *Service) ListIdentities(ctx context.Context, f IdentityFilter, cursor s
 
 // Identity returns a verified identity.
 func (s *Service) Identity(ctx context.Context, id string) (*Identity, error) {
-	return s.readIdentity(func(c *identityCache) (*Identity, bool) { return c.get(id) },
-		func() (*Identity, error) { return s.deps.Store.Identity(ctx, id) })
+	return s.store.Identity(ctx, id)
 }
 
 // IdentityByFlex returns the identity behind a chat pseudonym: what the agent's CRM panel
 // asks when a chat arrives.
 func (s *Service) IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error) {
-	return s.readIdentity(func(c *identityCache) (*Identity, bool) { return c.getByFlex(flexIdentity) },
-		func() (*Identity, error) { return s.deps.Store.IdentityByFlex(ctx, flexIdentity) })
+	return s.store.IdentityByFlex(ctx, flexIdentity)
 }
 
 // EraseIdentity forgets a customer: the identity record with its claims and indexes, and the
 // DIDComm connection it was verified over. What remains is that an erasure happened (logged
 // with the identity ID only).
 func (s *Service) EraseIdentity(ctx context.Context, id string) error {
-	ident, err := s.deps.Store.Identity(ctx, id)
+	ident, err := s.deps.Store.Identity(ctx, id) // fresh: its connection is removed too
 	if err != nil {
 		return err
 	}
-	err = s.deps.Store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...)
-	// Even after an error: it may have been erased all the same (a reply lost in a timeout).
-	s.identityChanged(ctx, id)
-	if err != nil {
+	if err := s.store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...); err != nil {
 		return err
 	}
 	if ident.ConnectionID != "" {

@@ -6,10 +6,17 @@ import (
 	"time"
 )
 
-// identityChanges is the name on the event bus under which replicas tell each other that an
-// identity changed or was erased (Event.Reason is its ID). Session IDs are ULIDs, so it cannot
-// be a session's.
-const identityChanges = "_identity_changes"
+// IdentityChanges carries notices that an identity changed or was erased between replicas,
+// so that each drops it from its identity cache (LocalEvents in one process, redisstore's
+// Events across replicas). Implementations are safe for concurrent use.
+type IdentityChanges interface {
+	// AnnounceIdentityChange tells every replica's watchers that identity id changed.
+	AnnounceIdentityChange(ctx context.Context, id string) error
+	// IdentityChanges returns the IDs of identities changed from now on, until cancel is
+	// called. The channel is closed when notices may have been lost (the bus reconnected);
+	// the watcher then starts again.
+	IdentityChanges(ctx context.Context) (ids <-chan string, cancel func(), err error)
+}
 
 // maxCachedIdentities bounds the identity cache's memory.
 const maxCachedIdentities = 10000
@@ -137,66 +144,95 @@ func cloneIdentity(in *Identity) *Identity {
 	return &out
 }
 
-// watchIdentityChanges drops the identities other replicas report as changed, until ctx ends.
-// When the event bus closes the subscription (it may have missed notices), the whole cache is
-// dropped and the watch starts again.
-func (s *Service) watchIdentityChanges(ctx context.Context) {
+// cachingStore is the store with the identity cache in front of its identity reads. Its
+// writes of identities (a verification, an erasure) drop the identity from this replica's
+// cache and announce the change to the others; watch follows theirs.
+type cachingStore struct {
+	Store
+	cache   *identityCache
+	changes IdentityChanges
+	log     interface{ Warn(string, ...any) }
+}
+
+func (c *cachingStore) Identity(ctx context.Context, id string) (*Identity, error) {
+	return c.read(func() (*Identity, bool) { return c.cache.get(id) },
+		func() (*Identity, error) { return c.Store.Identity(ctx, id) })
+}
+
+func (c *cachingStore) IdentityByFlex(ctx context.Context, flexIdentity string) (*Identity, error) {
+	return c.read(func() (*Identity, bool) { return c.cache.getByFlex(flexIdentity) },
+		func() (*Identity, error) { return c.Store.IdentityByFlex(ctx, flexIdentity) })
+}
+
+// read answers from the cache if it can (cached), else from the store (read), caching what
+// the store returned unless the identity changed meanwhile.
+func (c *cachingStore) read(cached func() (*Identity, bool), read func() (*Identity, error)) (*Identity, error) {
+	if ident, ok := cached(); ok {
+		return ident, nil
+	}
+	gen := c.cache.generation()
+	ident, err := read()
+	if err == nil {
+		c.cache.put(ident, gen)
+	}
+	return ident, err
+}
+
+func (c *cachingStore) Transition(ctx context.Context, id string, t Transition, now time.Time) (*Session, error) {
+	sess, err := c.Store.Transition(ctx, id, t, now)
+	if t.Identity != nil && err == nil {
+		c.changed(ctx, t.Identity.ID) // a returning customer's identity was updated
+	}
+	return sess, err
+}
+
+func (c *cachingStore) DeleteIdentity(ctx context.Context, id string, notify ...Delivery) error {
+	err := c.Store.DeleteIdentity(ctx, id, notify...)
+	// Even after an error: it may have been erased all the same (a reply lost in a timeout).
+	c.changed(ctx, id)
+	return err
+}
+
+// changed drops identity id from this replica's cache and tells the others.
+func (c *cachingStore) changed(ctx context.Context, id string) {
+	c.cache.drop(id)
+	if err := c.changes.AnnounceIdentityChange(ctx, id); err != nil {
+		c.log.Warn("identity change not announced to other replicas; their caches expire it", "identity_id", id, "err", err)
+	}
+}
+
+// watch drops the identities other replicas report as changed, until ctx ends. When the bus
+// closes the subscription (it may have missed notices), the whole cache is dropped and the
+// watch starts again; until a watch runs, nothing is cached.
+func (c *cachingStore) watch(ctx context.Context) {
 	for ctx.Err() == nil {
-		events, cancel, err := s.deps.Events.Subscribe(ctx, identityChanges)
+		ids, cancel, err := c.changes.IdentityChanges(ctx)
 		if err != nil {
-			s.log.Warn("identity changes not followed; the identity cache is off until they are", "err", err)
-			s.idCache.reset(false)
+			c.log.Warn("identity changes not followed; the identity cache is off until they are", "err", err)
+			c.cache.reset(false)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
 			continue
 		}
-		s.idCache.reset(true) // whatever happened before this subscription is not known
-		s.followIdentityChanges(ctx, events)
-		s.idCache.reset(false)
+		c.cache.reset(true) // whatever happened before this subscription is not known
+		c.follow(ctx, ids)
+		c.cache.reset(false)
 		cancel()
 	}
 }
 
-func (s *Service) followIdentityChanges(ctx context.Context, events <-chan Event) {
+func (c *cachingStore) follow(ctx context.Context, ids <-chan string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
+		case id, ok := <-ids:
 			if !ok {
 				return
 			}
-			s.idCache.drop(ev.Reason)
+			c.cache.drop(id)
 		}
-	}
-}
-
-// readIdentity answers from the identity cache if it can (cached), else from the store (read),
-// caching what the store returned unless the identity changed meanwhile.
-func (s *Service) readIdentity(cached func(*identityCache) (*Identity, bool), read func() (*Identity, error)) (*Identity, error) {
-	if s.idCache == nil {
-		return read()
-	}
-	if ident, ok := cached(s.idCache); ok {
-		return ident, nil
-	}
-	gen := s.idCache.generation()
-	ident, err := read()
-	if err == nil {
-		s.idCache.put(ident, gen)
-	}
-	return ident, err
-}
-
-// identityChanged drops identity id from this replica's cache and tells the others.
-func (s *Service) identityChanged(ctx context.Context, id string) {
-	if s.idCache == nil || id == "" {
-		return
-	}
-	s.idCache.drop(id)
-	if err := s.deps.Events.Publish(ctx, Event{SessionID: identityChanges, Reason: id, At: s.now()}); err != nil {
-		s.log.Warn("identity change not announced to other replicas; their caches expire it", "identity_id", id, "err", err)
 	}
 }

@@ -27,17 +27,18 @@ func (s *countingStore) IdentityByFlex(ctx context.Context, flex string) (*broke
 	return s.Store.IdentityByFlex(ctx, flex)
 }
 
-// switchableEvents is an event bus between replicas that the test can make deaf (notices are
-// lost) or cut (subscriptions closed, as the Redis bus does when it resubscribes).
+// switchableEvents is an event bus between replicas that the test can make deaf (identity
+// change notices are lost) or cut (their subscriptions closed, as the Redis bus does when it
+// resubscribes).
 type switchableEvents struct {
 	*broker.LocalEvents
 	deaf atomic.Bool
 
 	mu   sync.Mutex
-	subs []chan broker.Event
+	subs []chan string
 }
 
-func (e *switchableEvents) Publish(ctx context.Context, ev broker.Event) error {
+func (e *switchableEvents) AnnounceIdentityChange(_ context.Context, id string) error {
 	if e.deaf.Load() {
 		return nil
 	}
@@ -45,18 +46,15 @@ func (e *switchableEvents) Publish(ctx context.Context, ev broker.Event) error {
 	defer e.mu.Unlock()
 	for _, ch := range e.subs {
 		select {
-		case ch <- ev:
+		case ch <- id:
 		default:
 		}
 	}
-	return e.LocalEvents.Publish(ctx, ev)
+	return nil
 }
 
-func (e *switchableEvents) Subscribe(ctx context.Context, id string) (<-chan broker.Event, func(), error) {
-	if id != "_identity_changes" {
-		return e.LocalEvents.Subscribe(ctx, id)
-	}
-	ch := make(chan broker.Event, 16)
+func (e *switchableEvents) IdentityChanges(context.Context) (<-chan string, func(), error) {
+	ch := make(chan string, 16)
 	e.mu.Lock()
 	e.subs = append(e.subs, ch)
 	e.mu.Unlock()

@@ -119,7 +119,11 @@ type Service struct {
 	bindMu  sync.Mutex
 	binding map[string]time.Time // sessions being bound here → when the attempt started
 
-	idCache *identityCache // nil: off
+	// store is deps.Store, behind the identity cache when there is one (cache): CRM reads of
+	// identities may be served from memory; reads that must see the latest write (binding,
+	// chat tokens, erasure) go to deps.Store.
+	store Store
+	cache *cachingStore // nil: no identity cache
 }
 
 // New returns a Service.
@@ -168,8 +172,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		s.now = time.Now
 	}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.store = deps.Store
 	if cfg.IdentityCacheTTL > 0 {
-		s.idCache = newIdentityCache(cfg.IdentityCacheTTL, s.now)
+		changes, ok := deps.Events.(IdentityChanges)
+		if !ok {
+			return nil, errors.New("broker: an identity cache needs an event bus that carries identity changes")
+		}
+		s.cache = &cachingStore{Store: deps.Store, cache: newIdentityCache(cfg.IdentityCacheTTL, s.now), changes: changes, log: s.log}
+		s.store = s.cache
 	}
 	return s, nil
 }
@@ -180,8 +190,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.runWebhooks(ctx) })
-	if s.idCache != nil {
-		wg.Go(func() { s.watchIdentityChanges(ctx) })
+	if s.cache != nil {
+		wg.Go(func() { s.cache.watch(ctx) })
 	}
 	wg.Wait()
 	return nil
@@ -213,7 +223,7 @@ func (s *Service) rejectSession(ctx context.Context, id, reason string) {
 
 // transition applies t and publishes the resulting event.
 func (s *Service) transition(ctx context.Context, id string, t Transition) (*Session, error) {
-	sess, err := s.deps.Store.Transition(ctx, id, t, s.now())
+	sess, err := s.store.Transition(ctx, id, t, s.now())
 	if err != nil {
 		return nil, err
 	}

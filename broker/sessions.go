@@ -38,7 +38,7 @@ func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, e
 		ExpiresAt:        now.Add(s.cfg.SessionTTL),
 		Version:          1, // what the store records for a new session
 	}
-	if err := s.deps.Store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
 	}
 	s.log.Info("session created", "session_id", sess.ID, "policy", policy)
@@ -48,7 +48,7 @@ func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, e
 
 // Session returns a session, expiring it first if its time is up.
 func (s *Service) Session(ctx context.Context, id string) (*Session, error) {
-	sess, err := s.deps.Store.Session(ctx, id)
+	sess, err := s.store.Session(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (s *Service) expireIfDue(ctx context.Context, sess *Session) (*Session, err
 	out, err := s.transition(ctx, sess.ID, Transition{From: live, To: StatusExpired,
 		Outbox: s.deliveries(EventSessionExpired, "", map[string]any{"session_id": sess.ID})})
 	if errors.Is(err, ErrConflict) {
-		return s.deps.Store.Session(ctx, sess.ID) // somebody else moved it meanwhile
+		return s.store.Session(ctx, sess.ID) // somebody else moved it meanwhile
 	}
 	return out, err
 }

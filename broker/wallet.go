@@ -152,7 +152,7 @@ const (
 // Connected handles a completed connection: the wallet answered a session's invitation, so
 // the session asks it for a presentation.
 func (s *Service) Connected(ctx context.Context, c WalletConnection) {
-	sess, err := s.deps.Store.SessionByInvitation(ctx, c.InvitationID)
+	sess, err := s.store.SessionByInvitation(ctx, c.InvitationID)
 	if err != nil {
 		s.log.Warn("connection for no known session", "connection_id", c.ConnectionID, "err", err)
 		return
@@ -199,7 +199,7 @@ func (s *Service) request(ctx context.Context, sess *Session) (*Session, error) 
 	if err != nil {
 		s.log.Warn("presentation request not delivered", "session_id", sess.ID, "err", err)
 		s.rejectSession(ctx, sess.ID, ReasonWalletUnreachable)
-		return s.deps.Store.Session(ctx, sess.ID)
+		return s.store.Session(ctx, sess.ID)
 	}
 	return sess, nil
 }
@@ -209,7 +209,7 @@ func (s *Service) request(ctx context.Context, sess *Session) (*Session, error) 
 // refused, with the session rejected for the reason (unless the refusal is about the thread,
 // not the session: unknown, expired, already answered, or the store is down).
 func (s *Service) PresentationReceived(ctx context.Context, p Presentation) Verdict {
-	sess, err := s.deps.Store.SessionByThread(ctx, p.ThreadID)
+	sess, err := s.store.SessionByThread(ctx, p.ThreadID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		// The store is unreachable: not the wallet's fault, and not final.
 		s.log.Error("presentation's session not read", "err", err)
@@ -264,7 +264,6 @@ func (s *Service) PresentationReceived(ctx context.Context, p Presentation) Verd
 	if err != nil {
 		return notRecorded(log, err)
 	}
-	s.identityChanged(ctx, ident.ID) // a returning customer's identity was updated
 	log.Info("presentation verified", "identity_id", ident.ID, "issuer", res.IssuerDID)
 	s.bindLater(sess.ID)
 	return Verdict{Accepted: true}
@@ -308,7 +307,7 @@ func notRecorded(log *slog.Logger, err error) Verdict {
 // declined (its owner expected another code: the invitation was not for their screen). Any
 // other code the wallet sends is logged, not kept: reasons are this service's vocabulary.
 func (s *Service) ProblemReported(ctx context.Context, p Problem) {
-	sess, err := s.deps.Store.SessionByThread(ctx, p.ThreadID)
+	sess, err := s.store.SessionByThread(ctx, p.ThreadID)
 	if err != nil || sess.ConnectionID != p.ConnectionID {
 		return
 	}
@@ -358,7 +357,7 @@ func (s *Service) VerifyConnection(ctx context.Context, connectionID, policy str
 		ExpiresAt:        now.Add(s.cfg.SessionTTL),
 		Version:          1,
 	}
-	if err := s.deps.Store.CreateSession(ctx, sess); err != nil {
+	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
 	}
 	s.publish(ctx, sess)

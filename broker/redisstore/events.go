@@ -39,29 +39,43 @@ type EventsOptions struct {
 // closed channel, and its client (a browser's EventSource) reconnects and starts again from
 // the session's current state.
 //
+// Identity changes (broker.IdentityChanges) travel the same way on a channel of their own,
+// "prefix:identity-changes", each message the changed identity's ID; a resubscription closes
+// the identity change watchers too.
+//
 // Events is safe for concurrent use.
 type Events struct {
 	client  redis.UniversalClient
 	channel string
+	idChan  string // identity changes
 	origin  []byte // this instance's ID: the first line of every message it publishes
 	log     *slog.Logger
 	buffer  int
 	ps      *redis.PubSub
 
-	mu     sync.Mutex
-	subs   map[string]map[*subscriber]struct{}
-	closed bool
+	mu      sync.Mutex
+	subs    map[string]map[*subscriber]struct{}
+	changes map[*changeWatcher]struct{}
+	closed  bool
 
 	ready     chan struct{} // closed once the first subscription is confirmed
 	readyOnce sync.Once
 	done      chan struct{} // closed when the receive loop ends
 }
 
-var _ broker.Events = (*Events)(nil)
+var (
+	_ broker.Events          = (*Events)(nil)
+	_ broker.IdentityChanges = (*Events)(nil)
+)
 
 type subscriber struct {
 	ch     chan broker.Event
 	closed bool // ch is closed (resubscription or Events.Close); guarded by Events.mu
+}
+
+type changeWatcher struct {
+	ch     chan string
+	closed bool // as subscriber.closed
 }
 
 // NewEvents subscribes to the deployment's event channel on store's Redis and returns the event
@@ -73,10 +87,12 @@ func NewEvents(store *Store, opts EventsOptions) *Events {
 	e := &Events{
 		client:  store.client,
 		channel: store.keys.prefix + ":events",
+		idChan:  store.keys.prefix + ":identity-changes",
 		origin:  []byte(hex.EncodeToString(origin)),
 		log:     store.log,
 		buffer:  opts.Buffer,
 		subs:    map[string]map[*subscriber]struct{}{},
+		changes: map[*changeWatcher]struct{}{},
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -91,7 +107,7 @@ func NewEvents(store *Store, opts EventsOptions) *Events {
 	// from the receive loop, so NewEvents never waits long for a Redis that is down.
 	e.ps = e.client.Subscribe(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	if err := e.ps.Subscribe(ctx, e.channel); err != nil {
+	if err := e.ps.Subscribe(ctx, e.channel, e.idChan); err != nil {
 		e.log.Warn("event bus: subscribe failed; retrying in the background", "channel", e.channel, "err", err)
 	}
 	cancel()
@@ -122,6 +138,7 @@ func (e *Events) Close() error {
 	}
 	e.closed = true
 	e.dropAllLocked()
+	e.dropChangesLocked()
 	e.mu.Unlock()
 	err := e.ps.Close()
 	<-e.done
@@ -179,6 +196,64 @@ func (e *Events) Subscribe(_ context.Context, sessionID string) (<-chan broker.E
 	return sub.ch, cancel, nil
 }
 
+// AnnounceIdentityChange tells this replica's identity change watchers, then the other
+// replicas', that identity id changed. If Redis cannot be reached the error matches
+// broker.ErrUnavailable.
+func (e *Events) AnnounceIdentityChange(ctx context.Context, id string) error {
+	e.deliverChange(id)
+	msg := append(append(append([]byte{}, e.origin...), '\n'), id...)
+	if err := e.client.Publish(ctx, e.idChan, msg).Err(); err != nil {
+		return fmt.Errorf("redisstore: events: announce identity change: %w", classifyErr(err))
+	}
+	return nil
+}
+
+// IdentityChanges returns the IDs of identities changed from now on, on any replica, until
+// cancel is called (or the channel is closed after a resubscription).
+func (e *Events) IdentityChanges(context.Context) (<-chan string, func(), error) {
+	w := &changeWatcher{ch: make(chan string, e.buffer)}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, nil, errors.New("redisstore: events: closed")
+	}
+	e.changes[w] = struct{}{}
+	e.mu.Unlock()
+	var once sync.Once
+	return w.ch, func() {
+		once.Do(func() {
+			e.mu.Lock()
+			delete(e.changes, w)
+			e.mu.Unlock()
+		})
+	}, nil
+}
+
+func (e *Events) deliverChange(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for w := range e.changes {
+		if w.closed {
+			continue
+		}
+		select {
+		case w.ch <- id:
+		default: // a slow watcher loses the notice; its cache's TTL bounds the staleness
+		}
+	}
+}
+
+// dropChangesLocked closes every identity change watcher's channel and forgets them.
+func (e *Events) dropChangesLocked() {
+	for w := range e.changes {
+		if !w.closed {
+			w.closed = true
+			close(w.ch)
+		}
+	}
+	clear(e.changes)
+}
+
 // deliver hands ev to the session's subscribers on this replica, dropping it for those whose
 // buffer is full.
 func (e *Events) deliver(ev broker.Event) {
@@ -211,23 +286,29 @@ func (e *Events) dropAllLocked() {
 // receive reads the subscription until it is closed.
 func (e *Events) receive(in <-chan any) {
 	defer close(e.done)
-	subscribed := false
+	subscribed := map[string]bool{}
 	for msg := range in {
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind != "subscribe" || m.Channel != e.channel {
+			if m.Kind != "subscribe" || (m.Channel != e.channel && m.Channel != e.idChan) {
 				continue
 			}
-			if subscribed {
-				// go-redis lost the connection and subscribed again: events may have been
-				// missed, so make every watcher start again from the stored state.
-				e.log.Warn("event bus: resubscribed after a lost connection; restarting this replica's watchers", "channel", e.channel)
+			if subscribed[m.Channel] {
+				// go-redis lost the connection and subscribed again: messages may have been
+				// missed, so make every watcher of the channel start again from the store.
+				e.log.Warn("event bus: resubscribed after a lost connection; restarting this replica's watchers", "channel", m.Channel)
 				e.mu.Lock()
-				e.dropAllLocked()
+				if m.Channel == e.channel {
+					e.dropAllLocked()
+				} else {
+					e.dropChangesLocked()
+				}
 				e.mu.Unlock()
 			}
-			subscribed = true
-			e.readyOnce.Do(func() { close(e.ready) })
+			subscribed[m.Channel] = true
+			if m.Channel == e.channel {
+				e.readyOnce.Do(func() { close(e.ready) })
+			}
 		case *redis.Message:
 			origin, body, ok := bytes.Cut([]byte(m.Payload), []byte{'\n'})
 			if !ok {
@@ -236,6 +317,10 @@ func (e *Events) receive(in <-chan any) {
 			}
 			if bytes.Equal(origin, e.origin) {
 				continue // published here, delivered by Publish already
+			}
+			if m.Channel == e.idChan {
+				e.deliverChange(string(body))
+				continue
 			}
 			var ev broker.Event
 			if err := json.Unmarshal(body, &ev); err != nil {

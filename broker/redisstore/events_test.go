@@ -105,6 +105,52 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// TestIdentityChangesReachEveryReplica: an identity change announced on one replica reaches
+// the watchers of every replica once (the announcer's directly, without Redis's echo), on a
+// channel of its own: session subscribers see nothing of it.
+func TestIdentityChangesReachEveryReplica(t *testing.T) {
+	u, prefix := redistest.Server(t).URL(), newPrefix()
+	a := replica(t, u, prefix, redisstore.EventsOptions{})
+	b := replica(t, u, prefix, redisstore.EventsOptions{})
+	ctx := t.Context()
+	onA, cancelA, err := a.IdentityChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelA()
+	onB, cancelB, err := b.IdentityChanges(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelB()
+	sessions, cancelS, _ := b.Subscribe(ctx, "01JIDENTITY")
+	defer cancelS()
+
+	for _, id := range []string{"01JIDENTITY", "01JSECOND"} {
+		if err := a.AnnounceIdentityChange(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		for name, ch := range map[string]<-chan string{"A (announcer)": onA, "B": onB} {
+			select {
+			case got := <-ch:
+				if got != id {
+					t.Errorf("%s: %q, want %q", name, got, id)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: no notice of %s", name, id)
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case got := <-onA:
+		t.Errorf("the announcer got a notice twice (Redis's echo): %q", got)
+	case ev := <-sessions:
+		t.Errorf("a session subscriber got an identity notice: %+v", ev)
+	default:
+	}
+}
+
 // TestEventsSlowSubscriber: a subscriber that does not read loses events beyond its buffer;
 // publishers on either replica never block.
 func TestEventsSlowSubscriber(t *testing.T) {
@@ -157,6 +203,8 @@ func TestEventsReconnect(t *testing.T) {
 	ctx := t.Context()
 	onB, cancel, _ := b.Subscribe(ctx, "s1")
 	defer cancel()
+	changesB, cancelChanges, _ := b.IdentityChanges(ctx)
+	defer cancelChanges()
 
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
@@ -176,6 +224,14 @@ func TestEventsReconnect(t *testing.T) {
 	// B resubscribes and closes its old subscribers' channels.
 	if _, ok := receive(t, onB, 20*time.Second); ok {
 		t.Error("B's subscriber channel was not closed after the resubscription")
+	}
+	select {
+	case _, ok := <-changesB:
+		if ok {
+			t.Error("B's identity change watcher got a notice instead of a closed channel")
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("B's identity change watcher was not closed after the resubscription: it may have missed notices")
 	}
 	again, cancel2, _ := b.Subscribe(ctx, "s1")
 	defer cancel2()
