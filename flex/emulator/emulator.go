@@ -351,14 +351,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch {
-	case hasBasic:
-		if !e.authenticated(user, pass) {
-			e.record(rec)
-			w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-			writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
-			return
-		}
-	case token != "":
+	case hasBasic && !e.authenticated(user, pass), !hasBasic && token == "": // wrong credentials, or none
+		e.record(rec)
+		unauthorized(w, "Twilio API")
+		return
+	case !hasBasic:
 		identity, status, code, msg := e.customer(token, rt)
 		rec.Identity = identity
 		if status != 0 {
@@ -367,11 +364,6 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), customerKey{}, identity))
-	default:
-		e.record(rec)
-		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
-		return
 	}
 	e.record(rec)
 	if f, ok := e.takeFault(rt); ok {
@@ -379,6 +371,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mux.ServeHTTP(w, r)
+}
+
+// unauthorized answers Twilio's 401 to a request without valid credentials,
+// asking for HTTP Basic auth in realm.
+func unauthorized(w http.ResponseWriter, realm string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 }
 
 func (e *Emulator) authenticated(user, pass string) bool {
