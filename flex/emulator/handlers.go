@@ -215,20 +215,11 @@ func (e *Emulator) setConversationState(c *conversation, state, reason string, n
 		e.endTask(c.task)
 	}
 	if notify {
-		e.sendConversationsWebhook(url.Values{
-			"EventType":           {"onConversationStateUpdated"},
-			"AccountSid":          {e.cfg.AccountSID},
-			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
-			"ConversationSid":     {c.sid},
-			"MessagingServiceSid": {e.messagingSID},
-			"StateFrom":           {from},
-			"StateTo":             {state},
-			"StateUpdated":        {timestamp(c.updated)},
-			"DateCreated":         {timestamp(c.created)},
-			"DateUpdated":         {timestamp(c.updated)},
-			"Reason":              {reason},
-			"Source":              {"API"},
-			"RetryCount":          {"0"},
+		e.sendConversationsWebhook("onConversationStateUpdated", c, url.Values{
+			"StateFrom":    {from},
+			"StateTo":      {state},
+			"StateUpdated": {timestamp(c.updated)},
+			"Reason":       {reason},
 		})
 	}
 }
@@ -250,20 +241,11 @@ func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
 	}
 	e.endTask(c.task)
 	if webhooksEnabled(r) {
-		e.sendConversationsWebhook(url.Values{
-			"EventType":           {"onConversationRemoved"},
-			"AccountSid":          {e.cfg.AccountSID},
-			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
-			"ConversationSid":     {c.sid},
-			"MessagingServiceSid": {e.messagingSID},
-			"FriendlyName":        {c.friendlyName},
-			"UniqueName":          {c.uniqueName},
-			"Attributes":          {c.attributes},
-			"State":               {c.state},
-			"DateCreated":         {timestamp(c.created)},
-			"DateUpdated":         {timestamp(c.updated)},
-			"Source":              {"API"},
-			"RetryCount":          {"0"},
+		e.sendConversationsWebhook("onConversationRemoved", c, url.Values{
+			"FriendlyName": {c.friendlyName},
+			"UniqueName":   {c.uniqueName},
+			"Attributes":   {c.attributes},
+			"State":        {c.state},
 		})
 	}
 	w.WriteHeader(http.StatusNoContent)
