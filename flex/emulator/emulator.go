@@ -182,7 +182,7 @@ type Emulator struct {
 	messagingSID   string    // MG…
 	created        time.Time // when the emulated account's resources were made
 
-	mu            sync.Mutex
+	mu            sync.Mutex               // held by every handler of the API (see routesInit)
 	conversations map[string]*conversation // by SID
 	convOrder     []*conversation          // in creation order
 	users         map[string]*user         // by SID
@@ -256,11 +256,17 @@ func New(cfg Config) *Emulator {
 	return e
 }
 
+// routesInit serves Twilio's operations. Their handlers run one at a time,
+// holding e.mu.
 func (e *Emulator) routesInit() {
 	m := http.NewServeMux()
 	handle := func(method, service, path, op, customer string, h http.HandlerFunc) {
 		pattern := method + " " + PathPrefix + service + path
-		m.HandleFunc(pattern, h)
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			h(w, r)
+		})
 		e.routes[pattern] = route{service: service, op: op, customer: customer}
 	}
 	conv, chat := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID

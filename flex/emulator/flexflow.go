@@ -32,8 +32,6 @@ func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
 	if name != "" {
 		filters.Set("FriendlyName", name)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var all []*flexFlow
 	for _, f := range e.flows {
 		if name == "" || f.friendlyName == name {
@@ -44,8 +42,6 @@ func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) fetchFlexFlow(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	f := e.flow(r.PathValue("sid"))
 	if f == nil {
 		notFound(w, r)
@@ -117,8 +113,6 @@ func (e *Emulator) createFlexFlow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := e.now()
 	f := &flexFlow{sid: newSID("FO"), enabled: true, integrationType: "studio", created: now, updated: now}
 	if !applyFlow(w, f, form) {
@@ -130,8 +124,6 @@ func (e *Emulator) createFlexFlow(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) updateFlexFlow(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	f := e.flow(r.PathValue("sid"))
 	if f == nil {
 		notFound(w, r)
@@ -164,8 +156,6 @@ func (e *Emulator) openFlexChannel(w http.ResponseWriter, r *http.Request, custo
 	}
 	identity, customer, uniqueName := form.Get("Identity"), form.Get(customerField), form.Get("ChatUniqueName")
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	flow := e.flow(form.Get("FlexFlowSid"))
 	switch {
 	case flow == nil:
@@ -288,9 +278,7 @@ func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
 	}
 	self := chatAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	e.mu.Lock()
 	hook := e.cfg.ChatWebhookURL
-	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, chatServiceJSON{
 		SID: sid, AccountSID: e.cfg.AccountSID, FriendlyName: "Flex Chat Service",
 		DateCreated: created, DateUpdated: created,
@@ -312,8 +300,6 @@ func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) fetchChannel(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if ch := e.customerChannel(w, r); ch != nil {
 		writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
 	}
@@ -326,8 +312,6 @@ func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ch := e.customerChannel(w, r)
 	if ch == nil {
 		return
@@ -357,8 +341,6 @@ func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) deleteChannel(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ch := e.customerChannel(w, r)
 	if ch == nil {
 		return
@@ -406,8 +388,6 @@ func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ch := e.customerChannel(w, r)
 	if ch == nil {
 		return
@@ -420,8 +400,6 @@ func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ch := e.customerChannel(w, r)
 	if ch == nil {
 		return
@@ -435,8 +413,6 @@ func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	ch := e.customerChannel(w, r)
 	if ch == nil {
 		return
@@ -473,8 +449,6 @@ func (e *Emulator) chatUser(w http.ResponseWriter, r *http.Request) *user {
 }
 
 func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if u := e.chatUser(w, r); u != nil {
 		writeJSON(w, http.StatusOK, e.chatUserJSON(u))
 	}
@@ -485,8 +459,6 @@ func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	u := e.chatUser(w, r)
 	if u == nil {
 		return

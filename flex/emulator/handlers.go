@@ -94,7 +94,6 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	convAttrs, _ := json.Marshal(map[string]any{"pre_engagement_data": pre, "from": customer})
 	partAttrs, _ := json.Marshal(map[string]any{"friendlyName": customer})
 
-	e.mu.Lock()
 	now := e.now()
 	if e.usersByID[identity] == nil {
 		u := &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
@@ -110,7 +109,6 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 		"from": identity, "pre_engagement_data": pre})
 	e.conversations[c.sid] = c
 	e.convOrder = append(e.convOrder, c)
-	e.mu.Unlock()
 
 	writeJSON(w, http.StatusCreated, webChannelJSON{ConversationSID: c.sid, Identity: identity})
 }
@@ -155,8 +153,6 @@ func (e *Emulator) customerConversation(w http.ResponseWriter, r *http.Request) 
 }
 
 func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if c := e.customerConversation(w, r); c != nil {
 		writeJSON(w, http.StatusOK, e.conversationJSON(c))
 	}
@@ -176,8 +172,6 @@ func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.conversation(r.PathValue("sid"))
 	if c == nil {
 		notFound(w, r)
@@ -225,8 +219,6 @@ func (e *Emulator) setConversationState(c *conversation, state, reason string, n
 }
 
 func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.conversation(r.PathValue("sid"))
 	if c == nil {
 		notFound(w, r)
@@ -267,8 +259,6 @@ func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var all []*conversation
 	for _, c := range e.convOrder {
 		if state == "" || c.state == state {
@@ -308,8 +298,6 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 		filters.Set("Address", address)
 	}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	type pair struct {
 		c *conversation
 		p *participant
@@ -330,8 +318,6 @@ func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.customerConversation(w, r)
 	if c == nil {
 		return
@@ -357,8 +343,6 @@ func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (*conve
 }
 
 func (e *Emulator) fetchParticipant(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if c, p := e.participantOf(w, r); p != nil {
 		writeJSON(w, http.StatusOK, e.participantJSON(c, p))
 	}
@@ -371,8 +355,6 @@ func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c, p := e.participantOf(w, r)
 	if p == nil {
 		return
@@ -392,8 +374,6 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.customerConversation(w, r)
 	if c == nil {
 		return
@@ -438,8 +418,6 @@ func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	c := e.customerConversation(w, r)
 	if c == nil {
 		return
@@ -497,8 +475,6 @@ func (e *Emulator) addMessage(c *conversation, author, body, attrs string) *mess
 // as at Twilio.
 func (e *Emulator) fetchUser(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("sid")
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	u := e.users[key]
 	if u == nil {
 		u = e.usersByID[key]

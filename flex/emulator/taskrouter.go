@@ -62,8 +62,6 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 	if status != "" {
 		filters.Set("AssignmentStatus", status)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var all []*task
 	for _, t := range e.tasks {
 		if status == "" || t.status == status {
@@ -78,8 +76,6 @@ func (e *Emulator) fetchTask(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r)
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, t := range e.tasks {
 		if t.sid == r.PathValue("sid") {
 			writeJSON(w, http.StatusOK, e.taskJSON(t))
