@@ -22,19 +22,13 @@ func (e *Emulator) flow(sid string) *flexFlow {
 }
 
 func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, ok := parsePage(w, q, 100)
+	name, filters, p, ok := filteredPage(w, r.URL.Query(), "FriendlyName", nil, maxPageSize)
 	if !ok {
 		return
 	}
-	name := q.Get("FriendlyName")
-	filters := url.Values{}
-	if name != "" {
-		filters.Set("FriendlyName", name)
-	}
 	var all []*flexFlow
 	for _, f := range e.flows {
-		if name == "" || f.friendlyName == name {
+		if matches(name, f.friendlyName) {
 			all = append(all, f)
 		}
 	}
@@ -384,7 +378,7 @@ func (e *Emulator) closeChannel(ch *channel, notify bool) {
 }
 
 func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
+	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
 	if !ok {
 		return
 	}
@@ -455,7 +449,7 @@ func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
+	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
 	if !ok {
 		return
 	}
@@ -474,22 +468,5 @@ func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	self := chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + u.sid
-	items := []userChannelJSON{}
-	for _, x := range window(all, p) {
-		unread := len(x.ch.messages)
-		level := "default"
-		items = append(items, userChannelJSON{
-			AccountSID: e.cfg.AccountSID, ServiceSID: e.cfg.ChatServiceSID, ChannelSID: x.ch.sid, UserSID: u.sid,
-			MemberSID: x.m.sid, Status: "joined", UnreadMessagesCount: &unread,
-			Links: map[string]string{
-				"channel": chatChannelURL(e.cfg.ChatServiceSID, x.ch.sid),
-				"member":  chatChannelURL(e.cfg.ChatServiceSID, x.ch.sid) + "/Members/" + x.m.sid,
-			},
-			URL: self + "/Channels/" + x.ch.sid, NotificationLevel: &level,
-		})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"channels": items,
-		"meta":     p.meta("channels", self+"/Channels", nil, len(all)),
-	})
+	writePage(w, p, "channels", self+"/Channels", nil, all, func(x pair) userChannelJSON { return e.userChannelJSON(u, x.ch, x.m) })
 }

@@ -158,7 +158,12 @@ func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var settableStates = map[string]bool{"active": true, "inactive": true, "closed": true}
+// settableStates are the states an update may set; conversationStates the
+// ones a conversation may be in.
+var (
+	settableStates     = map[string]bool{"active": true, "inactive": true, "closed": true}
+	conversationStates = map[string]bool{"initializing": true, "active": true, "inactive": true, "closed": true}
+)
 
 func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
@@ -244,24 +249,13 @@ func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	filters := url.Values{}
-	state := q.Get("State")
-	if state != "" {
-		if !settableStates[state] && state != "initializing" {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid State: "+state)
-			return
-		}
-		filters.Set("State", state)
-	}
-	p, ok := parsePage(w, q, 100)
+	state, filters, p, ok := filteredPage(w, r.URL.Query(), "State", conversationStates, maxPageSize)
 	if !ok {
 		return
 	}
-
 	var all []*conversation
 	for _, c := range e.convOrder {
-		if state == "" || c.state == state {
+		if matches(state, c.state) {
 			all = append(all, c)
 		}
 	}
@@ -286,17 +280,11 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 		}
 		base = conversationsAPI + "/Services/" + svc + "/ParticipantConversations"
 	}
-	p, ok := parsePage(w, q, 100)
+	p, ok := parsePage(w, q, maxPageSize)
 	if !ok {
 		return
 	}
-	filters := url.Values{}
-	if identity != "" {
-		filters.Set("Identity", identity)
-	}
-	if address != "" {
-		filters.Set("Address", address)
-	}
+	filters := filtersOf(q, "Identity", "Address")
 
 	type pair struct {
 		c *conversation
@@ -314,7 +302,7 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 }
 
 func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
+	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
 	if !ok {
 		return
 	}
@@ -380,37 +368,6 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	all, filters := inOrder(c.messages, desc)
 	writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
-}
-
-// messagePage reads a message list's Order ("asc", the default, or "desc") and page; on a bad
-// one it has answered 400.
-func messagePage(w http.ResponseWriter, q url.Values) (desc bool, p page, ok bool) {
-	order := q.Get("Order")
-	if order != "" && order != "asc" && order != "desc" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Order: "+order)
-		return false, page{}, false
-	}
-	p, ok = parsePage(w, q, 100)
-	return order == "desc", p, ok
-}
-
-// inOrder returns messages oldest first, or newest first when desc, with the filters the
-// page's links repeat.
-func inOrder[T any](messages []T, desc bool) ([]T, url.Values) {
-	filters := url.Values{}
-	if !desc {
-		return messages, filters
-	}
-	filters.Set("Order", "desc")
-	return reversed(messages), filters
-}
-
-func reversed[T any](s []T) []T {
-	out := make([]T, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
-	return out
 }
 
 func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
@@ -543,97 +500,6 @@ func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Requ
 			"conversation_with_participants": self + "/ConversationWithParticipants",
 		},
 	})
-}
-
-// page is one page of a list, as asked by PageSize, Page and PageToken.
-type page struct {
-	size   int
-	index  int
-	offset int
-}
-
-// parsePage reads Twilio's paging parameters; it writes a 400 and returns
-// false when they are malformed. A PageSize above max is lowered to max.
-func parsePage(w http.ResponseWriter, q url.Values, max int) (page, bool) {
-	p := page{size: 50}
-	if v := q.Get("PageSize"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PageSize: "+v)
-			return page{}, false
-		}
-		p.size = min(n, max)
-	}
-	if v := q.Get("Page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Page: "+v)
-			return page{}, false
-		}
-		p.index = n
-	}
-	p.offset = p.index * p.size
-	if v := q.Get("PageToken"); v != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(v, "PT"))
-		if !strings.HasPrefix(v, "PT") || err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PageToken: "+v)
-			return page{}, false
-		}
-		p.offset = n
-	}
-	return p, true
-}
-
-// window returns the items of page p.
-// writePage answers a list request: page p of all, each item turned into its JSON by item,
-// under key, with Twilio's meta for the list at base and its filters.
-func writePage[T, J any](w http.ResponseWriter, p page, key, base string, filters url.Values, all []T, item func(T) J) {
-	items := make([]J, 0, p.size)
-	for _, x := range window(all, p) {
-		items = append(items, item(x))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{key: items, "meta": p.meta(key, base, filters, len(all))})
-}
-
-func window[T any](all []T, p page) []T {
-	if p.offset >= len(all) {
-		return nil
-	}
-	return all[p.offset:min(p.offset+p.size, len(all))]
-}
-
-// meta is Twilio's paging envelope for page p of total items.
-func (p page) meta(key, base string, filters url.Values, total int) map[string]any {
-	link := func(index, offset int) string {
-		v := url.Values{}
-		for k, vs := range filters {
-			v[k] = vs
-		}
-		v.Set("PageSize", strconv.Itoa(p.size))
-		v.Set("Page", strconv.Itoa(index))
-		if offset > 0 {
-			v.Set("PageToken", "PT"+strconv.Itoa(offset))
-		}
-		return base + "?" + v.Encode()
-	}
-	var next, prev *string
-	if p.offset+p.size < total {
-		s := link(p.index+1, p.offset+p.size)
-		next = &s
-	}
-	if p.offset > 0 {
-		s := link(max(p.index-1, 0), max(p.offset-p.size, 0))
-		prev = &s
-	}
-	return map[string]any{
-		"page":              p.index,
-		"page_size":         p.size,
-		"first_page_url":    link(0, 0),
-		"previous_page_url": prev,
-		"url":               link(p.index, p.offset),
-		"next_page_url":     next,
-		"key":               key,
-	}
 }
 
 // validSID reports whether s is prefix followed by 32 hex digits.

@@ -652,6 +652,21 @@ func (e *Emulator) chatUserJSON(u *user) chatUserJSON {
 	}
 }
 
+func (e *Emulator) userChannelJSON(u *user, ch *channel, m *member) userChannelJSON {
+	unread := len(ch.messages)
+	level := "default"
+	return userChannelJSON{
+		AccountSID: e.cfg.AccountSID, ServiceSID: e.cfg.ChatServiceSID, ChannelSID: ch.sid, UserSID: u.sid,
+		MemberSID: m.sid, Status: "joined", UnreadMessagesCount: &unread,
+		Links: map[string]string{
+			"channel": chatChannelURL(e.cfg.ChatServiceSID, ch.sid),
+			"member":  chatChannelURL(e.cfg.ChatServiceSID, ch.sid) + "/Members/" + m.sid,
+		},
+		URL:               chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + u.sid + "/Channels/" + ch.sid,
+		NotificationLevel: &level,
+	}
+}
+
 func (e *Emulator) taskJSON(t *task) taskJSON {
 	u := taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID + "/Tasks/" + t.sid
 	return taskJSON{

@@ -3,7 +3,6 @@ package emulator
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // newTask creates the pending task Flex offers agents for a new chat; e.mu
@@ -48,23 +47,13 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r)
 		return
 	}
-	q := r.URL.Query()
-	status := q.Get("AssignmentStatus")
-	if status != "" && !taskStatuses[status] {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid AssignmentStatus: "+status)
-		return
-	}
-	p, ok := parsePage(w, q, 1000)
+	status, filters, p, ok := filteredPage(w, r.URL.Query(), "AssignmentStatus", taskStatuses, 1000)
 	if !ok {
 		return
 	}
-	filters := url.Values{}
-	if status != "" {
-		filters.Set("AssignmentStatus", status)
-	}
 	var all []*task
 	for _, t := range e.tasks {
-		if status == "" || t.status == status {
+		if matches(status, t.status) {
 			all = append(all, t)
 		}
 	}
