@@ -182,17 +182,13 @@ type Emulator struct {
 	messagingSID   string    // MG…
 	created        time.Time // when the emulated account's resources were made
 
-	mu            sync.Mutex               // held by every handler of the API (see routesInit)
-	conversations map[string]*conversation // by SID
-	convOrder     []*conversation          // in creation order
-	users         map[string]*user         // by SID
-	usersByID     map[string]*user         // by identity
-	flows         []*flexFlow
-	channels      map[string]*channel // by SID
-	chanOrder     []*channel
-	chatUsers     map[string]*user // by SID
-	chatUsersByID map[string]*user // by identity
-	tasks         []*task
+	mu            sync.Mutex // held by every handler of the API (see routesInit)
+	conversations table[*conversation]
+	users         table[*user] // Conversations users
+	flows         table[*flexFlow]
+	channels      table[*channel]
+	chatUsers     table[*user] // Programmable Chat users
+	tasks         table[*task]
 	faults        []*Fault
 	webhooks      []WebhookDelivery
 	pending       []pendingWebhook // queued for delivery
@@ -237,20 +233,14 @@ func New(cfg Config) *Emulator {
 		queueSID:       newSID("WQ"),
 		taskChannelSID: newSID("TC"),
 		messagingSID:   newSID("MG"),
-		conversations:  map[string]*conversation{},
-		users:          map[string]*user{},
-		usersByID:      map[string]*user{},
-		channels:       map[string]*channel{},
-		chatUsers:      map[string]*user{},
-		chatUsersByID:  map[string]*user{},
 	}
 	created := e.now()
 	e.created = created
-	e.flows = []*flexFlow{{
+	e.flows.add(&flexFlow{
 		sid: cfg.FlexFlowSID, friendlyName: "Flex Web Channel Flow", chatServiceSID: cfg.ChatServiceSID,
 		channelType: "web", enabled: true, integrationType: "task", janitorEnabled: true,
 		created: created, updated: created,
-	}}
+	})
 	e.routes = map[string]route{}
 	e.routesInit()
 	return e
@@ -269,7 +259,7 @@ func (e *Emulator) routesInit() {
 		})
 		e.routes[pattern] = route{service: service, op: op, customer: customer}
 	}
-	conv, chat := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID
+	convSvc, chatSvc := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID // services customers may call
 
 	// Flex API v2 and v1.
 	handle("POST", "flex-api", "/v2/WebChats", "CreateWebChannel", "", e.createWebChat)
@@ -287,24 +277,24 @@ func (e *Emulator) routesInit() {
 	handle("GET", "conversations", "/v1/ParticipantConversations", "ListParticipantConversation", "", e.listParticipantConversations)
 	handle("GET", "conversations", "/v1/Services/{service}/ParticipantConversations", "ListServiceParticipantConversation", "", e.listParticipantConversations)
 	handle("GET", "conversations", "/v1/Conversations", "ListConversation", "", e.listConversations)
-	handle("GET", "conversations", "/v1/Conversations/{sid}", "FetchConversation", conv, e.fetchConversation)
+	handle("GET", "conversations", "/v1/Conversations/{sid}", "FetchConversation", convSvc, e.fetchConversation)
 	handle("POST", "conversations", "/v1/Conversations/{sid}", "UpdateConversation", "", e.updateConversation)
 	handle("DELETE", "conversations", "/v1/Conversations/{sid}", "DeleteConversation", "", e.deleteConversation)
-	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants", "ListConversationParticipant", conv, e.listParticipants)
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants", "ListConversationParticipant", convSvc, e.listParticipants)
 	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "FetchConversationParticipant", "", e.fetchParticipant)
 	handle("POST", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "UpdateConversationParticipant", "", e.updateParticipant)
-	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", conv, e.listMessages)
-	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", conv, e.createMessage)
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", convSvc, e.listMessages)
+	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", convSvc, e.createMessage)
 	handle("GET", "conversations", "/v1/Users/{sid}", "FetchUser", "", e.fetchUser)
 
 	// Programmable Chat v2.
 	handle("GET", "chat", "/v2/Services/{sid}", "FetchService", "", e.fetchChatService)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}", "FetchChannel", chat, e.fetchChannel)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}", "FetchChannel", chatSvc, e.fetchChannel)
 	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}", "UpdateChannel", "", e.updateChannel)
 	handle("DELETE", "chat", "/v2/Services/{service}/Channels/{sid}", "DeleteChannel", "", e.deleteChannel)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Members", "ListMember", chat, e.listMembers)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "ListMessage", chat, e.listChatMessages)
-	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "CreateMessage", chat, e.createChatMessage)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Members", "ListMember", chatSvc, e.listMembers)
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "ListMessage", chatSvc, e.listChatMessages)
+	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "CreateMessage", chatSvc, e.createChatMessage)
 	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}", "FetchUser", "", e.fetchChatUser)
 	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}/Channels", "ListUserChannel", "", e.listUserChannels)
 

@@ -11,37 +11,23 @@ import (
 // The legacy Flex: Flex API v1 Flex Flows and Flex channels, and the
 // Programmable Chat v2 resources a Flex channel lives in.
 
-// flow finds a Flex Flow by SID; e.mu must be held.
-func (e *Emulator) flow(sid string) *flexFlow {
-	for _, f := range e.flows {
-		if f.sid == sid {
-			return f
-		}
-	}
-	return nil
+// flowOf finds the Flex Flow of the request's {sid}.
+func (e *Emulator) flowOf(w http.ResponseWriter, r *http.Request) (*flexFlow, bool) {
+	return lookup(w, r, &e.flows, r.PathValue("sid"))
 }
 
 func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
 	name, filters, p, ok := filteredPage(w, r.URL.Query(), "FriendlyName", nil, maxPageSize)
-	if !ok {
-		return
+	if ok {
+		all := e.flows.where(func(f *flexFlow) bool { return matches(name, f.friendlyName) })
+		writePage(w, p, "flex_flows", flexAPI+"/FlexFlows", filters, all, e.flexFlowJSON)
 	}
-	var all []*flexFlow
-	for _, f := range e.flows {
-		if matches(name, f.friendlyName) {
-			all = append(all, f)
-		}
-	}
-	writePage(w, p, "flex_flows", flexAPI+"/FlexFlows", filters, all, func(f *flexFlow) flexFlowJSON { return e.flexFlowJSON(f) })
 }
 
 func (e *Emulator) fetchFlexFlow(w http.ResponseWriter, r *http.Request) {
-	f := e.flow(r.PathValue("sid"))
-	if f == nil {
-		notFound(w, r)
-		return
+	if f, ok := e.flowOf(w, r); ok {
+		writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
 	}
-	writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
 }
 
 var channelTypes = map[string]bool{"web": true, "sms": true, "facebook": true, "whatsapp": true, "line": true, "custom": true}
@@ -112,15 +98,14 @@ func (e *Emulator) createFlexFlow(w http.ResponseWriter, r *http.Request) {
 	if !applyFlow(w, f, form) {
 		return
 	}
-	e.flows = append(e.flows, f)
+	e.flows.add(f)
 	writeJSON(w, http.StatusCreated, e.flexFlowJSON(f))
 }
 
 func (e *Emulator) updateFlexFlow(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
-	f := e.flow(r.PathValue("sid"))
-	if f == nil {
-		notFound(w, r)
+	f, ok := e.flowOf(w, r)
+	if !ok {
 		return
 	}
 	if !applyFlow(w, f, r.PostForm) {
@@ -150,7 +135,7 @@ func (e *Emulator) openFlexChannel(w http.ResponseWriter, r *http.Request, custo
 	}
 	identity, customer, uniqueName := form.Get("Identity"), form.Get(customerField), form.Get("ChatUniqueName")
 
-	flow := e.flow(form.Get("FlexFlowSid"))
+	flow := e.flows.withSID(form.Get("FlexFlowSid"))
 	switch {
 	case flow == nil:
 		writeError(w, http.StatusNotFound, codeNotFound, "The requested resource /FlexFlows/"+form.Get("FlexFlowSid")+" was not found")
@@ -161,30 +146,22 @@ func (e *Emulator) openFlexChannel(w http.ResponseWriter, r *http.Request, custo
 	case flow.chatServiceSID != e.cfg.ChatServiceSID:
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Flex Flow "+flow.sid+" uses an unknown Chat service")
 		return nil, nil, nil
-	case uniqueName != "" && e.channel(uniqueName) != nil:
+	case e.channels.get(uniqueName) != nil:
 		writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
 		return nil, nil, nil
 	}
 	now := e.now()
-	u := e.chatUsersByID[identity]
-	if u == nil {
-		u = &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
-			roleSID: e.serviceRoleSID, created: now, updated: now}
-		e.chatUsers[u.sid] = u
-		e.chatUsersByID[identity] = u
-	}
+	u := e.userFor(&e.chatUsers, identity, customer, now)
 	attrs, _ := json.Marshal(map[string]any{"status": "ACTIVE", "long_lived": flow.longLived, "from": customer,
 		"channel_type": flow.channelType, "pre_engagement_data": pre})
-	ch := &channel{sid: newSID("CH"), uniqueName: uniqueName, friendlyName: form.Get("ChatFriendlyName"),
-		attributes: string(attrs), createdBy: "system", created: now, updated: now, flowSID: flow.sid}
-	ch.members = append(ch.members, &member{sid: newSID("MB"), identity: identity, attributes: "{}",
-		roleSID: e.channelRoleSID, created: now, updated: now})
+	ch := &channel{chat: chat{sid: newSID("CH"), uniqueName: uniqueName, friendlyName: form.Get("ChatFriendlyName"),
+		attributes: string(attrs), created: now, updated: now}, createdBy: "system", flowSID: flow.sid}
+	e.join(&ch.chat, identity, "{}", now)
 	if flow.integrationType == "task" {
 		ch.task = e.newTask(map[string]any{"channelSid": ch.sid, "channelType": flow.channelType, "name": customer,
 			"from": identity, "pre_engagement_data": pre})
 	}
-	e.channels[ch.sid] = ch
-	e.chanOrder = append(e.chanOrder, ch)
+	e.channels.add(ch)
 	return ch, flow, u
 }
 
@@ -214,72 +191,30 @@ func (e *Emulator) createFlexWebChannel(w http.ResponseWriter, r *http.Request) 
 	})
 }
 
-// channel finds a Chat channel by SID or unique name; e.mu must be held.
-func (e *Emulator) channel(sidOrName string) *channel {
-	if ch := e.channels[sidOrName]; ch != nil {
-		return ch
+// channelOf finds the channel the request's {sid} names (its SID or unique
+// name) in the Chat service of {service} and, for a customer's call, checks
+// the customer is a member (see customerChat).
+func (e *Emulator) channelOf(w http.ResponseWriter, r *http.Request) (*channel, bool) {
+	if !pathIs(w, r, "service", e.cfg.ChatServiceSID) {
+		return nil, false
 	}
-	for _, ch := range e.chanOrder {
-		if ch.uniqueName != "" && ch.uniqueName == sidOrName {
-			return ch
-		}
-	}
-	return nil
-}
-
-func (ch *channel) member(identity string) *member {
-	for _, m := range ch.members {
-		if m.identity == identity {
-			return m
-		}
-	}
-	return nil
-}
-
-// chatService checks the request's {service} is the Chat service; it writes
-// a 404 and returns false otherwise.
-func (e *Emulator) chatService(w http.ResponseWriter, r *http.Request) bool {
-	if r.PathValue("service") != e.cfg.ChatServiceSID {
-		notFound(w, r)
-		return false
-	}
-	return true
-}
-
-// customerChannel finds the request's {sid} channel and, for a customer's
-// call, checks the customer is a member. e.mu must be held.
-func (e *Emulator) customerChannel(w http.ResponseWriter, r *http.Request) *channel {
-	if !e.chatService(w, r) {
-		return nil
-	}
-	ch := e.channel(r.PathValue("sid"))
-	if ch == nil {
-		notFound(w, r)
-		return nil
-	}
-	if identity, ok := customerOf(r); ok && ch.member(identity) == nil {
-		writeError(w, http.StatusForbidden, codeForbidden, "User "+identity+" is not a member of this channel")
-		return nil
-	}
-	return ch
+	return customerChat(w, r, &e.channels, "member of this channel")
 }
 
 func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
-	sid := r.PathValue("sid")
-	if sid != e.cfg.ChatServiceSID {
-		notFound(w, r)
+	if !pathIs(w, r, "sid", e.cfg.ChatServiceSID) {
 		return
 	}
+	sid := e.cfg.ChatServiceSID
 	self := chatAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	hook := e.cfg.ChatWebhookURL
 	writeJSON(w, http.StatusOK, chatServiceJSON{
 		SID: sid, AccountSID: e.cfg.AccountSID, FriendlyName: "Flex Chat Service",
 		DateCreated: created, DateUpdated: created,
 		DefaultServiceRoleSID: e.serviceRoleSID, DefaultChannelRoleSID: e.channelRoleSID, DefaultChannelCreatorRoleSID: e.channelRoleSID,
 		ReadStatusEnabled: true, ReachabilityEnabled: false, TypingIndicatorTimeout: 5, ConsumptionReportInterval: 10,
 		Limits:         map[string]int{"channel_members": 100, "user_channels": 250},
-		PostWebhookURL: nullable(hook), WebhookMethod: "POST",
+		PostWebhookURL: nullable(e.cfg.ChatWebhookURL), WebhookMethod: "POST",
 		WebhookFilters: []string{"onChannelUpdated", "onChannelDestroyed"},
 		Notifications:  map[string]any{},
 		Media:          map[string]any{"size_limit_mb": 150, "compatibility_message": "Media messages are not supported by your client"},
@@ -294,7 +229,7 @@ func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) fetchChannel(w http.ResponseWriter, r *http.Request) {
-	if ch := e.customerChannel(w, r); ch != nil {
+	if ch, ok := e.channelOf(w, r); ok {
 		writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
 	}
 }
@@ -302,19 +237,18 @@ func (e *Emulator) fetchChannel(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
+	if !attributesValid(w, f) {
 		return
 	}
-	ch := e.customerChannel(w, r)
-	if ch == nil {
+	ch, ok := e.channelOf(w, r)
+	if !ok {
 		return
 	}
-	if v, ok := f["UniqueName"]; ok && v[0] != "" && v[0] != ch.uniqueName {
-		if other := e.channel(v[0]); other != nil && other != ch {
-			writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
-			return
-		}
+	if nameTaken(&e.channels, ch, f) {
+		writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
+		return
+	}
+	if v, ok := f["UniqueName"]; ok && v[0] != "" {
 		ch.uniqueName = v[0]
 	}
 	if v, ok := f["FriendlyName"]; ok {
@@ -335,17 +269,11 @@ func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) deleteChannel(w http.ResponseWriter, r *http.Request) {
-	ch := e.customerChannel(w, r)
-	if ch == nil {
+	ch, ok := e.channelOf(w, r)
+	if !ok {
 		return
 	}
-	delete(e.channels, ch.sid)
-	for i, x := range e.chanOrder {
-		if x == ch {
-			e.chanOrder = append(e.chanOrder[:i:i], e.chanOrder[i+1:]...)
-			break
-		}
-	}
+	e.channels.remove(ch)
 	e.endTask(ch.task)
 	if webhooksEnabled(r) {
 		e.sendChannelWebhook("onChannelDestroyed", ch)
@@ -377,16 +305,31 @@ func (e *Emulator) closeChannel(ch *channel, notify bool) {
 	}
 }
 
+// chatUserOf finds the Chat user the request's {sid} names, by SID or
+// identity, in the Chat service of {service}.
+func (e *Emulator) chatUserOf(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	if !pathIs(w, r, "service", e.cfg.ChatServiceSID) {
+		return nil, false
+	}
+	return lookup(w, r, &e.chatUsers, r.PathValue("sid"))
+}
+
+func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
+	if u, ok := e.chatUserOf(w, r); ok {
+		writeJSON(w, http.StatusOK, e.chatUserJSON(u))
+	}
+}
+
 func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
 	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
 	if !ok {
 		return
 	}
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
+	if ch, ok := e.channelOf(w, r); ok {
+		writePage(w, p, "members", e.channelURL(ch.sid)+"/Members", nil, ch.members, func(m *member) chatMemberJSON {
+			return e.chatMemberJSON(membership[*channel]{ch, m})
+		})
 	}
-	writePage(w, p, "members", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Members", nil, ch.members, func(m *member) chatMemberJSON { return e.chatMemberJSON(ch, m) })
 }
 
 func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
@@ -394,12 +337,10 @@ func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
+	if ch, ok := e.channelOf(w, r); ok {
+		all, filters := inOrder(ch.messages, desc)
+		writePage(w, p, "messages", e.channelURL(ch.sid)+"/Messages", filters, all, func(m *message) chatMessageJSON { return e.chatMessageJSON(ch, m) })
 	}
-	all, filters := inOrder(ch.messages, desc)
-	writePage(w, p, "messages", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Messages", filters, all, func(m *message) chatMessageJSON { return e.chatMessageJSON(ch, m) })
 }
 
 func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
@@ -407,44 +348,8 @@ func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	m := e.addChatMessage(ch, from, body, attrs)
-	writeJSON(w, http.StatusCreated, e.chatMessageJSON(ch, m))
-}
-
-// addChatMessage appends a message to ch; e.mu must be held.
-func (e *Emulator) addChatMessage(ch *channel, from, body, attrs string) *message {
-	now := e.now()
-	m := &message{sid: newSID("IM"), index: ch.nextIndex, author: from, body: body, attributes: attrs, created: now, updated: now}
-	ch.nextIndex++
-	ch.messages = append(ch.messages, m)
-	ch.updated = now
-	return m
-}
-
-// chatUser finds the request's {sid} Chat user by SID or identity; e.mu
-// must be held.
-func (e *Emulator) chatUser(w http.ResponseWriter, r *http.Request) *user {
-	if !e.chatService(w, r) {
-		return nil
-	}
-	key := r.PathValue("sid")
-	u := e.chatUsers[key]
-	if u == nil {
-		u = e.chatUsersByID[key]
-	}
-	if u == nil {
-		notFound(w, r)
-	}
-	return u
-}
-
-func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
-	if u := e.chatUser(w, r); u != nil {
-		writeJSON(w, http.StatusOK, e.chatUserJSON(u))
+	if ch, ok := e.channelOf(w, r); ok {
+		writeJSON(w, http.StatusCreated, e.chatMessageJSON(ch, e.addMessage(&ch.chat, from, body, attrs)))
 	}
 }
 
@@ -453,20 +358,9 @@ func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u := e.chatUser(w, r)
-	if u == nil {
-		return
+	if u, ok := e.chatUserOf(w, r); ok {
+		writePage(w, p, "channels", e.chatUserURL(u.sid)+"/Channels", nil, memberships(&e.channels, u.identity), func(x membership[*channel]) userChannelJSON {
+			return e.userChannelJSON(u, x)
+		})
 	}
-	type pair struct {
-		ch *channel
-		m  *member
-	}
-	var all []pair
-	for _, ch := range e.chanOrder {
-		if m := ch.member(u.identity); m != nil {
-			all = append(all, pair{ch, m})
-		}
-	}
-	self := chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + u.sid
-	writePage(w, p, "channels", self+"/Channels", nil, all, func(x pair) userChannelJSON { return e.userChannelJSON(u, x.ch, x.m) })
 }

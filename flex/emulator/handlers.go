@@ -95,65 +95,26 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	partAttrs, _ := json.Marshal(map[string]any{"friendlyName": customer})
 
 	now := e.now()
-	if e.usersByID[identity] == nil {
-		u := &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
-			roleSID: e.serviceRoleSID, created: now, updated: now}
-		e.users[u.sid] = u
-		e.usersByID[identity] = u
-	}
-	c := &conversation{sid: newSID("CH"), friendlyName: chatName, attributes: string(convAttrs),
-		state: "active", created: now, updated: now}
-	c.participants = append(c.participants, &participant{sid: newSID("MB"), identity: identity,
-		attributes: string(partAttrs), roleSID: e.channelRoleSID, created: now, updated: now})
+	e.userFor(&e.users, identity, customer, now)
+	c := &conversation{chat: chat{sid: newSID("CH"), friendlyName: chatName, attributes: string(convAttrs),
+		created: now, updated: now}, state: "active"}
+	e.join(&c.chat, identity, string(partAttrs), now)
 	c.task = e.newTask(map[string]any{"conversationSid": c.sid, "channelType": "web", "name": customer,
 		"from": identity, "pre_engagement_data": pre})
-	e.conversations[c.sid] = c
-	e.convOrder = append(e.convOrder, c)
+	e.conversations.add(c)
 
 	writeJSON(w, http.StatusCreated, webChannelJSON{ConversationSID: c.sid, Identity: identity})
 }
 
-// conversation finds a conversation by SID or unique name; e.mu must be held.
-func (e *Emulator) conversation(sidOrName string) *conversation {
-	if c := e.conversations[sidOrName]; c != nil {
-		return c
-	}
-	for _, c := range e.convOrder {
-		if c.uniqueName != "" && c.uniqueName == sidOrName {
-			return c
-		}
-	}
-	return nil
-}
-
-func (c *conversation) participant(identity string) *participant {
-	for _, p := range c.participants {
-		if p.identity == identity {
-			return p
-		}
-	}
-	return nil
-}
-
-// customerConversation finds the conversation of the request's {sid} and,
-// for a customer's call, checks the customer takes part in it. It writes
-// the error and returns nil when not found or not allowed. e.mu must be
-// held.
-func (e *Emulator) customerConversation(w http.ResponseWriter, r *http.Request) *conversation {
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return nil
-	}
-	if identity, ok := customerOf(r); ok && c.participant(identity) == nil {
-		writeError(w, http.StatusForbidden, codeForbidden, "User "+identity+" is not a participant of this conversation")
-		return nil
-	}
-	return c
+// conversationOf finds the conversation the request's {sid} names (its SID
+// or unique name) and, for a customer's call, checks the customer takes
+// part in it (see customerChat).
+func (e *Emulator) conversationOf(w http.ResponseWriter, r *http.Request) (*conversation, bool) {
+	return customerChat(w, r, &e.conversations, "participant of this conversation")
 }
 
 func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
-	if c := e.customerConversation(w, r); c != nil {
+	if c, ok := e.conversationOf(w, r); ok {
 		writeJSON(w, http.StatusOK, e.conversationJSON(c))
 	}
 }
@@ -168,25 +129,20 @@ var (
 func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
+	if !attributesValid(w, f) {
 		return
 	}
 	if v, ok := f["State"]; ok && !settableStates[v[0]] {
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid State: "+v[0])
 		return
 	}
-
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
+	c, ok := e.conversationOf(w, r)
+	if !ok {
 		return
 	}
-	if v, ok := f["UniqueName"]; ok && v[0] != "" && v[0] != c.uniqueName {
-		if other := e.conversation(v[0]); other != nil && other != c {
-			writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
-			return
-		}
+	if nameTaken(&e.conversations, c, f) {
+		writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
+		return
 	}
 	if v, ok := f["FriendlyName"]; ok {
 		c.friendlyName = v[0]
@@ -224,18 +180,11 @@ func (e *Emulator) setConversationState(c *conversation, state, reason string, n
 }
 
 func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
+	c, ok := e.conversationOf(w, r)
+	if !ok {
 		return
 	}
-	delete(e.conversations, c.sid)
-	for i, x := range e.convOrder {
-		if x == c {
-			e.convOrder = append(e.convOrder[:i:i], e.convOrder[i+1:]...)
-			break
-		}
-	}
+	e.conversations.remove(c)
 	e.endTask(c.task)
 	if webhooksEnabled(r) {
 		e.sendConversationsWebhook("onConversationRemoved", c, url.Values{
@@ -250,16 +199,10 @@ func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
 	state, filters, p, ok := filteredPage(w, r.URL.Query(), "State", conversationStates, maxPageSize)
-	if !ok {
-		return
+	if ok {
+		all := e.conversations.where(func(c *conversation) bool { return matches(state, c.state) })
+		writePage(w, p, "conversations", conversationsAPI+"/Conversations", filters, all, e.conversationJSON)
 	}
-	var all []*conversation
-	for _, c := range e.convOrder {
-		if matches(state, c.state) {
-			all = append(all, c)
-		}
-	}
-	writePage(w, p, "conversations", conversationsAPI+"/Conversations", filters, all, func(c *conversation) conversationJSON { return e.conversationJSON(c) })
 }
 
 // listParticipantConversations serves GET /v1/ParticipantConversations and
@@ -274,8 +217,7 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 	}
 	base := conversationsAPI + "/ParticipantConversations"
 	if svc := r.PathValue("service"); svc != "" {
-		if svc != e.cfg.ConversationsServiceSID {
-			notFound(w, r)
+		if !pathIs(w, r, "service", e.cfg.ConversationsServiceSID) {
 			return
 		}
 		base = conversationsAPI + "/Services/" + svc + "/ParticipantConversations"
@@ -284,21 +226,11 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 	if !ok {
 		return
 	}
-	filters := filtersOf(q, "Identity", "Address")
-
-	type pair struct {
-		c *conversation
-		p *participant
-	}
-	var all []pair
+	var all []membership[*conversation]
 	if identity != "" { // nobody emulated has a messaging address
-		for _, c := range e.convOrder {
-			if pt := c.participant(identity); pt != nil {
-				all = append(all, pair{c, pt})
-			}
-		}
+		all = memberships(&e.conversations, identity)
 	}
-	writePage(w, p, "conversations", base, filters, all, func(x pair) participantConversationJSON { return e.participantConversationJSON(x.c, x.p) })
+	writePage(w, p, "conversations", base, filtersOf(q, "Identity", "Address"), all, e.participantConversationJSON)
 }
 
 func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
@@ -306,55 +238,54 @@ func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := e.customerConversation(w, r)
-	if c == nil {
-		return
+	if c, ok := e.conversationOf(w, r); ok {
+		writePage(w, p, "participants", conversationURL(c.sid)+"/Participants", nil, c.members, func(m *member) participantJSON {
+			return e.participantJSON(membership[*conversation]{c, m})
+		})
 	}
-	writePage(w, p, "participants", conversationURL(c.sid)+"/Participants", nil, c.participants, func(pt *participant) participantJSON { return e.participantJSON(c, pt) })
 }
 
-// participantOf finds {participant} (a SID or an identity) in {sid}.
-func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (*conversation, *participant) {
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return nil, nil
+// participantOf finds {participant} (a SID or an identity) in the
+// conversation {sid}.
+func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (membership[*conversation], bool) {
+	c, ok := lookup(w, r, &e.conversations, r.PathValue("sid"))
+	if !ok {
+		return membership[*conversation]{}, false
 	}
 	key := r.PathValue("participant")
-	for _, p := range c.participants {
+	for _, p := range c.members {
 		if p.sid == key || p.identity == key {
-			return c, p
+			return membership[*conversation]{c, p}, true
 		}
 	}
 	notFound(w, r)
-	return nil, nil
+	return membership[*conversation]{}, false
 }
 
 func (e *Emulator) fetchParticipant(w http.ResponseWriter, r *http.Request) {
-	if c, p := e.participantOf(w, r); p != nil {
-		writeJSON(w, http.StatusOK, e.participantJSON(c, p))
+	if p, ok := e.participantOf(w, r); ok {
+		writeJSON(w, http.StatusOK, e.participantJSON(p))
 	}
 }
 
 func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
+	if !attributesValid(w, f) {
 		return
 	}
-	c, p := e.participantOf(w, r)
-	if p == nil {
+	p, ok := e.participantOf(w, r)
+	if !ok {
 		return
 	}
 	if v, ok := f["Attributes"]; ok {
-		p.attributes = v[0]
+		p.member.attributes = v[0]
 	}
 	if v, ok := f["RoleSid"]; ok && v[0] != "" {
-		p.roleSID = v[0]
+		p.member.roleSID = v[0]
 	}
-	p.updated = e.now()
-	writeJSON(w, http.StatusOK, e.participantJSON(c, p))
+	p.member.updated = e.now()
+	writeJSON(w, http.StatusOK, e.participantJSON(p))
 }
 
 func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
@@ -362,12 +293,10 @@ func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := e.customerConversation(w, r)
-	if c == nil {
-		return
+	if c, ok := e.conversationOf(w, r); ok {
+		all, filters := inOrder(c.messages, desc)
+		writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
 	}
-	all, filters := inOrder(c.messages, desc)
-	writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
 }
 
 func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
@@ -375,72 +304,23 @@ func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := e.customerConversation(w, r)
-	if c == nil {
+	c, ok := e.conversationOf(w, r)
+	if !ok {
 		return
 	}
 	if c.state == "closed" {
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
 		return
 	}
-	m := e.addMessage(c, author, body, attrs)
-	writeJSON(w, http.StatusCreated, e.messageJSON(c, m))
-}
-
-// messageForm reads a new message's form: Body (required), Attributes (JSON, default {}) and
-// its author from authorField ("system" by default, as at Twilio; a customer writes as
-// themself). On a bad form it has answered 400.
-func messageForm(w http.ResponseWriter, r *http.Request, authorField string) (author, body, attrs string, ok bool) {
-	_ = r.ParseForm()
-	f := r.PostForm
-	if body = f.Get("Body"); body == "" {
-		missing(w, "Body")
-		return "", "", "", false
-	}
-	attrs = "{}"
-	if v, ok := f["Attributes"]; ok {
-		if !json.Valid([]byte(v[0])) {
-			writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-			return "", "", "", false
-		}
-		attrs = v[0]
-	}
-	if author = f.Get(authorField); author == "" {
-		author = "system"
-	}
-	if identity, ok := customerOf(r); ok {
-		author = identity
-	}
-	return author, body, attrs, true
-}
-
-// addMessage appends a message to c; e.mu must be held.
-func (e *Emulator) addMessage(c *conversation, author, body, attrs string) *message {
-	now := e.now()
-	m := &message{sid: newSID("IM"), index: c.nextIndex, author: author, body: body, attributes: attrs,
-		created: now, updated: now}
-	if pt := c.participant(author); pt != nil {
-		m.participantSID = pt.sid
-	}
-	c.nextIndex++
-	c.messages = append(c.messages, m)
-	c.updated = now
-	return m
+	writeJSON(w, http.StatusCreated, e.messageJSON(c, e.addMessage(&c.chat, author, body, attrs)))
 }
 
 // fetchUser serves GET /v1/Users/{Sid}, where Sid may also be the identity,
 // as at Twilio.
 func (e *Emulator) fetchUser(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("sid")
-	u := e.users[key]
-	if u == nil {
-		u = e.usersByID[key]
+	if u, ok := lookup(w, r, &e.users, r.PathValue("sid")); ok {
+		writeJSON(w, http.StatusOK, e.userJSON(u))
 	}
-	if u == nil {
-		notFound(w, r)
-		return
-	}
-	writeJSON(w, http.StatusOK, e.userJSON(u))
 }
 
 func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *http.Request) {
@@ -459,8 +339,7 @@ func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *htt
 }
 
 func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("sid") != e.cfg.AddressSID {
-		notFound(w, r)
+	if !pathIs(w, r, "sid", e.cfg.AddressSID) {
 		return
 	}
 	auto, _ := json.Marshal(map[string]any{"enabled": true, "type": "webhook",
@@ -480,11 +359,10 @@ func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Request) {
-	sid := r.PathValue("sid")
-	if sid != e.cfg.ConversationsServiceSID {
-		notFound(w, r)
+	if !pathIs(w, r, "sid", e.cfg.ConversationsServiceSID) {
 		return
 	}
+	sid := e.cfg.ConversationsServiceSID
 	self := conversationsAPI + "/Services/" + sid
 	created := timestamp(e.created)
 	writeJSON(w, http.StatusOK, conversationsServiceJSON{
