@@ -8,7 +8,9 @@ import (
 )
 
 // What Conversations and Programmable Chat share: the same Flex chat, served
-// as a conversation with participants or as a channel with members.
+// as a conversation with participants or as a channel with members. The
+// handlers here are written once for both; each API passes what tells them
+// apart (how its chat is found, its URLs, its JSON).
 
 // chatLike is a conversation or a channel: a chat as one of the two APIs
 // serves it.
@@ -121,6 +123,48 @@ func nameTaken[C chatLike](chats *table[C], c C, form url.Values) bool {
 	return other != none && other != c
 }
 
+// listMembers serves the list of the members of the chat find finds, under
+// key at urlOf(chat SID) + path, each as item makes it.
+func listMembers[C chatLike, J any](find finder[C], urlOf func(sid string) string, key, path string, item func(membership[C]) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		listIn(w, r, find, func(p page, c C) {
+			writePage(w, p, key, urlOf(c.base().sid)+path, nil, c.base().members, func(m *member) J { return item(membership[C]{c, m}) })
+		})
+	}
+}
+
+// listMessages serves the list of the messages of the chat find finds, at
+// urlOf(chat SID) + "/Messages", each as item makes it: oldest first or,
+// with Order=desc, newest first. A bad Order is answered 400 before
+// anything else is checked.
+func listMessages[C chatLike, J any](find finder[C], urlOf func(sid string) string, item func(C, *message) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		order, ok := queryParam(w, r.URL.Query(), "Order", messageOrders)
+		if !ok {
+			return
+		}
+		listIn(w, r, find, func(p page, c C) {
+			all, filters := inOrder(c.base().messages, order == "desc")
+			writePage(w, p, "messages", urlOf(c.base().sid)+"/Messages", filters, all, func(m *message) J { return item(c, m) })
+		})
+	}
+}
+
+// postMessage serves a new message in the chat find finds, from the form
+// (see messageForm; authorField names the author), answered 201 as item
+// makes it.
+func postMessage[C chatLike, J any](e *Emulator, authorField string, find finder[C], item func(C, *message) J) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		author, body, attrs, ok := messageForm(w, r, authorField)
+		if !ok {
+			return
+		}
+		if c, ok := find(w, r); ok {
+			writeJSON(w, http.StatusCreated, item(c, e.addMessage(c.base(), author, body, attrs)))
+		}
+	}
+}
+
 // messageForm reads a new message's form: Body (required), Attributes (JSON,
 // default {}) and its author from authorField ("system" by default, as at
 // Twilio; a customer writes as themself). On a bad form it has answered 400.
@@ -145,4 +189,22 @@ func messageForm(w http.ResponseWriter, r *http.Request, authorField string) (au
 		author = identity
 	}
 	return author, body, attrs, true
+}
+
+// deleteChat serves the deletion of the chat find finds: it leaves chats,
+// its task ends, removed tells the webhook when the call asks for webhooks,
+// and the answer is 204.
+func deleteChat[C chatLike](e *Emulator, chats *table[C], find finder[C], removed func(C)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := find(w, r)
+		if !ok {
+			return
+		}
+		chats.remove(c)
+		e.endTask(c.base().task)
+		if webhooksEnabled(r) {
+			removed(c)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

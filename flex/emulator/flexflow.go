@@ -24,12 +24,6 @@ func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (e *Emulator) fetchFlexFlow(w http.ResponseWriter, r *http.Request) {
-	if f, ok := e.flowOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
-	}
-}
-
 var channelTypes = map[string]bool{"web": true, "sms": true, "facebook": true, "whatsapp": true, "line": true, "custom": true}
 var integrationTypes = map[string]bool{"studio": true, "external": true, "task": true}
 
@@ -65,21 +59,11 @@ func applyFlow(w http.ResponseWriter, f *flexFlow, form url.Values) bool {
 	if !boolean("Enabled", &g.enabled) || !boolean("LongLived", &g.longLived) || !boolean("JanitorEnabled", &g.janitorEnabled) {
 		return false
 	}
-	if v, ok := form["FriendlyName"]; ok {
-		g.friendlyName = v[0]
-	}
-	if v, ok := form["ChannelType"]; ok {
-		g.channelType = v[0]
-	}
-	if v, ok := form["IntegrationType"]; ok {
-		g.integrationType = v[0]
-	}
-	if v, ok := form["ChatServiceSid"]; ok {
-		g.chatServiceSID = v[0]
-	}
-	if v, ok := form["ContactIdentity"]; ok {
-		g.contactIdentity = v[0]
-	}
+	setFromForm(form, "FriendlyName", &g.friendlyName)
+	setFromForm(form, "ChannelType", &g.channelType)
+	setFromForm(form, "IntegrationType", &g.integrationType)
+	setFromForm(form, "ChatServiceSid", &g.chatServiceSID)
+	setFromForm(form, "ContactIdentity", &g.contactIdentity)
 	*f = g
 	return true
 }
@@ -102,17 +86,13 @@ func (e *Emulator) createFlexFlow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, e.flexFlowJSON(f))
 }
 
-func (e *Emulator) updateFlexFlow(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f, ok := e.flowOf(w, r)
-	if !ok {
-		return
-	}
+// applyFlowUpdate applies an update's form to f (see update and applyFlow).
+func (e *Emulator) applyFlowUpdate(w http.ResponseWriter, r *http.Request, f *flexFlow) bool {
 	if !applyFlow(w, f, r.PostForm) {
-		return
+		return false
 	}
 	f.updated = e.now()
-	writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
+	return true
 }
 
 // openFlexChannel is what Flex does for POST /v1/Channels and
@@ -201,14 +181,11 @@ func (e *Emulator) channelOf(w http.ResponseWriter, r *http.Request) (*channel, 
 	return customerChat(w, r, &e.channels, "member of this channel")
 }
 
-func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
-	if !pathIs(w, r, "sid", e.cfg.ChatServiceSID) {
-		return
-	}
-	sid := e.cfg.ChatServiceSID
+// chatServiceJSON is the Chat service sid, the only one there is.
+func (e *Emulator) chatServiceJSON(sid string) chatServiceJSON {
 	self := chatAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	writeJSON(w, http.StatusOK, chatServiceJSON{
+	return chatServiceJSON{
 		SID: sid, AccountSID: e.cfg.AccountSID, FriendlyName: "Flex Chat Service",
 		DateCreated: created, DateUpdated: created,
 		DefaultServiceRoleSID: e.serviceRoleSID, DefaultChannelRoleSID: e.channelRoleSID, DefaultChannelCreatorRoleSID: e.channelRoleSID,
@@ -225,35 +202,21 @@ func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
 			"roles":    self + "/Roles",
 			"bindings": self + "/Bindings",
 		},
-	})
-}
-
-func (e *Emulator) fetchChannel(w http.ResponseWriter, r *http.Request) {
-	if ch, ok := e.channelOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
 	}
 }
 
-func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
+// applyChannel applies an update's form to ch (see update). Flex takes the
+// channel's status from its attributes: an INACTIVE one ends its task.
+func (e *Emulator) applyChannel(w http.ResponseWriter, r *http.Request, ch *channel) bool {
 	f := r.PostForm
-	if !attributesValid(w, f) {
-		return
-	}
-	ch, ok := e.channelOf(w, r)
-	if !ok {
-		return
-	}
 	if nameTaken(&e.channels, ch, f) {
 		writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
-		return
+		return false
 	}
 	if v, ok := f["UniqueName"]; ok && v[0] != "" {
 		ch.uniqueName = v[0]
 	}
-	if v, ok := f["FriendlyName"]; ok {
-		ch.friendlyName = v[0]
-	}
+	setFromForm(f, "FriendlyName", &ch.friendlyName)
 	changed := false
 	if v, ok := f["Attributes"]; ok && v[0] != ch.attributes {
 		ch.attributes, changed = v[0], true
@@ -265,21 +228,11 @@ func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 	if changed && webhooksEnabled(r) {
 		e.sendChannelWebhook("onChannelUpdated", ch)
 	}
-	writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
+	return true
 }
 
-func (e *Emulator) deleteChannel(w http.ResponseWriter, r *http.Request) {
-	ch, ok := e.channelOf(w, r)
-	if !ok {
-		return
-	}
-	e.channels.remove(ch)
-	e.endTask(ch.task)
-	if webhooksEnabled(r) {
-		e.sendChannelWebhook("onChannelDestroyed", ch)
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+// channelRemoved sends onChannelDestroyed; e.mu must be held.
+func (e *Emulator) channelRemoved(ch *channel) { e.sendChannelWebhook("onChannelDestroyed", ch) }
 
 // channelActive reports whether Flex considers ch open.
 func channelActive(ch *channel) bool {
@@ -314,53 +267,10 @@ func (e *Emulator) chatUserOf(w http.ResponseWriter, r *http.Request) (*user, bo
 	return lookup(w, r, &e.chatUsers, r.PathValue("sid"))
 }
 
-func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
-	if u, ok := e.chatUserOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.chatUserJSON(u))
-	}
-}
-
-func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
-	if !ok {
-		return
-	}
-	if ch, ok := e.channelOf(w, r); ok {
-		writePage(w, p, "members", e.channelURL(ch.sid)+"/Members", nil, ch.members, func(m *member) chatMemberJSON {
-			return e.chatMemberJSON(membership[*channel]{ch, m})
-		})
-	}
-}
-
-func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
-	desc, p, ok := messagePage(w, r.URL.Query())
-	if !ok {
-		return
-	}
-	if ch, ok := e.channelOf(w, r); ok {
-		all, filters := inOrder(ch.messages, desc)
-		writePage(w, p, "messages", e.channelURL(ch.sid)+"/Messages", filters, all, func(m *message) chatMessageJSON { return e.chatMessageJSON(ch, m) })
-	}
-}
-
-func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
-	from, body, attrs, ok := messageForm(w, r, "From")
-	if !ok {
-		return
-	}
-	if ch, ok := e.channelOf(w, r); ok {
-		writeJSON(w, http.StatusCreated, e.chatMessageJSON(ch, e.addMessage(&ch.chat, from, body, attrs)))
-	}
-}
-
 func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
-	if !ok {
-		return
-	}
-	if u, ok := e.chatUserOf(w, r); ok {
+	listIn(w, r, e.chatUserOf, func(p page, u *user) {
 		writePage(w, p, "channels", e.chatUserURL(u.sid)+"/Channels", nil, memberships(&e.channels, u.identity), func(x membership[*channel]) userChannelJSON {
 			return e.userChannelJSON(u, x)
 		})
-	}
+	})
 }

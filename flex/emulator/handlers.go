@@ -113,10 +113,15 @@ func (e *Emulator) conversationOf(w http.ResponseWriter, r *http.Request) (*conv
 	return customerChat(w, r, &e.conversations, "participant of this conversation")
 }
 
-func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
-	if c, ok := e.conversationOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.conversationJSON(c))
+// openConversationOf finds the conversation like conversationOf, and
+// answers 400 when it is closed.
+func (e *Emulator) openConversationOf(w http.ResponseWriter, r *http.Request) (*conversation, bool) {
+	c, ok := e.conversationOf(w, r)
+	if ok && c.state == "closed" {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
+		return nil, false
 	}
+	return c, ok
 }
 
 // settableStates are the states an update may set; conversationStates the
@@ -126,38 +131,34 @@ var (
 	conversationStates = map[string]bool{"initializing": true, "active": true, "inactive": true, "closed": true}
 )
 
-func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f := r.PostForm
+// conversationFormValid checks the Attributes and State of a conversation
+// update's form; on a bad one it answers 400.
+func conversationFormValid(w http.ResponseWriter, f url.Values) bool {
 	if !attributesValid(w, f) {
-		return
+		return false
 	}
 	if v, ok := f["State"]; ok && !settableStates[v[0]] {
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid State: "+v[0])
-		return
+		return false
 	}
-	c, ok := e.conversationOf(w, r)
-	if !ok {
-		return
-	}
+	return true
+}
+
+// applyConversation applies an update's form to c (see update).
+func (e *Emulator) applyConversation(w http.ResponseWriter, r *http.Request, c *conversation) bool {
+	f := r.PostForm
 	if nameTaken(&e.conversations, c, f) {
 		writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
-		return
+		return false
 	}
-	if v, ok := f["FriendlyName"]; ok {
-		c.friendlyName = v[0]
-	}
-	if v, ok := f["UniqueName"]; ok {
-		c.uniqueName = v[0]
-	}
-	if v, ok := f["Attributes"]; ok {
-		c.attributes = v[0]
-	}
+	setFromForm(f, "FriendlyName", &c.friendlyName)
+	setFromForm(f, "UniqueName", &c.uniqueName)
+	setFromForm(f, "Attributes", &c.attributes)
 	c.updated = e.now()
 	if v, ok := f["State"]; ok && v[0] != c.state {
 		e.setConversationState(c, v[0], "API", webhooksEnabled(r))
 	}
-	writeJSON(w, http.StatusOK, e.conversationJSON(c))
+	return true
 }
 
 // setConversationState moves c to state, ends its task when it closes and,
@@ -179,22 +180,14 @@ func (e *Emulator) setConversationState(c *conversation, state, reason string, n
 	}
 }
 
-func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
-	c, ok := e.conversationOf(w, r)
-	if !ok {
-		return
-	}
-	e.conversations.remove(c)
-	e.endTask(c.task)
-	if webhooksEnabled(r) {
-		e.sendConversationsWebhook("onConversationRemoved", c, url.Values{
-			"FriendlyName": {c.friendlyName},
-			"UniqueName":   {c.uniqueName},
-			"Attributes":   {c.attributes},
-			"State":        {c.state},
-		})
-	}
-	w.WriteHeader(http.StatusNoContent)
+// conversationRemoved sends onConversationRemoved; e.mu must be held.
+func (e *Emulator) conversationRemoved(c *conversation) {
+	e.sendConversationsWebhook("onConversationRemoved", c, url.Values{
+		"FriendlyName": {c.friendlyName},
+		"UniqueName":   {c.uniqueName},
+		"Attributes":   {c.attributes},
+		"State":        {c.state},
+	})
 }
 
 func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
@@ -233,18 +226,6 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 	writePage(w, p, "conversations", base, filtersOf(q, "Identity", "Address"), all, e.participantConversationJSON)
 }
 
-func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
-	if !ok {
-		return
-	}
-	if c, ok := e.conversationOf(w, r); ok {
-		writePage(w, p, "participants", conversationURL(c.sid)+"/Participants", nil, c.members, func(m *member) participantJSON {
-			return e.participantJSON(membership[*conversation]{c, m})
-		})
-	}
-}
-
 // participantOf finds {participant} (a SID or an identity) in the
 // conversation {sid}.
 func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (membership[*conversation], bool) {
@@ -262,65 +243,21 @@ func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (member
 	return membership[*conversation]{}, false
 }
 
-func (e *Emulator) fetchParticipant(w http.ResponseWriter, r *http.Request) {
-	if p, ok := e.participantOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.participantJSON(p))
-	}
-}
-
-func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
+// applyParticipant applies an update's form to p (see update).
+func (e *Emulator) applyParticipant(w http.ResponseWriter, r *http.Request, p membership[*conversation]) bool {
 	f := r.PostForm
-	if !attributesValid(w, f) {
-		return
-	}
-	p, ok := e.participantOf(w, r)
-	if !ok {
-		return
-	}
-	if v, ok := f["Attributes"]; ok {
-		p.member.attributes = v[0]
-	}
+	setFromForm(f, "Attributes", &p.member.attributes)
 	if v, ok := f["RoleSid"]; ok && v[0] != "" {
 		p.member.roleSID = v[0]
 	}
 	p.member.updated = e.now()
-	writeJSON(w, http.StatusOK, e.participantJSON(p))
+	return true
 }
 
-func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
-	desc, p, ok := messagePage(w, r.URL.Query())
-	if !ok {
-		return
-	}
-	if c, ok := e.conversationOf(w, r); ok {
-		all, filters := inOrder(c.messages, desc)
-		writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
-	}
-}
-
-func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
-	author, body, attrs, ok := messageForm(w, r, "Author")
-	if !ok {
-		return
-	}
-	c, ok := e.conversationOf(w, r)
-	if !ok {
-		return
-	}
-	if c.state == "closed" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
-		return
-	}
-	writeJSON(w, http.StatusCreated, e.messageJSON(c, e.addMessage(&c.chat, author, body, attrs)))
-}
-
-// fetchUser serves GET /v1/Users/{Sid}, where Sid may also be the identity,
-// as at Twilio.
-func (e *Emulator) fetchUser(w http.ResponseWriter, r *http.Request) {
-	if u, ok := lookup(w, r, &e.users, r.PathValue("sid")); ok {
-		writeJSON(w, http.StatusOK, e.userJSON(u))
-	}
+// userOf finds the Conversations user the request's {sid} names: its SID
+// or, as at Twilio, its identity.
+func (e *Emulator) userOf(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	return lookup(w, r, &e.users, r.PathValue("sid"))
 }
 
 func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *http.Request) {
@@ -338,15 +275,13 @@ func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *htt
 	})
 }
 
-func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
-	if !pathIs(w, r, "sid", e.cfg.AddressSID) {
-		return
-	}
+// addressJSON is the web chat address sid, the only one there is.
+func (e *Emulator) addressJSON(sid string) addressJSON {
 	auto, _ := json.Marshal(map[string]any{"enabled": true, "type": "webhook",
 		"conversation_service_sid": e.cfg.ConversationsServiceSID})
 	created := timestamp(e.created)
-	writeJSON(w, http.StatusOK, addressJSON{
-		SID:          e.cfg.AddressSID,
+	return addressJSON{
+		SID:          sid,
 		AccountSID:   e.cfg.AccountSID,
 		Type:         "chat",
 		Address:      "Web Chat",
@@ -354,18 +289,16 @@ func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
 		AutoCreation: auto,
 		DateCreated:  created,
 		DateUpdated:  created,
-		URL:          conversationsAPI + "/Configuration/Addresses/" + e.cfg.AddressSID,
-	})
+		URL:          conversationsAPI + "/Configuration/Addresses/" + sid,
+	}
 }
 
-func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Request) {
-	if !pathIs(w, r, "sid", e.cfg.ConversationsServiceSID) {
-		return
-	}
-	sid := e.cfg.ConversationsServiceSID
+// conversationsServiceJSON is the Conversations service sid, the only one
+// there is.
+func (e *Emulator) conversationsServiceJSON(sid string) conversationsServiceJSON {
 	self := conversationsAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	writeJSON(w, http.StatusOK, conversationsServiceJSON{
+	return conversationsServiceJSON{
 		AccountSID: e.cfg.AccountSID, SID: sid, FriendlyName: "Flex Conversations Service",
 		DateCreated: created, DateUpdated: created, URL: self,
 		Links: map[string]string{
@@ -377,7 +310,7 @@ func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Requ
 			"participant_conversations":      self + "/ParticipantConversations",
 			"conversation_with_participants": self + "/ConversationWithParticipants",
 		},
-	})
+	}
 }
 
 // validSID reports whether s is prefix followed by 32 hex digits.

@@ -95,6 +95,20 @@ func filtersOf(q url.Values, names ...string) url.Values {
 // filter) or got is want.
 func matches(want, got string) bool { return want == "" || got == want }
 
+// listIn answers a list of what one resource holds (a chat's members or
+// messages, a user's channels), checking first the page asked for (a bad
+// one answers 400), then the holder, found by find (which answers its own
+// error). write writes page p of the holder's list. e.mu must be held.
+func listIn[T any](w http.ResponseWriter, r *http.Request, find finder[T], write func(p page, holder T)) {
+	p, ok := parsePage(w, r.URL.Query(), maxPageSize)
+	if !ok {
+		return
+	}
+	if holder, ok := find(w, r); ok {
+		write(p, holder)
+	}
+}
+
 // writePage answers a list request: page p of all, each item turned into its
 // JSON by item, under key, with Twilio's meta for the list at base and its
 // filters.
@@ -150,17 +164,6 @@ func (p page) meta(key, base string, filters url.Values, total int) map[string]a
 
 // messageOrders are the values of a message list's Order.
 var messageOrders = map[string]bool{"asc": true, "desc": true}
-
-// messagePage reads a message list's Order ("asc", the default, or "desc")
-// and page; on a bad one it has answered 400.
-func messagePage(w http.ResponseWriter, q url.Values) (desc bool, p page, ok bool) {
-	order, ok := queryParam(w, q, "Order", messageOrders)
-	if !ok {
-		return false, page{}, false
-	}
-	p, ok = parsePage(w, q, maxPageSize)
-	return order == "desc", p, ok
-}
 
 // inOrder returns messages oldest first, or newest first when desc, with the
 // filters the page's links repeat.

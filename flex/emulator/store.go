@@ -98,6 +98,15 @@ func lookup[T keyed](w http.ResponseWriter, r *http.Request, t *table[T], key st
 	return v, true
 }
 
+// singleton finds a resource the account has exactly one of (its web chat
+// address, a service): the request's path value name must be its SID, sid;
+// when it is not, it answers Twilio's 404.
+func singleton(name, sid string) finder[string] {
+	return func(w http.ResponseWriter, r *http.Request) (string, bool) {
+		return sid, pathIs(w, r, name, sid)
+	}
+}
+
 // pathIs reports whether the request's path value name is want, the one such
 // resource the account has (its web chat address, a service, the
 // workspace); when it is not, it answers Twilio's 404 for r.

@@ -53,12 +53,6 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (e *Emulator) fetchTask(w http.ResponseWriter, r *http.Request) {
-	if t, ok := e.taskOf(w, r); ok {
-		writeJSON(w, http.StatusOK, e.taskJSON(t))
-	}
-}
-
 // taskOf finds the task of the request's {sid} in the workspace of
 // {workspace}.
 func (e *Emulator) taskOf(w http.ResponseWriter, r *http.Request) (*task, bool) {
