@@ -29,33 +29,25 @@ func (e *Emulator) Reply(sid, body string) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	agent := e.cfg.AgentIdentity
-	now := e.now()
-	if c := e.conversations[sid]; c != nil {
-		if c.state == "closed" {
+	var c *chat
+	if conv := e.conversations.withSID(sid); conv != nil {
+		if conv.state == "closed" {
 			return errors.New("emulator: the conversation is closed")
 		}
-		if c.participant(agent) == nil {
-			c.participants = append(c.participants, &participant{sid: newSID("MB"), identity: agent,
-				attributes: `{"member_type":"agent"}`, roleSID: e.channelRoleSID, created: now, updated: now})
-		}
-		e.addMessage(c, agent, body, "{}")
-		e.assignTask(c.task)
-		return nil
-	}
-	if ch := e.channels[sid]; ch != nil {
+		c = &conv.chat
+	} else if ch := e.channels.withSID(sid); ch != nil {
 		if !channelActive(ch) {
 			return errors.New("emulator: the channel is inactive")
 		}
-		if ch.member(agent) == nil {
-			ch.members = append(ch.members, &member{sid: newSID("MB"), identity: agent, attributes: `{"member_type":"agent"}`,
-				roleSID: e.channelRoleSID, created: now, updated: now})
-		}
-		e.addChatMessage(ch, agent, body, "{}")
-		e.assignTask(ch.task)
-		return nil
+		c = &ch.chat
+	} else {
+		return ErrNoChat
 	}
-	return ErrNoChat
+	agent := e.cfg.AgentIdentity
+	e.join(c, agent, `{"member_type":"agent"}`, e.now())
+	e.addMessage(c, agent, body, "{}")
+	e.assignTask(c.task)
+	return nil
 }
 
 // CloseChat ends chat sid as an agent completing its task does: a
@@ -65,13 +57,13 @@ func (e *Emulator) Reply(sid, body string) error {
 func (e *Emulator) CloseChat(sid string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if c := e.conversations[sid]; c != nil {
+	if c := e.conversations.withSID(sid); c != nil {
 		if c.state != "closed" {
 			e.setConversationState(c, "closed", "API", true)
 		}
 		return nil
 	}
-	if ch := e.channels[sid]; ch != nil {
+	if ch := e.channels.withSID(sid); ch != nil {
 		if channelActive(ch) {
 			e.closeChannel(ch, true)
 		}
@@ -185,45 +177,42 @@ func (e *Emulator) agentChats() agentPage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	page := agentPage{Agent: e.cfg.AgentIdentity}
-	for _, c := range e.convOrder {
-		attrs := decodeAttrs(c.attributes)
-		customer := stringAttr(attrs, "from")
-		if customer == "" && len(c.participants) > 0 {
-			customer = c.participants[0].identity
+	for _, c := range e.conversations.all() {
+		firstMember := ""
+		if len(c.members) > 0 {
+			firstMember = c.members[0].identity
 		}
-		chat := agentChat{Kind: "conversation", SID: c.sid, Customer: customer, FriendlyName: c.friendlyName,
-			State: c.state, Open: c.state != "closed", Created: c.created}
-		agentTask(&chat, c.task)
-		chat.Verification = summaryOf(attrs, c.task)
-		for _, m := range c.messages {
-			chat.Messages = append(chat.Messages, e.agentMessage(m, customer))
-		}
-		page.Chats = append(page.Chats, chat)
+		page.Chats = append(page.Chats, e.agentChat("conversation", &c.chat, c.state, c.state != "closed", firstMember))
 	}
-	for _, ch := range e.chanOrder {
-		attrs := decodeAttrs(ch.attributes)
-		customer := stringAttr(attrs, "from")
+	for _, ch := range e.channels.all() {
 		state := "active"
 		if !channelActive(ch) {
 			state = "inactive"
 		}
-		chat := agentChat{Kind: "channel", SID: ch.sid, Customer: customer, FriendlyName: ch.friendlyName,
-			State: state, Open: state == "active", Created: ch.created}
-		agentTask(&chat, ch.task)
-		chat.Verification = summaryOf(attrs, ch.task)
-		for _, m := range ch.messages {
-			chat.Messages = append(chat.Messages, e.agentMessage(m, customer))
-		}
-		page.Chats = append(page.Chats, chat)
+		page.Chats = append(page.Chats, e.agentChat("channel", &ch.chat, state, state == "active", ""))
 	}
 	sort.SliceStable(page.Chats, func(i, j int) bool { return page.Chats[i].Created.After(page.Chats[j].Created) })
 	return page
 }
 
-func agentTask(chat *agentChat, t *task) {
-	if t != nil {
-		chat.TaskSID, chat.TaskStatus = t.sid, t.status
+// agentChat is c as the agent view shows it. The customer is the "from" of
+// its attributes, else fallback.
+func (e *Emulator) agentChat(kind string, c *chat, state string, open bool, fallback string) agentChat {
+	attrs := decodeAttrs(c.attributes)
+	customer := stringAttr(attrs, "from")
+	if customer == "" {
+		customer = fallback
 	}
+	out := agentChat{Kind: kind, SID: c.sid, Customer: customer, FriendlyName: c.friendlyName,
+		State: state, Open: open, Created: c.created}
+	if c.task != nil {
+		out.TaskSID, out.TaskStatus = c.task.sid, c.task.status
+	}
+	out.Verification = summaryOf(attrs, c.task)
+	for _, m := range c.messages {
+		out.Messages = append(out.Messages, e.agentMessage(m, customer))
+	}
+	return out
 }
 
 func (e *Emulator) agentMessage(m *message, customer string) agentMessage {

@@ -182,17 +182,13 @@ type Emulator struct {
 	messagingSID   string    // MG…
 	created        time.Time // when the emulated account's resources were made
 
-	mu            sync.Mutex
-	conversations map[string]*conversation // by SID
-	convOrder     []*conversation          // in creation order
-	users         map[string]*user         // by SID
-	usersByID     map[string]*user         // by identity
-	flows         []*flexFlow
-	channels      map[string]*channel // by SID
-	chanOrder     []*channel
-	chatUsers     map[string]*user // by SID
-	chatUsersByID map[string]*user // by identity
-	tasks         []*task
+	mu            sync.Mutex // held by every handler of the API (see routesInit)
+	conversations table[*conversation]
+	users         table[*user] // Conversations users
+	flows         table[*flexFlow]
+	channels      table[*channel]
+	chatUsers     table[*user] // Programmable Chat users
+	tasks         table[*task]
 	faults        []*Fault
 	webhooks      []WebhookDelivery
 	pending       []pendingWebhook // queued for delivery
@@ -237,74 +233,77 @@ func New(cfg Config) *Emulator {
 		queueSID:       newSID("WQ"),
 		taskChannelSID: newSID("TC"),
 		messagingSID:   newSID("MG"),
-		conversations:  map[string]*conversation{},
-		users:          map[string]*user{},
-		usersByID:      map[string]*user{},
-		channels:       map[string]*channel{},
-		chatUsers:      map[string]*user{},
-		chatUsersByID:  map[string]*user{},
 	}
 	created := e.now()
 	e.created = created
-	e.flows = []*flexFlow{{
+	e.flows.add(&flexFlow{
 		sid: cfg.FlexFlowSID, friendlyName: "Flex Web Channel Flow", chatServiceSID: cfg.ChatServiceSID,
 		channelType: "web", enabled: true, integrationType: "task", janitorEnabled: true,
 		created: created, updated: created,
-	}}
+	})
 	e.routes = map[string]route{}
 	e.routesInit()
 	return e
 }
 
+// routesInit serves Twilio's operations. Their handlers run one at a time,
+// holding e.mu. A handler is either a method, for what only that operation
+// does, or one of the shapes written once (fetch, update, listMembers,
+// listMessages, postMessage, deleteChat) given how to find the resource
+// (a finder), what changes it and its JSON.
 func (e *Emulator) routesInit() {
 	m := http.NewServeMux()
 	handle := func(method, service, path, op, customer string, h http.HandlerFunc) {
 		pattern := method + " " + PathPrefix + service + path
-		m.HandleFunc(pattern, h)
+		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			h(w, r)
+		})
 		e.routes[pattern] = route{service: service, op: op, customer: customer}
 	}
-	conv, chat := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID
+	convSvc, chatSvc := e.cfg.ConversationsServiceSID, e.cfg.ChatServiceSID // services customers may call
 
 	// Flex API v2 and v1.
 	handle("POST", "flex-api", "/v2/WebChats", "CreateWebChannel", "", e.createWebChat)
 	handle("GET", "flex-api", "/v1/FlexFlows", "ListFlexFlow", "", e.listFlexFlows)
 	handle("POST", "flex-api", "/v1/FlexFlows", "CreateFlexFlow", "", e.createFlexFlow)
-	handle("GET", "flex-api", "/v1/FlexFlows/{sid}", "FetchFlexFlow", "", e.fetchFlexFlow)
-	handle("POST", "flex-api", "/v1/FlexFlows/{sid}", "UpdateFlexFlow", "", e.updateFlexFlow)
+	handle("GET", "flex-api", "/v1/FlexFlows/{sid}", "FetchFlexFlow", "", fetch(e.flowOf, e.flexFlowJSON))
+	handle("POST", "flex-api", "/v1/FlexFlows/{sid}", "UpdateFlexFlow", "", update(nil, e.flowOf, e.applyFlowUpdate, e.flexFlowJSON))
 	handle("POST", "flex-api", "/v1/Channels", "CreateChannel", "", e.createFlexChannel)
 	handle("POST", "flex-api", "/v1/WebChannels", "CreateWebChannel", "", e.createFlexWebChannel)
 
 	// Conversations v1.
 	handle("GET", "conversations", "/v1/Configuration", "FetchConfiguration", "", e.fetchConversationsConfiguration)
-	handle("GET", "conversations", "/v1/Configuration/Addresses/{sid}", "FetchConfigurationAddress", "", e.fetchAddress)
-	handle("GET", "conversations", "/v1/Services/{sid}", "FetchService", "", e.fetchConversationsService)
+	handle("GET", "conversations", "/v1/Configuration/Addresses/{sid}", "FetchConfigurationAddress", "", fetch(singleton("sid", e.cfg.AddressSID), e.addressJSON))
+	handle("GET", "conversations", "/v1/Services/{sid}", "FetchService", "", fetch(singleton("sid", e.cfg.ConversationsServiceSID), e.conversationsServiceJSON))
 	handle("GET", "conversations", "/v1/ParticipantConversations", "ListParticipantConversation", "", e.listParticipantConversations)
 	handle("GET", "conversations", "/v1/Services/{service}/ParticipantConversations", "ListServiceParticipantConversation", "", e.listParticipantConversations)
 	handle("GET", "conversations", "/v1/Conversations", "ListConversation", "", e.listConversations)
-	handle("GET", "conversations", "/v1/Conversations/{sid}", "FetchConversation", conv, e.fetchConversation)
-	handle("POST", "conversations", "/v1/Conversations/{sid}", "UpdateConversation", "", e.updateConversation)
-	handle("DELETE", "conversations", "/v1/Conversations/{sid}", "DeleteConversation", "", e.deleteConversation)
-	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants", "ListConversationParticipant", conv, e.listParticipants)
-	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "FetchConversationParticipant", "", e.fetchParticipant)
-	handle("POST", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "UpdateConversationParticipant", "", e.updateParticipant)
-	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", conv, e.listMessages)
-	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", conv, e.createMessage)
-	handle("GET", "conversations", "/v1/Users/{sid}", "FetchUser", "", e.fetchUser)
+	handle("GET", "conversations", "/v1/Conversations/{sid}", "FetchConversation", convSvc, fetch(e.conversationOf, e.conversationJSON))
+	handle("POST", "conversations", "/v1/Conversations/{sid}", "UpdateConversation", "", update(conversationFormValid, e.conversationOf, e.applyConversation, e.conversationJSON))
+	handle("DELETE", "conversations", "/v1/Conversations/{sid}", "DeleteConversation", "", deleteChat(e, &e.conversations, e.conversationOf, e.conversationRemoved))
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants", "ListConversationParticipant", convSvc, listMembers(e.conversationOf, conversationURL, "participants", "/Participants", e.participantJSON))
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "FetchConversationParticipant", "", fetch(e.participantOf, e.participantJSON))
+	handle("POST", "conversations", "/v1/Conversations/{sid}/Participants/{participant}", "UpdateConversationParticipant", "", update(attributesValid, e.participantOf, e.applyParticipant, e.participantJSON))
+	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", convSvc, listMessages(e.conversationOf, conversationURL, e.messageJSON))
+	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", convSvc, postMessage(e, "Author", e.openConversationOf, e.messageJSON))
+	handle("GET", "conversations", "/v1/Users/{sid}", "FetchUser", "", fetch(e.userOf, e.userJSON))
 
 	// Programmable Chat v2.
-	handle("GET", "chat", "/v2/Services/{sid}", "FetchService", "", e.fetchChatService)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}", "FetchChannel", chat, e.fetchChannel)
-	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}", "UpdateChannel", "", e.updateChannel)
-	handle("DELETE", "chat", "/v2/Services/{service}/Channels/{sid}", "DeleteChannel", "", e.deleteChannel)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Members", "ListMember", chat, e.listMembers)
-	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "ListMessage", chat, e.listChatMessages)
-	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "CreateMessage", chat, e.createChatMessage)
-	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}", "FetchUser", "", e.fetchChatUser)
+	handle("GET", "chat", "/v2/Services/{sid}", "FetchService", "", fetch(singleton("sid", e.cfg.ChatServiceSID), e.chatServiceJSON))
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}", "FetchChannel", chatSvc, fetch(e.channelOf, e.chatChannelJSON))
+	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}", "UpdateChannel", "", update(attributesValid, e.channelOf, e.applyChannel, e.chatChannelJSON))
+	handle("DELETE", "chat", "/v2/Services/{service}/Channels/{sid}", "DeleteChannel", "", deleteChat(e, &e.channels, e.channelOf, e.channelRemoved))
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Members", "ListMember", chatSvc, listMembers(e.channelOf, e.channelURL, "members", "/Members", e.chatMemberJSON))
+	handle("GET", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "ListMessage", chatSvc, listMessages(e.channelOf, e.channelURL, e.chatMessageJSON))
+	handle("POST", "chat", "/v2/Services/{service}/Channels/{sid}/Messages", "CreateMessage", chatSvc, postMessage(e, "From", e.channelOf, e.chatMessageJSON))
+	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}", "FetchUser", "", fetch(e.chatUserOf, e.chatUserJSON))
 	handle("GET", "chat", "/v2/Services/{service}/Users/{sid}/Channels", "ListUserChannel", "", e.listUserChannels)
 
 	// TaskRouter v1.
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks", "ListTask", "", e.listTasks)
-	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", e.fetchTask)
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", fetch(e.taskOf, e.taskJSON))
 
 	m.HandleFunc("/", notFound)
 	e.mux = m
@@ -351,14 +350,11 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	switch {
-	case hasBasic:
-		if !e.authenticated(user, pass) {
-			e.record(rec)
-			w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-			writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
-			return
-		}
-	case token != "":
+	case hasBasic && !e.authenticated(user, pass), !hasBasic && token == "": // wrong credentials, or none
+		e.record(rec)
+		unauthorized(w, "Twilio API")
+		return
+	case !hasBasic:
 		identity, status, code, msg := e.customer(token, rt)
 		rec.Identity = identity
 		if status != 0 {
@@ -367,11 +363,6 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), customerKey{}, identity))
-	default:
-		e.record(rec)
-		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
-		return
 	}
 	e.record(rec)
 	if f, ok := e.takeFault(rt); ok {
@@ -379,6 +370,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mux.ServeHTTP(w, r)
+}
+
+// unauthorized answers Twilio's 401 to a request without valid credentials,
+// asking for HTTP Basic auth in realm.
+func unauthorized(w http.ResponseWriter, realm string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+	writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
 }
 
 func (e *Emulator) authenticated(user, pass string) bool {

@@ -193,8 +193,7 @@ func faultMessage(status int) string {
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || !e.authenticated(user, pass) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio emulator"`)
-		writeError(w, http.StatusUnauthorized, 20003, "Authenticate")
+		unauthorized(w, "Twilio emulator")
 		return
 	}
 	if strings.TrimPrefix(r.URL.Path, ControlPath) != "faults" {

@@ -11,47 +11,17 @@ import (
 // The legacy Flex: Flex API v1 Flex Flows and Flex channels, and the
 // Programmable Chat v2 resources a Flex channel lives in.
 
-// flow finds a Flex Flow by SID; e.mu must be held.
-func (e *Emulator) flow(sid string) *flexFlow {
-	for _, f := range e.flows {
-		if f.sid == sid {
-			return f
-		}
-	}
-	return nil
+// flowOf finds the Flex Flow of the request's {sid}.
+func (e *Emulator) flowOf(w http.ResponseWriter, r *http.Request) (*flexFlow, bool) {
+	return lookup(w, r, &e.flows, r.PathValue("sid"))
 }
 
 func (e *Emulator) listFlexFlows(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	p, ok := parsePage(w, q, 100)
-	if !ok {
-		return
+	name, filters, p, ok := filteredPage(w, r.URL.Query(), "FriendlyName", nil, maxPageSize)
+	if ok {
+		all := e.flows.where(func(f *flexFlow) bool { return matches(name, f.friendlyName) })
+		writePage(w, p, "flex_flows", flexAPI+"/FlexFlows", filters, all, e.flexFlowJSON)
 	}
-	name := q.Get("FriendlyName")
-	filters := url.Values{}
-	if name != "" {
-		filters.Set("FriendlyName", name)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var all []*flexFlow
-	for _, f := range e.flows {
-		if name == "" || f.friendlyName == name {
-			all = append(all, f)
-		}
-	}
-	writePage(w, p, "flex_flows", flexAPI+"/FlexFlows", filters, all, func(f *flexFlow) flexFlowJSON { return e.flexFlowJSON(f) })
-}
-
-func (e *Emulator) fetchFlexFlow(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	f := e.flow(r.PathValue("sid"))
-	if f == nil {
-		notFound(w, r)
-		return
-	}
-	writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
 }
 
 var channelTypes = map[string]bool{"web": true, "sms": true, "facebook": true, "whatsapp": true, "line": true, "custom": true}
@@ -89,21 +59,11 @@ func applyFlow(w http.ResponseWriter, f *flexFlow, form url.Values) bool {
 	if !boolean("Enabled", &g.enabled) || !boolean("LongLived", &g.longLived) || !boolean("JanitorEnabled", &g.janitorEnabled) {
 		return false
 	}
-	if v, ok := form["FriendlyName"]; ok {
-		g.friendlyName = v[0]
-	}
-	if v, ok := form["ChannelType"]; ok {
-		g.channelType = v[0]
-	}
-	if v, ok := form["IntegrationType"]; ok {
-		g.integrationType = v[0]
-	}
-	if v, ok := form["ChatServiceSid"]; ok {
-		g.chatServiceSID = v[0]
-	}
-	if v, ok := form["ContactIdentity"]; ok {
-		g.contactIdentity = v[0]
-	}
+	setFromForm(form, "FriendlyName", &g.friendlyName)
+	setFromForm(form, "ChannelType", &g.channelType)
+	setFromForm(form, "IntegrationType", &g.integrationType)
+	setFromForm(form, "ChatServiceSid", &g.chatServiceSID)
+	setFromForm(form, "ContactIdentity", &g.contactIdentity)
 	*f = g
 	return true
 }
@@ -117,31 +77,22 @@ func (e *Emulator) createFlexFlow(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := e.now()
 	f := &flexFlow{sid: newSID("FO"), enabled: true, integrationType: "studio", created: now, updated: now}
 	if !applyFlow(w, f, form) {
 		return
 	}
-	e.flows = append(e.flows, f)
+	e.flows.add(f)
 	writeJSON(w, http.StatusCreated, e.flexFlowJSON(f))
 }
 
-func (e *Emulator) updateFlexFlow(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	f := e.flow(r.PathValue("sid"))
-	if f == nil {
-		notFound(w, r)
-		return
-	}
+// applyFlowUpdate applies an update's form to f (see update and applyFlow).
+func (e *Emulator) applyFlowUpdate(w http.ResponseWriter, r *http.Request, f *flexFlow) bool {
 	if !applyFlow(w, f, r.PostForm) {
-		return
+		return false
 	}
 	f.updated = e.now()
-	writeJSON(w, http.StatusOK, e.flexFlowJSON(f))
+	return true
 }
 
 // openFlexChannel is what Flex does for POST /v1/Channels and
@@ -164,9 +115,7 @@ func (e *Emulator) openFlexChannel(w http.ResponseWriter, r *http.Request, custo
 	}
 	identity, customer, uniqueName := form.Get("Identity"), form.Get(customerField), form.Get("ChatUniqueName")
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	flow := e.flow(form.Get("FlexFlowSid"))
+	flow := e.flows.withSID(form.Get("FlexFlowSid"))
 	switch {
 	case flow == nil:
 		writeError(w, http.StatusNotFound, codeNotFound, "The requested resource /FlexFlows/"+form.Get("FlexFlowSid")+" was not found")
@@ -177,30 +126,22 @@ func (e *Emulator) openFlexChannel(w http.ResponseWriter, r *http.Request, custo
 	case flow.chatServiceSID != e.cfg.ChatServiceSID:
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Flex Flow "+flow.sid+" uses an unknown Chat service")
 		return nil, nil, nil
-	case uniqueName != "" && e.channel(uniqueName) != nil:
+	case e.channels.get(uniqueName) != nil:
 		writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
 		return nil, nil, nil
 	}
 	now := e.now()
-	u := e.chatUsersByID[identity]
-	if u == nil {
-		u = &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
-			roleSID: e.serviceRoleSID, created: now, updated: now}
-		e.chatUsers[u.sid] = u
-		e.chatUsersByID[identity] = u
-	}
+	u := e.userFor(&e.chatUsers, identity, customer, now)
 	attrs, _ := json.Marshal(map[string]any{"status": "ACTIVE", "long_lived": flow.longLived, "from": customer,
 		"channel_type": flow.channelType, "pre_engagement_data": pre})
-	ch := &channel{sid: newSID("CH"), uniqueName: uniqueName, friendlyName: form.Get("ChatFriendlyName"),
-		attributes: string(attrs), createdBy: "system", created: now, updated: now, flowSID: flow.sid}
-	ch.members = append(ch.members, &member{sid: newSID("MB"), identity: identity, attributes: "{}",
-		roleSID: e.channelRoleSID, created: now, updated: now})
+	ch := &channel{chat: chat{sid: newSID("CH"), uniqueName: uniqueName, friendlyName: form.Get("ChatFriendlyName"),
+		attributes: string(attrs), created: now, updated: now}, createdBy: "system", flowSID: flow.sid}
+	e.join(&ch.chat, identity, "{}", now)
 	if flow.integrationType == "task" {
 		ch.task = e.newTask(map[string]any{"channelSid": ch.sid, "channelType": flow.channelType, "name": customer,
 			"from": identity, "pre_engagement_data": pre})
 	}
-	e.channels[ch.sid] = ch
-	e.chanOrder = append(e.chanOrder, ch)
+	e.channels.add(ch)
 	return ch, flow, u
 }
 
@@ -230,74 +171,27 @@ func (e *Emulator) createFlexWebChannel(w http.ResponseWriter, r *http.Request) 
 	})
 }
 
-// channel finds a Chat channel by SID or unique name; e.mu must be held.
-func (e *Emulator) channel(sidOrName string) *channel {
-	if ch := e.channels[sidOrName]; ch != nil {
-		return ch
+// channelOf finds the channel the request's {sid} names (its SID or unique
+// name) in the Chat service of {service} and, for a customer's call, checks
+// the customer is a member (see customerChat).
+func (e *Emulator) channelOf(w http.ResponseWriter, r *http.Request) (*channel, bool) {
+	if !pathIs(w, r, "service", e.cfg.ChatServiceSID) {
+		return nil, false
 	}
-	for _, ch := range e.chanOrder {
-		if ch.uniqueName != "" && ch.uniqueName == sidOrName {
-			return ch
-		}
-	}
-	return nil
+	return customerChat(w, r, &e.channels, "member of this channel")
 }
 
-func (ch *channel) member(identity string) *member {
-	for _, m := range ch.members {
-		if m.identity == identity {
-			return m
-		}
-	}
-	return nil
-}
-
-// chatService checks the request's {service} is the Chat service; it writes
-// a 404 and returns false otherwise.
-func (e *Emulator) chatService(w http.ResponseWriter, r *http.Request) bool {
-	if r.PathValue("service") != e.cfg.ChatServiceSID {
-		notFound(w, r)
-		return false
-	}
-	return true
-}
-
-// customerChannel finds the request's {sid} channel and, for a customer's
-// call, checks the customer is a member. e.mu must be held.
-func (e *Emulator) customerChannel(w http.ResponseWriter, r *http.Request) *channel {
-	if !e.chatService(w, r) {
-		return nil
-	}
-	ch := e.channel(r.PathValue("sid"))
-	if ch == nil {
-		notFound(w, r)
-		return nil
-	}
-	if identity, ok := customerOf(r); ok && ch.member(identity) == nil {
-		writeError(w, http.StatusForbidden, codeForbidden, "User "+identity+" is not a member of this channel")
-		return nil
-	}
-	return ch
-}
-
-func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
-	sid := r.PathValue("sid")
-	if sid != e.cfg.ChatServiceSID {
-		notFound(w, r)
-		return
-	}
+// chatServiceJSON is the Chat service sid, the only one there is.
+func (e *Emulator) chatServiceJSON(sid string) chatServiceJSON {
 	self := chatAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	e.mu.Lock()
-	hook := e.cfg.ChatWebhookURL
-	e.mu.Unlock()
-	writeJSON(w, http.StatusOK, chatServiceJSON{
+	return chatServiceJSON{
 		SID: sid, AccountSID: e.cfg.AccountSID, FriendlyName: "Flex Chat Service",
 		DateCreated: created, DateUpdated: created,
 		DefaultServiceRoleSID: e.serviceRoleSID, DefaultChannelRoleSID: e.channelRoleSID, DefaultChannelCreatorRoleSID: e.channelRoleSID,
 		ReadStatusEnabled: true, ReachabilityEnabled: false, TypingIndicatorTimeout: 5, ConsumptionReportInterval: 10,
 		Limits:         map[string]int{"channel_members": 100, "user_channels": 250},
-		PostWebhookURL: nullable(hook), WebhookMethod: "POST",
+		PostWebhookURL: nullable(e.cfg.ChatWebhookURL), WebhookMethod: "POST",
 		WebhookFilters: []string{"onChannelUpdated", "onChannelDestroyed"},
 		Notifications:  map[string]any{},
 		Media:          map[string]any{"size_limit_mb": 150, "compatibility_message": "Media messages are not supported by your client"},
@@ -308,40 +202,21 @@ func (e *Emulator) fetchChatService(w http.ResponseWriter, r *http.Request) {
 			"roles":    self + "/Roles",
 			"bindings": self + "/Bindings",
 		},
-	})
-}
-
-func (e *Emulator) fetchChannel(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ch := e.customerChannel(w, r); ch != nil {
-		writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
 	}
 }
 
-func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
+// applyChannel applies an update's form to ch (see update). Flex takes the
+// channel's status from its attributes: an INACTIVE one ends its task.
+func (e *Emulator) applyChannel(w http.ResponseWriter, r *http.Request, ch *channel) bool {
 	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-		return
+	if nameTaken(&e.channels, ch, f) {
+		writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
+		return false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	if v, ok := f["UniqueName"]; ok && v[0] != "" && v[0] != ch.uniqueName {
-		if other := e.channel(v[0]); other != nil && other != ch {
-			writeError(w, http.StatusConflict, codeChannelNameTaken, "Channel with provided unique name already exists")
-			return
-		}
+	if v, ok := f["UniqueName"]; ok && v[0] != "" {
 		ch.uniqueName = v[0]
 	}
-	if v, ok := f["FriendlyName"]; ok {
-		ch.friendlyName = v[0]
-	}
+	setFromForm(f, "FriendlyName", &ch.friendlyName)
 	changed := false
 	if v, ok := f["Attributes"]; ok && v[0] != ch.attributes {
 		ch.attributes, changed = v[0], true
@@ -353,29 +228,11 @@ func (e *Emulator) updateChannel(w http.ResponseWriter, r *http.Request) {
 	if changed && webhooksEnabled(r) {
 		e.sendChannelWebhook("onChannelUpdated", ch)
 	}
-	writeJSON(w, http.StatusOK, e.chatChannelJSON(ch))
+	return true
 }
 
-func (e *Emulator) deleteChannel(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	delete(e.channels, ch.sid)
-	for i, x := range e.chanOrder {
-		if x == ch {
-			e.chanOrder = append(e.chanOrder[:i:i], e.chanOrder[i+1:]...)
-			break
-		}
-	}
-	e.endTask(ch.task)
-	if webhooksEnabled(r) {
-		e.sendChannelWebhook("onChannelDestroyed", ch)
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
+// channelRemoved sends onChannelDestroyed; e.mu must be held.
+func (e *Emulator) channelRemoved(ch *channel) { e.sendChannelWebhook("onChannelDestroyed", ch) }
 
 // channelActive reports whether Flex considers ch open.
 func channelActive(ch *channel) bool {
@@ -401,123 +258,19 @@ func (e *Emulator) closeChannel(ch *channel, notify bool) {
 	}
 }
 
-func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
-	if !ok {
-		return
+// chatUserOf finds the Chat user the request's {sid} names, by SID or
+// identity, in the Chat service of {service}.
+func (e *Emulator) chatUserOf(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	if !pathIs(w, r, "service", e.cfg.ChatServiceSID) {
+		return nil, false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	writePage(w, p, "members", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Members", nil, ch.members, func(m *member) chatMemberJSON { return e.chatMemberJSON(ch, m) })
-}
-
-func (e *Emulator) listChatMessages(w http.ResponseWriter, r *http.Request) {
-	desc, p, ok := messagePage(w, r.URL.Query())
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	all, filters := inOrder(ch.messages, desc)
-	writePage(w, p, "messages", chatChannelURL(e.cfg.ChatServiceSID, ch.sid)+"/Messages", filters, all, func(m *message) chatMessageJSON { return e.chatMessageJSON(ch, m) })
-}
-
-func (e *Emulator) createChatMessage(w http.ResponseWriter, r *http.Request) {
-	from, body, attrs, ok := messageForm(w, r, "From")
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	ch := e.customerChannel(w, r)
-	if ch == nil {
-		return
-	}
-	m := e.addChatMessage(ch, from, body, attrs)
-	writeJSON(w, http.StatusCreated, e.chatMessageJSON(ch, m))
-}
-
-// addChatMessage appends a message to ch; e.mu must be held.
-func (e *Emulator) addChatMessage(ch *channel, from, body, attrs string) *message {
-	now := e.now()
-	m := &message{sid: newSID("IM"), index: ch.nextIndex, author: from, body: body, attributes: attrs, created: now, updated: now}
-	ch.nextIndex++
-	ch.messages = append(ch.messages, m)
-	ch.updated = now
-	return m
-}
-
-// chatUser finds the request's {sid} Chat user by SID or identity; e.mu
-// must be held.
-func (e *Emulator) chatUser(w http.ResponseWriter, r *http.Request) *user {
-	if !e.chatService(w, r) {
-		return nil
-	}
-	key := r.PathValue("sid")
-	u := e.chatUsers[key]
-	if u == nil {
-		u = e.chatUsersByID[key]
-	}
-	if u == nil {
-		notFound(w, r)
-	}
-	return u
-}
-
-func (e *Emulator) fetchChatUser(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if u := e.chatUser(w, r); u != nil {
-		writeJSON(w, http.StatusOK, e.chatUserJSON(u))
-	}
+	return lookup(w, r, &e.chatUsers, r.PathValue("sid"))
 }
 
 func (e *Emulator) listUserChannels(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u := e.chatUser(w, r)
-	if u == nil {
-		return
-	}
-	type pair struct {
-		ch *channel
-		m  *member
-	}
-	var all []pair
-	for _, ch := range e.chanOrder {
-		if m := ch.member(u.identity); m != nil {
-			all = append(all, pair{ch, m})
-		}
-	}
-	self := chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + u.sid
-	items := []userChannelJSON{}
-	for _, x := range window(all, p) {
-		unread := len(x.ch.messages)
-		level := "default"
-		items = append(items, userChannelJSON{
-			AccountSID: e.cfg.AccountSID, ServiceSID: e.cfg.ChatServiceSID, ChannelSID: x.ch.sid, UserSID: u.sid,
-			MemberSID: x.m.sid, Status: "joined", UnreadMessagesCount: &unread,
-			Links: map[string]string{
-				"channel": chatChannelURL(e.cfg.ChatServiceSID, x.ch.sid),
-				"member":  chatChannelURL(e.cfg.ChatServiceSID, x.ch.sid) + "/Members/" + x.m.sid,
-			},
-			URL: self + "/Channels/" + x.ch.sid, NotificationLevel: &level,
+	listIn(w, r, e.chatUserOf, func(p page, u *user) {
+		writePage(w, p, "channels", e.chatUserURL(u.sid)+"/Channels", nil, memberships(&e.channels, u.identity), func(x membership[*channel]) userChannelJSON {
+			return e.userChannelJSON(u, x)
 		})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"channels": items,
-		"meta":     p.meta("channels", self+"/Channels", nil, len(all)),
 	})
 }

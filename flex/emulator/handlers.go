@@ -94,115 +94,71 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	convAttrs, _ := json.Marshal(map[string]any{"pre_engagement_data": pre, "from": customer})
 	partAttrs, _ := json.Marshal(map[string]any{"friendlyName": customer})
 
-	e.mu.Lock()
 	now := e.now()
-	if e.usersByID[identity] == nil {
-		u := &user{sid: newSID("US"), identity: identity, friendlyName: customer, attributes: "{}",
-			roleSID: e.serviceRoleSID, created: now, updated: now}
-		e.users[u.sid] = u
-		e.usersByID[identity] = u
-	}
-	c := &conversation{sid: newSID("CH"), friendlyName: chatName, attributes: string(convAttrs),
-		state: "active", created: now, updated: now}
-	c.participants = append(c.participants, &participant{sid: newSID("MB"), identity: identity,
-		attributes: string(partAttrs), roleSID: e.channelRoleSID, created: now, updated: now})
+	e.userFor(&e.users, identity, customer, now)
+	c := &conversation{chat: chat{sid: newSID("CH"), friendlyName: chatName, attributes: string(convAttrs),
+		created: now, updated: now}, state: "active"}
+	e.join(&c.chat, identity, string(partAttrs), now)
 	c.task = e.newTask(map[string]any{"conversationSid": c.sid, "channelType": "web", "name": customer,
 		"from": identity, "pre_engagement_data": pre})
-	e.conversations[c.sid] = c
-	e.convOrder = append(e.convOrder, c)
-	e.mu.Unlock()
+	e.conversations.add(c)
 
 	writeJSON(w, http.StatusCreated, webChannelJSON{ConversationSID: c.sid, Identity: identity})
 }
 
-// conversation finds a conversation by SID or unique name; e.mu must be held.
-func (e *Emulator) conversation(sidOrName string) *conversation {
-	if c := e.conversations[sidOrName]; c != nil {
-		return c
-	}
-	for _, c := range e.convOrder {
-		if c.uniqueName != "" && c.uniqueName == sidOrName {
-			return c
-		}
-	}
-	return nil
+// conversationOf finds the conversation the request's {sid} names (its SID
+// or unique name) and, for a customer's call, checks the customer takes
+// part in it (see customerChat).
+func (e *Emulator) conversationOf(w http.ResponseWriter, r *http.Request) (*conversation, bool) {
+	return customerChat(w, r, &e.conversations, "participant of this conversation")
 }
 
-func (c *conversation) participant(identity string) *participant {
-	for _, p := range c.participants {
-		if p.identity == identity {
-			return p
-		}
+// openConversationOf finds the conversation like conversationOf, and
+// answers 400 when it is closed.
+func (e *Emulator) openConversationOf(w http.ResponseWriter, r *http.Request) (*conversation, bool) {
+	c, ok := e.conversationOf(w, r)
+	if ok && c.state == "closed" {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
+		return nil, false
 	}
-	return nil
+	return c, ok
 }
 
-// customerConversation finds the conversation of the request's {sid} and,
-// for a customer's call, checks the customer takes part in it. It writes
-// the error and returns nil when not found or not allowed. e.mu must be
-// held.
-func (e *Emulator) customerConversation(w http.ResponseWriter, r *http.Request) *conversation {
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return nil
-	}
-	if identity, ok := customerOf(r); ok && c.participant(identity) == nil {
-		writeError(w, http.StatusForbidden, codeForbidden, "User "+identity+" is not a participant of this conversation")
-		return nil
-	}
-	return c
-}
+// settableStates are the states an update may set; conversationStates the
+// ones a conversation may be in.
+var (
+	settableStates     = map[string]bool{"active": true, "inactive": true, "closed": true}
+	conversationStates = map[string]bool{"initializing": true, "active": true, "inactive": true, "closed": true}
+)
 
-func (e *Emulator) fetchConversation(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c := e.customerConversation(w, r); c != nil {
-		writeJSON(w, http.StatusOK, e.conversationJSON(c))
-	}
-}
-
-var settableStates = map[string]bool{"active": true, "inactive": true, "closed": true}
-
-func (e *Emulator) updateConversation(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
-	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-		return
+// conversationFormValid checks the Attributes and State of a conversation
+// update's form; on a bad one it answers 400.
+func conversationFormValid(w http.ResponseWriter, f url.Values) bool {
+	if !attributesValid(w, f) {
+		return false
 	}
 	if v, ok := f["State"]; ok && !settableStates[v[0]] {
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid State: "+v[0])
-		return
+		return false
 	}
+	return true
+}
 
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return
+// applyConversation applies an update's form to c (see update).
+func (e *Emulator) applyConversation(w http.ResponseWriter, r *http.Request, c *conversation) bool {
+	f := r.PostForm
+	if nameTaken(&e.conversations, c, f) {
+		writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
+		return false
 	}
-	if v, ok := f["UniqueName"]; ok && v[0] != "" && v[0] != c.uniqueName {
-		if other := e.conversation(v[0]); other != nil && other != c {
-			writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
-			return
-		}
-	}
-	if v, ok := f["FriendlyName"]; ok {
-		c.friendlyName = v[0]
-	}
-	if v, ok := f["UniqueName"]; ok {
-		c.uniqueName = v[0]
-	}
-	if v, ok := f["Attributes"]; ok {
-		c.attributes = v[0]
-	}
+	setFromForm(f, "FriendlyName", &c.friendlyName)
+	setFromForm(f, "UniqueName", &c.uniqueName)
+	setFromForm(f, "Attributes", &c.attributes)
 	c.updated = e.now()
 	if v, ok := f["State"]; ok && v[0] != c.state {
 		e.setConversationState(c, v[0], "API", webhooksEnabled(r))
 	}
-	writeJSON(w, http.StatusOK, e.conversationJSON(c))
+	return true
 }
 
 // setConversationState moves c to state, ends its task when it closes and,
@@ -215,85 +171,31 @@ func (e *Emulator) setConversationState(c *conversation, state, reason string, n
 		e.endTask(c.task)
 	}
 	if notify {
-		e.sendConversationsWebhook(url.Values{
-			"EventType":           {"onConversationStateUpdated"},
-			"AccountSid":          {e.cfg.AccountSID},
-			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
-			"ConversationSid":     {c.sid},
-			"MessagingServiceSid": {e.messagingSID},
-			"StateFrom":           {from},
-			"StateTo":             {state},
-			"StateUpdated":        {timestamp(c.updated)},
-			"DateCreated":         {timestamp(c.created)},
-			"DateUpdated":         {timestamp(c.updated)},
-			"Reason":              {reason},
-			"Source":              {"API"},
-			"RetryCount":          {"0"},
+		e.sendConversationsWebhook("onConversationStateUpdated", c, url.Values{
+			"StateFrom":    {from},
+			"StateTo":      {state},
+			"StateUpdated": {timestamp(c.updated)},
+			"Reason":       {reason},
 		})
 	}
 }
 
-func (e *Emulator) deleteConversation(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return
-	}
-	delete(e.conversations, c.sid)
-	for i, x := range e.convOrder {
-		if x == c {
-			e.convOrder = append(e.convOrder[:i:i], e.convOrder[i+1:]...)
-			break
-		}
-	}
-	e.endTask(c.task)
-	if webhooksEnabled(r) {
-		e.sendConversationsWebhook(url.Values{
-			"EventType":           {"onConversationRemoved"},
-			"AccountSid":          {e.cfg.AccountSID},
-			"ChatServiceSid":      {e.cfg.ConversationsServiceSID},
-			"ConversationSid":     {c.sid},
-			"MessagingServiceSid": {e.messagingSID},
-			"FriendlyName":        {c.friendlyName},
-			"UniqueName":          {c.uniqueName},
-			"Attributes":          {c.attributes},
-			"State":               {c.state},
-			"DateCreated":         {timestamp(c.created)},
-			"DateUpdated":         {timestamp(c.updated)},
-			"Source":              {"API"},
-			"RetryCount":          {"0"},
-		})
-	}
-	w.WriteHeader(http.StatusNoContent)
+// conversationRemoved sends onConversationRemoved; e.mu must be held.
+func (e *Emulator) conversationRemoved(c *conversation) {
+	e.sendConversationsWebhook("onConversationRemoved", c, url.Values{
+		"FriendlyName": {c.friendlyName},
+		"UniqueName":   {c.uniqueName},
+		"Attributes":   {c.attributes},
+		"State":        {c.state},
+	})
 }
 
 func (e *Emulator) listConversations(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	filters := url.Values{}
-	state := q.Get("State")
-	if state != "" {
-		if !settableStates[state] && state != "initializing" {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid State: "+state)
-			return
-		}
-		filters.Set("State", state)
+	state, filters, p, ok := filteredPage(w, r.URL.Query(), "State", conversationStates, maxPageSize)
+	if ok {
+		all := e.conversations.where(func(c *conversation) bool { return matches(state, c.state) })
+		writePage(w, p, "conversations", conversationsAPI+"/Conversations", filters, all, e.conversationJSON)
 	}
-	p, ok := parsePage(w, q, 100)
-	if !ok {
-		return
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var all []*conversation
-	for _, c := range e.convOrder {
-		if state == "" || c.state == state {
-			all = append(all, c)
-		}
-	}
-	writePage(w, p, "conversations", conversationsAPI+"/Conversations", filters, all, func(c *conversation) conversationJSON { return e.conversationJSON(c) })
 }
 
 // listParticipantConversations serves GET /v1/ParticipantConversations and
@@ -308,224 +210,54 @@ func (e *Emulator) listParticipantConversations(w http.ResponseWriter, r *http.R
 	}
 	base := conversationsAPI + "/ParticipantConversations"
 	if svc := r.PathValue("service"); svc != "" {
-		if svc != e.cfg.ConversationsServiceSID {
-			notFound(w, r)
+		if !pathIs(w, r, "service", e.cfg.ConversationsServiceSID) {
 			return
 		}
 		base = conversationsAPI + "/Services/" + svc + "/ParticipantConversations"
 	}
-	p, ok := parsePage(w, q, 100)
+	p, ok := parsePage(w, q, maxPageSize)
 	if !ok {
 		return
 	}
-	filters := url.Values{}
-	if identity != "" {
-		filters.Set("Identity", identity)
-	}
-	if address != "" {
-		filters.Set("Address", address)
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	type pair struct {
-		c *conversation
-		p *participant
-	}
-	var all []pair
+	var all []membership[*conversation]
 	if identity != "" { // nobody emulated has a messaging address
-		for _, c := range e.convOrder {
-			if pt := c.participant(identity); pt != nil {
-				all = append(all, pair{c, pt})
-			}
-		}
+		all = memberships(&e.conversations, identity)
 	}
-	writePage(w, p, "conversations", base, filters, all, func(x pair) participantConversationJSON { return e.participantConversationJSON(x.c, x.p) })
+	writePage(w, p, "conversations", base, filtersOf(q, "Identity", "Address"), all, e.participantConversationJSON)
 }
 
-func (e *Emulator) listParticipants(w http.ResponseWriter, r *http.Request) {
-	p, ok := parsePage(w, r.URL.Query(), 100)
+// participantOf finds {participant} (a SID or an identity) in the
+// conversation {sid}.
+func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (membership[*conversation], bool) {
+	c, ok := lookup(w, r, &e.conversations, r.PathValue("sid"))
 	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.customerConversation(w, r)
-	if c == nil {
-		return
-	}
-	writePage(w, p, "participants", conversationURL(c.sid)+"/Participants", nil, c.participants, func(pt *participant) participantJSON { return e.participantJSON(c, pt) })
-}
-
-// participantOf finds {participant} (a SID or an identity) in {sid}.
-func (e *Emulator) participantOf(w http.ResponseWriter, r *http.Request) (*conversation, *participant) {
-	c := e.conversation(r.PathValue("sid"))
-	if c == nil {
-		notFound(w, r)
-		return nil, nil
+		return membership[*conversation]{}, false
 	}
 	key := r.PathValue("participant")
-	for _, p := range c.participants {
+	for _, p := range c.members {
 		if p.sid == key || p.identity == key {
-			return c, p
+			return membership[*conversation]{c, p}, true
 		}
 	}
 	notFound(w, r)
-	return nil, nil
+	return membership[*conversation]{}, false
 }
 
-func (e *Emulator) fetchParticipant(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c, p := e.participantOf(w, r); p != nil {
-		writeJSON(w, http.StatusOK, e.participantJSON(c, p))
-	}
-}
-
-func (e *Emulator) updateParticipant(w http.ResponseWriter, r *http.Request) {
-	_ = r.ParseForm()
+// applyParticipant applies an update's form to p (see update).
+func (e *Emulator) applyParticipant(w http.ResponseWriter, r *http.Request, p membership[*conversation]) bool {
 	f := r.PostForm
-	if v, ok := f["Attributes"]; ok && !json.Valid([]byte(v[0])) {
-		writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, p := e.participantOf(w, r)
-	if p == nil {
-		return
-	}
-	if v, ok := f["Attributes"]; ok {
-		p.attributes = v[0]
-	}
+	setFromForm(f, "Attributes", &p.member.attributes)
 	if v, ok := f["RoleSid"]; ok && v[0] != "" {
-		p.roleSID = v[0]
+		p.member.roleSID = v[0]
 	}
-	p.updated = e.now()
-	writeJSON(w, http.StatusOK, e.participantJSON(c, p))
+	p.member.updated = e.now()
+	return true
 }
 
-func (e *Emulator) listMessages(w http.ResponseWriter, r *http.Request) {
-	desc, p, ok := messagePage(w, r.URL.Query())
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.customerConversation(w, r)
-	if c == nil {
-		return
-	}
-	all, filters := inOrder(c.messages, desc)
-	writePage(w, p, "messages", conversationURL(c.sid)+"/Messages", filters, all, func(m *message) messageJSON { return e.messageJSON(c, m) })
-}
-
-// messagePage reads a message list's Order ("asc", the default, or "desc") and page; on a bad
-// one it has answered 400.
-func messagePage(w http.ResponseWriter, q url.Values) (desc bool, p page, ok bool) {
-	order := q.Get("Order")
-	if order != "" && order != "asc" && order != "desc" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Order: "+order)
-		return false, page{}, false
-	}
-	p, ok = parsePage(w, q, 100)
-	return order == "desc", p, ok
-}
-
-// inOrder returns messages oldest first, or newest first when desc, with the filters the
-// page's links repeat.
-func inOrder[T any](messages []T, desc bool) ([]T, url.Values) {
-	filters := url.Values{}
-	if !desc {
-		return messages, filters
-	}
-	filters.Set("Order", "desc")
-	return reversed(messages), filters
-}
-
-func reversed[T any](s []T) []T {
-	out := make([]T, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
-	return out
-}
-
-func (e *Emulator) createMessage(w http.ResponseWriter, r *http.Request) {
-	author, body, attrs, ok := messageForm(w, r, "Author")
-	if !ok {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := e.customerConversation(w, r)
-	if c == nil {
-		return
-	}
-	if c.state == "closed" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
-		return
-	}
-	m := e.addMessage(c, author, body, attrs)
-	writeJSON(w, http.StatusCreated, e.messageJSON(c, m))
-}
-
-// messageForm reads a new message's form: Body (required), Attributes (JSON, default {}) and
-// its author from authorField ("system" by default, as at Twilio; a customer writes as
-// themself). On a bad form it has answered 400.
-func messageForm(w http.ResponseWriter, r *http.Request, authorField string) (author, body, attrs string, ok bool) {
-	_ = r.ParseForm()
-	f := r.PostForm
-	if body = f.Get("Body"); body == "" {
-		missing(w, "Body")
-		return "", "", "", false
-	}
-	attrs = "{}"
-	if v, ok := f["Attributes"]; ok {
-		if !json.Valid([]byte(v[0])) {
-			writeError(w, http.StatusBadRequest, codeInvalidAttributes, "Attributes must be valid JSON")
-			return "", "", "", false
-		}
-		attrs = v[0]
-	}
-	if author = f.Get(authorField); author == "" {
-		author = "system"
-	}
-	if identity, ok := customerOf(r); ok {
-		author = identity
-	}
-	return author, body, attrs, true
-}
-
-// addMessage appends a message to c; e.mu must be held.
-func (e *Emulator) addMessage(c *conversation, author, body, attrs string) *message {
-	now := e.now()
-	m := &message{sid: newSID("IM"), index: c.nextIndex, author: author, body: body, attributes: attrs,
-		created: now, updated: now}
-	if pt := c.participant(author); pt != nil {
-		m.participantSID = pt.sid
-	}
-	c.nextIndex++
-	c.messages = append(c.messages, m)
-	c.updated = now
-	return m
-}
-
-// fetchUser serves GET /v1/Users/{Sid}, where Sid may also be the identity,
-// as at Twilio.
-func (e *Emulator) fetchUser(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("sid")
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u := e.users[key]
-	if u == nil {
-		u = e.usersByID[key]
-	}
-	if u == nil {
-		notFound(w, r)
-		return
-	}
-	writeJSON(w, http.StatusOK, e.userJSON(u))
+// userOf finds the Conversations user the request's {sid} names: its SID
+// or, as at Twilio, its identity.
+func (e *Emulator) userOf(w http.ResponseWriter, r *http.Request) (*user, bool) {
+	return lookup(w, r, &e.users, r.PathValue("sid"))
 }
 
 func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *http.Request) {
@@ -543,16 +275,13 @@ func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *htt
 	})
 }
 
-func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("sid") != e.cfg.AddressSID {
-		notFound(w, r)
-		return
-	}
+// addressJSON is the web chat address sid, the only one there is.
+func (e *Emulator) addressJSON(sid string) addressJSON {
 	auto, _ := json.Marshal(map[string]any{"enabled": true, "type": "webhook",
 		"conversation_service_sid": e.cfg.ConversationsServiceSID})
 	created := timestamp(e.created)
-	writeJSON(w, http.StatusOK, addressJSON{
-		SID:          e.cfg.AddressSID,
+	return addressJSON{
+		SID:          sid,
 		AccountSID:   e.cfg.AccountSID,
 		Type:         "chat",
 		Address:      "Web Chat",
@@ -560,19 +289,16 @@ func (e *Emulator) fetchAddress(w http.ResponseWriter, r *http.Request) {
 		AutoCreation: auto,
 		DateCreated:  created,
 		DateUpdated:  created,
-		URL:          conversationsAPI + "/Configuration/Addresses/" + e.cfg.AddressSID,
-	})
+		URL:          conversationsAPI + "/Configuration/Addresses/" + sid,
+	}
 }
 
-func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Request) {
-	sid := r.PathValue("sid")
-	if sid != e.cfg.ConversationsServiceSID {
-		notFound(w, r)
-		return
-	}
+// conversationsServiceJSON is the Conversations service sid, the only one
+// there is.
+func (e *Emulator) conversationsServiceJSON(sid string) conversationsServiceJSON {
 	self := conversationsAPI + "/Services/" + sid
 	created := timestamp(e.created)
-	writeJSON(w, http.StatusOK, conversationsServiceJSON{
+	return conversationsServiceJSON{
 		AccountSID: e.cfg.AccountSID, SID: sid, FriendlyName: "Flex Conversations Service",
 		DateCreated: created, DateUpdated: created, URL: self,
 		Links: map[string]string{
@@ -584,97 +310,6 @@ func (e *Emulator) fetchConversationsService(w http.ResponseWriter, r *http.Requ
 			"participant_conversations":      self + "/ParticipantConversations",
 			"conversation_with_participants": self + "/ConversationWithParticipants",
 		},
-	})
-}
-
-// page is one page of a list, as asked by PageSize, Page and PageToken.
-type page struct {
-	size   int
-	index  int
-	offset int
-}
-
-// parsePage reads Twilio's paging parameters; it writes a 400 and returns
-// false when they are malformed. A PageSize above max is lowered to max.
-func parsePage(w http.ResponseWriter, q url.Values, max int) (page, bool) {
-	p := page{size: 50}
-	if v := q.Get("PageSize"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PageSize: "+v)
-			return page{}, false
-		}
-		p.size = min(n, max)
-	}
-	if v := q.Get("Page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Page: "+v)
-			return page{}, false
-		}
-		p.index = n
-	}
-	p.offset = p.index * p.size
-	if v := q.Get("PageToken"); v != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(v, "PT"))
-		if !strings.HasPrefix(v, "PT") || err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid PageToken: "+v)
-			return page{}, false
-		}
-		p.offset = n
-	}
-	return p, true
-}
-
-// window returns the items of page p.
-// writePage answers a list request: page p of all, each item turned into its JSON by item,
-// under key, with Twilio's meta for the list at base and its filters.
-func writePage[T, J any](w http.ResponseWriter, p page, key, base string, filters url.Values, all []T, item func(T) J) {
-	items := make([]J, 0, p.size)
-	for _, x := range window(all, p) {
-		items = append(items, item(x))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{key: items, "meta": p.meta(key, base, filters, len(all))})
-}
-
-func window[T any](all []T, p page) []T {
-	if p.offset >= len(all) {
-		return nil
-	}
-	return all[p.offset:min(p.offset+p.size, len(all))]
-}
-
-// meta is Twilio's paging envelope for page p of total items.
-func (p page) meta(key, base string, filters url.Values, total int) map[string]any {
-	link := func(index, offset int) string {
-		v := url.Values{}
-		for k, vs := range filters {
-			v[k] = vs
-		}
-		v.Set("PageSize", strconv.Itoa(p.size))
-		v.Set("Page", strconv.Itoa(index))
-		if offset > 0 {
-			v.Set("PageToken", "PT"+strconv.Itoa(offset))
-		}
-		return base + "?" + v.Encode()
-	}
-	var next, prev *string
-	if p.offset+p.size < total {
-		s := link(p.index+1, p.offset+p.size)
-		next = &s
-	}
-	if p.offset > 0 {
-		s := link(max(p.index-1, 0), max(p.offset-p.size, 0))
-		prev = &s
-	}
-	return map[string]any{
-		"page":              p.index,
-		"page_size":         p.size,
-		"first_page_url":    link(0, 0),
-		"previous_page_url": prev,
-		"url":               link(p.index, p.offset),
-		"next_page_url":     next,
-		"key":               key,
 	}
 }
 

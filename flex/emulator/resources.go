@@ -8,21 +8,42 @@ import (
 
 // The resources, as the emulator keeps them. Guarded by Emulator.mu.
 
-type conversation struct {
+// chat is what a Conversations conversation and a Programmable Chat channel
+// have in common: a Flex chat, its members, its messages and the task an
+// agent is offered for it.
+type chat struct {
 	sid          string
 	friendlyName string
 	uniqueName   string
 	attributes   string // JSON
-	state        string // initializing | inactive | active | closed
 	created      time.Time
 	updated      time.Time
-	participants []*participant
+	members      []*member // a conversation's participants, a channel's members
 	messages     []*message
 	nextIndex    int
 	task         *task
 }
 
-type participant struct {
+func (c *chat) keys() (string, string) { return c.sid, c.uniqueName }
+
+// base returns the chat itself; conversation and channel inherit it, so
+// that code written once for both (see chatLike) reaches what they share.
+func (c *chat) base() *chat { return c }
+
+type conversation struct {
+	chat
+	state string // initializing | inactive | active | closed
+}
+
+// channel is a Programmable Chat channel.
+type channel struct {
+	chat
+	createdBy string
+	flowSID   string
+}
+
+// member is a conversation's participant or a channel's member.
+type member struct {
 	sid        string
 	identity   string
 	attributes string
@@ -37,7 +58,7 @@ type message struct {
 	author         string
 	body           string
 	attributes     string
-	participantSID string // "" when the author is not a participant
+	participantSID string // "" when the author is not a member
 	created        time.Time
 	updated        time.Time
 }
@@ -53,6 +74,8 @@ type user struct {
 	updated      time.Time
 }
 
+func (u *user) keys() (string, string) { return u.sid, u.identity }
+
 type flexFlow struct {
 	sid             string
 	friendlyName    string
@@ -67,30 +90,7 @@ type flexFlow struct {
 	updated         time.Time
 }
 
-// channel is a Programmable Chat channel.
-type channel struct {
-	sid          string
-	uniqueName   string
-	friendlyName string
-	attributes   string
-	createdBy    string
-	created      time.Time
-	updated      time.Time
-	members      []*member
-	messages     []*message
-	nextIndex    int
-	flowSID      string
-	task         *task
-}
-
-type member struct {
-	sid        string
-	identity   string
-	attributes string
-	roleSID    string
-	created    time.Time
-	updated    time.Time
-}
+func (f *flexFlow) keys() (string, string) { return f.sid, "" }
 
 // task is a TaskRouter task Flex created for a chat.
 type task struct {
@@ -101,6 +101,8 @@ type task struct {
 	created    time.Time
 	updated    time.Time
 }
+
+func (t *task) keys() (string, string) { return t.sid, "" }
 
 // Twilio's canonical URLs, which the emulator puts in responses like Twilio.
 const (
@@ -447,7 +449,8 @@ func (e *Emulator) conversationJSON(c *conversation) conversationJSON {
 	}
 }
 
-func (e *Emulator) participantJSON(c *conversation, p *participant) participantJSON {
+func (e *Emulator) participantJSON(x membership[*conversation]) participantJSON {
+	c, p := x.chat, x.member
 	return participantJSON{
 		AccountSID:       e.cfg.AccountSID,
 		ConversationSID:  c.sid,
@@ -462,9 +465,10 @@ func (e *Emulator) participantJSON(c *conversation, p *participant) participantJ
 	}
 }
 
-func (e *Emulator) participantConversationJSON(c *conversation, p *participant) participantConversationJSON {
+func (e *Emulator) participantConversationJSON(x membership[*conversation]) participantConversationJSON {
+	c, p := x.chat, x.member
 	var userSID *string
-	if u := e.usersByID[p.identity]; u != nil {
+	if u := e.users.named(p.identity); u != nil {
 		userSID = &u.sid
 	}
 	return participantConversationJSON{
@@ -555,12 +559,18 @@ func (e *Emulator) flexFlowJSON(f *flexFlow) flexFlowJSON {
 	}
 }
 
-func chatChannelURL(service, sid string) string {
-	return chatAPI + "/Services/" + service + "/Channels/" + sid
+// channelURL and chatUserURL are the canonical URLs of a channel and a
+// Chat user of the Chat service.
+func (e *Emulator) channelURL(sid string) string {
+	return chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Channels/" + sid
+}
+
+func (e *Emulator) chatUserURL(sid string) string {
+	return chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + sid
 }
 
 func (e *Emulator) chatChannelJSON(ch *channel) chatChannelJSON {
-	u := chatChannelURL(e.cfg.ChatServiceSID, ch.sid)
+	u := e.channelURL(ch.sid)
 	return chatChannelJSON{
 		SID:           ch.sid,
 		AccountSID:    e.cfg.AccountSID,
@@ -590,7 +600,8 @@ func (e *Emulator) chatChannelJSON(ch *channel) chatChannelJSON {
 	}
 }
 
-func (e *Emulator) chatMemberJSON(ch *channel, m *member) chatMemberJSON {
+func (e *Emulator) chatMemberJSON(x membership[*channel]) chatMemberJSON {
+	ch, m := x.chat, x.member
 	return chatMemberJSON{
 		SID:         m.sid,
 		AccountSID:  e.cfg.AccountSID,
@@ -600,7 +611,7 @@ func (e *Emulator) chatMemberJSON(ch *channel, m *member) chatMemberJSON {
 		DateCreated: timestamp(m.created),
 		DateUpdated: timestamp(m.updated),
 		RoleSID:     m.roleSID,
-		URL:         chatChannelURL(e.cfg.ChatServiceSID, ch.sid) + "/Members/" + m.sid,
+		URL:         e.channelURL(ch.sid) + "/Members/" + m.sid,
 		Attributes:  m.attributes,
 	}
 }
@@ -619,19 +630,14 @@ func (e *Emulator) chatMessageJSON(ch *channel, m *message) chatMessageJSON {
 		Body:        m.body,
 		Index:       m.index,
 		Type:        "text",
-		URL:         chatChannelURL(e.cfg.ChatServiceSID, ch.sid) + "/Messages/" + m.sid,
+		URL:         e.channelURL(ch.sid) + "/Messages/" + m.sid,
 	}
 }
 
 func (e *Emulator) chatUserJSON(u *user) chatUserJSON {
-	self := chatAPI + "/Services/" + e.cfg.ChatServiceSID + "/Users/" + u.sid
+	self := e.chatUserURL(u.sid)
 	offline := false
-	joined := 0
-	for _, ch := range e.chanOrder {
-		if ch.member(u.identity) != nil {
-			joined++
-		}
-	}
+	joined := len(memberships(&e.channels, u.identity))
 	return chatUserJSON{
 		SID:                 u.sid,
 		AccountSID:          e.cfg.AccountSID,
@@ -649,6 +655,22 @@ func (e *Emulator) chatUserJSON(u *user) chatUserJSON {
 			"user_bindings": self + "/Bindings",
 		},
 		URL: self,
+	}
+}
+
+func (e *Emulator) userChannelJSON(u *user, x membership[*channel]) userChannelJSON {
+	ch, m := x.chat, x.member
+	unread := len(ch.messages)
+	level := "default"
+	return userChannelJSON{
+		AccountSID: e.cfg.AccountSID, ServiceSID: e.cfg.ChatServiceSID, ChannelSID: ch.sid, UserSID: u.sid,
+		MemberSID: m.sid, Status: "joined", UnreadMessagesCount: &unread,
+		Links: map[string]string{
+			"channel": e.channelURL(ch.sid),
+			"member":  e.channelURL(ch.sid) + "/Members/" + m.sid,
+		},
+		URL:               e.chatUserURL(u.sid) + "/Channels/" + ch.sid,
+		NotificationLevel: &level,
 	}
 }
 

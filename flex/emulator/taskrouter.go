@@ -3,7 +3,6 @@ package emulator
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 )
 
 // newTask creates the pending task Flex offers agents for a new chat; e.mu
@@ -12,7 +11,7 @@ func (e *Emulator) newTask(attrs map[string]any) *task {
 	raw, _ := json.Marshal(attrs)
 	now := e.now()
 	t := &task{sid: newSID("WT"), attributes: string(raw), status: "pending", created: now, updated: now}
-	e.tasks = append(e.tasks, t)
+	e.tasks.add(t)
 	return t
 }
 
@@ -44,47 +43,21 @@ func (e *Emulator) assignTask(t *task) {
 var taskStatuses = map[string]bool{"pending": true, "reserved": true, "assigned": true, "canceled": true, "completed": true, "wrapping": true}
 
 func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("workspace") != e.cfg.WorkspaceSID {
-		notFound(w, r)
+	if !pathIs(w, r, "workspace", e.cfg.WorkspaceSID) {
 		return
 	}
-	q := r.URL.Query()
-	status := q.Get("AssignmentStatus")
-	if status != "" && !taskStatuses[status] {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid AssignmentStatus: "+status)
-		return
+	status, filters, p, ok := filteredPage(w, r.URL.Query(), "AssignmentStatus", taskStatuses, 1000)
+	if ok {
+		all := e.tasks.where(func(t *task) bool { return matches(status, t.status) })
+		writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, e.taskJSON)
 	}
-	p, ok := parsePage(w, q, 1000)
-	if !ok {
-		return
-	}
-	filters := url.Values{}
-	if status != "" {
-		filters.Set("AssignmentStatus", status)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var all []*task
-	for _, t := range e.tasks {
-		if status == "" || t.status == status {
-			all = append(all, t)
-		}
-	}
-	writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, func(t *task) taskJSON { return e.taskJSON(t) })
 }
 
-func (e *Emulator) fetchTask(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("workspace") != e.cfg.WorkspaceSID {
-		notFound(w, r)
-		return
+// taskOf finds the task of the request's {sid} in the workspace of
+// {workspace}.
+func (e *Emulator) taskOf(w http.ResponseWriter, r *http.Request) (*task, bool) {
+	if !pathIs(w, r, "workspace", e.cfg.WorkspaceSID) {
+		return nil, false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, t := range e.tasks {
-		if t.sid == r.PathValue("sid") {
-			writeJSON(w, http.StatusOK, e.taskJSON(t))
-			return
-		}
-	}
-	notFound(w, r)
+	return lookup(w, r, &e.tasks, r.PathValue("sid"))
 }

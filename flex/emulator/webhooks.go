@@ -44,8 +44,19 @@ func (e *Emulator) Webhooks() []WebhookDelivery {
 	return out
 }
 
-// sendConversationsWebhook posts a Conversations event; e.mu must be held.
-func (e *Emulator) sendConversationsWebhook(params url.Values) {
+// sendConversationsWebhook posts the Conversations event about c: the
+// parameters every such event carries, and the event's own in params.
+// e.mu must be held.
+func (e *Emulator) sendConversationsWebhook(event string, c *conversation, params url.Values) {
+	params.Set("EventType", event)
+	params.Set("AccountSid", e.cfg.AccountSID)
+	params.Set("ChatServiceSid", e.cfg.ConversationsServiceSID)
+	params.Set("ConversationSid", c.sid)
+	params.Set("MessagingServiceSid", e.messagingSID)
+	params.Set("DateCreated", timestamp(c.created))
+	params.Set("DateUpdated", timestamp(c.updated))
+	params.Set("Source", "API")
+	params.Set("RetryCount", "0")
 	e.sendWebhook(e.cfg.ConversationsWebhookURL, params)
 }
 
