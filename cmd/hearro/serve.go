@@ -30,7 +30,6 @@ import (
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/chats"
-	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
@@ -167,98 +166,6 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.TwilioChatServiceSID, "twilio-chat-service-sid", "", "Programmable Chat Service SID (IS…, the Flex Chat Service) of the customer's token (flexflow mode)")
 }
 
-// Validate checks the settings that do not need the outside world.
-func (c *serveConfig) Validate() error {
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("--addr is empty"))
-	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			errs = append(errs, fmt.Errorf("--public-url %q: want an http(s) origin such as https://verify.example.com", c.PublicURL))
-		}
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir is empty"))
-	}
-	if c.SessionTTL < 30*time.Second {
-		errs = append(errs, fmt.Errorf("--session-ttl %s: at least 30s", c.SessionTTL))
-	}
-	if c.ChatTokenTTL < time.Minute || c.ChatTokenTTL > flex.MaxTokenTTL {
-		errs = append(errs, fmt.Errorf("--chat-token-ttl %s: between 1m and %s", c.ChatTokenTTL, flex.MaxTokenTTL))
-	}
-	if c.SessionRate < 0 || c.SessionBurst < 1 {
-		errs = append(errs, errors.New("--session-rate must be >= 0 and --session-burst >= 1"))
-	}
-	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("--access-token-ttl %s: between 1m and 24h", c.AccessTokenTTL))
-	}
-	if c.OAuthJWKSURL != "" && c.OAuthIssuer == "" {
-		errs = append(errs, errors.New("--oauth-issuer is required with --oauth-jwks-url"))
-	}
-	if _, err := outbound.ParseNetworks(c.OutboundAllowNetworks); err != nil {
-		errs = append(errs, fmt.Errorf("--outbound-allow-networks: %w", err))
-	}
-	if c.OAuthMaxLifetime < time.Minute || c.OAuthMaxLifetime > maxOAuthTokenLifetime {
-		errs = append(errs, fmt.Errorf("--oauth-max-token-lifetime %s: between 1m and %s", c.OAuthMaxLifetime, maxOAuthTokenLifetime))
-	}
-	for _, p := range c.TrustedProxies {
-		if _, _, err := net.ParseCIDR(p); err != nil {
-			errs = append(errs, fmt.Errorf("--trusted-proxies %q: not a CIDR", p))
-		}
-	}
-	if c.RedisURL != "" {
-		if _, err := redisstore.ValidateURL(c.RedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
-		}
-		if c.MasterKey == "" {
-			errs = append(errs, errors.New("--master-key is required with --redis-url: every replica must open the agent's keys with the same master key"))
-		}
-	}
-	if c.MasterKey != "" {
-		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
-			errs = append(errs, errors.New("--master-key: want 32 bytes, base64-encoded (openssl rand -base64 32)"))
-		}
-	} else if !c.Dev {
-		errs = append(errs, errors.New("--master-key is required outside development mode"))
-	}
-	if !c.Dev {
-		if c.TwilioAccountSID == "" {
-			errs = append(errs, errors.New("--twilio-account-sid (and the other --twilio-* settings) are required outside development mode"))
-		}
-		if c.PolicyFile == "" {
-			errs = append(errs, errors.New("--policy-file is required outside development mode: it says which issuers are trusted"))
-		}
-	}
-	for _, u := range c.WebhookURLs {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("--webhook-url %q: want an http(s) URL", u))
-		} else if p.Scheme == "http" && !c.Dev {
-			errs = append(errs, fmt.Errorf("--webhook-url %q: webhooks carry identities; use https outside development", u))
-		}
-	}
-	if c.WebhookMaxAttempts < 1 {
-		errs = append(errs, errors.New("--webhook-max-attempts: at least 1"))
-	}
-	if c.IdentityCacheTTL < 0 || c.IdentityCacheTTL > time.Minute {
-		errs = append(errs, fmt.Errorf("--identity-cache-ttl %s: between 0 and 1m", c.IdentityCacheTTL))
-	}
-	if c.ChatRetryFor < time.Second {
-		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
-	}
-	if c.TwilioRetryTotal < time.Second || c.TwilioRetryTotal > 5*time.Minute {
-		errs = append(errs, fmt.Errorf("--twilio-retry-total %s: between 1s and 5m", c.TwilioRetryTotal))
-	}
-	if _, err := flex.ParseMode(c.FlexMode); err != nil {
-		errs = append(errs, fmt.Errorf("--flex-mode: %w", err))
-	}
-	if c.RemoteTimeout <= 0 || c.RemoteTimeout > time.Minute {
-		errs = append(errs, fmt.Errorf("--remote-timeout %s: between 0 and 1m", c.RemoteTimeout))
-	}
-	return errors.Join(errs...)
-}
-
 // loadPolicies returns the verification policies: the policy file's, and in development mode
 // the built-in development policy as "default" unless the file has its own.
 func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
@@ -326,7 +233,8 @@ func runServe(ctx context.Context, cfg serveConfig, ln net.Listener, log *slog.L
 }
 
 func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *service, err error) {
-	if err := cfg.Validate(); err != nil {
+	set, err := cfg.parse()
+	if err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	s := &service{cfg: cfg, log: log}
@@ -342,13 +250,13 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	s.listener = ln
 	port := ln.Addr().(*net.TCPAddr).Port
-	s.publicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s.publicURL = set.publicURL
 	if s.publicURL == "" {
 		s.publicURL = fmt.Sprintf("http://localhost:%d", port)
 	}
 
 	ctx := context.Background()
-	if s.backend, err = openBackend(ctx, cfg, log); err != nil {
+	if s.backend, err = openBackend(ctx, set, log); err != nil {
 		return nil, err
 	}
 	store := s.backend.store
@@ -364,7 +272,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, err
 	}
-	lock, created, err := masterLock(cfg.MasterKey, cfg.DataDir)
+	lock, created, err := masterLock(set.masterKey, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -383,13 +291,12 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	}
 	// One client for everything fetched from a URL a stranger may choose: it connects only
 	// to public addresses and the networks configuration allows.
-	allow, _ := outbound.ParseNetworks(cfg.OutboundAllowNetworks) // validated
-	remote := outbound.New(outbound.Config{Timeout: cfg.RemoteTimeout, Allow: allow})
+	remote := outbound.New(outbound.Config{Timeout: cfg.RemoteTimeout, Allow: set.outboundAllow})
 	// A wallet names the endpoint the agent answers to, so its messages go through the same
 	// guard; in development the demo wallet listens on loopback.
-	walletNets := allow
+	walletNets := set.outboundAllow
 	if cfg.Dev {
-		walletNets = append(slices.Clone(allow), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+		walletNets = append(slices.Clone(walletNets), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 	}
 	if s.agent, err = didcomm.New(didcomm.Config{
 		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.backend.agent,
@@ -421,9 +328,8 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
-	mode, _ := flex.ParseMode(cfg.FlexMode)
 	twilio := flex.Config{
-		Mode:       mode,
+		Mode:       set.flexMode,
 		AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
 		APIKeySID: cfg.TwilioAPIKey, APIKeySecret: cfg.TwilioAPISecret,
 		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
@@ -497,16 +403,11 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if err != nil {
 		return nil, err
 	}
-	var proxies []*net.IPNet
-	for _, p := range cfg.TrustedProxies {
-		_, n, _ := net.ParseCIDR(p)
-		proxies = append(proxies, n)
-	}
 	s.access = api.NewAccessTokens(s.backend.signing, s.publicURL, cfg.OAuthAudience, external)
 	apiCfg := api.Config{
 		PublicURL: s.publicURL, Tokens: tokens, DIDComm: inbox, Ready: s.backend.ping, Logger: log,
 		AccessTokens: s.access,
-		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: proxies,
+		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: set.trustedProxies,
 	}
 	if s.backend.limiter != nil {
 		apiCfg.SessionLimiter = s.backend.limiter
@@ -546,9 +447,8 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		log.Warn("chats go to the Twilio API emulator at " + twilio.BaseURL + ", not to Twilio")
 	}
 	storeDesc := "embedded:" + filepath.Join(cfg.DataDir, "hearro.db")
-	if cfg.RedisURL != "" {
-		topo, _ := redisstore.ValidateURL(cfg.RedisURL)
-		storeDesc = fmt.Sprintf("redis (%v)", topo)
+	if set.redis != "" {
+		storeDesc = fmt.Sprintf("redis (%v)", set.redis)
 	}
 	log.Info("hearro serving", "addr", ln.Addr().String(), "public_url", s.publicURL,
 		"didcomm_endpoint", s.publicURL+"/didcomm", "store", storeDesc, "development", cfg.Dev)
@@ -603,19 +503,16 @@ func loopbackURL(ln net.Listener) string {
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 }
 
-// masterLock returns the secret lock of an agent's keys: from a configured key, or (empty)
-// from a key generated once into dir/master.key. created reports a newly generated key.
-func masterLock(configured, dir string) (lock secretlock.Service, created bool, err error) {
-	var raw []byte
-	if configured != "" {
-		if raw, err = base64.StdEncoding.DecodeString(configured); err != nil || len(raw) != 32 {
-			return nil, false, errors.New("master key: want 32 bytes, base64-encoded")
+// masterLock returns the secret lock of an agent's keys: from key, or (nil) from a key
+// generated once into dir/master.key. created reports a newly generated key.
+func masterLock(key []byte, dir string) (lock secretlock.Service, created bool, err error) {
+	if key == nil {
+		if key, created, err = keyFile(filepath.Join(dir, "master.key")); err != nil {
+			return nil, false, fmt.Errorf("master key: %w", err)
 		}
-	} else if raw, created, err = keyFile(filepath.Join(dir, "master.key")); err != nil {
-		return nil, false, fmt.Errorf("master key: %w", err)
 	}
 	// The local lock takes its key base64url-encoded.
-	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(raw)), nil)
+	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(key)), nil)
 	return lock, created, err
 }
 
