@@ -10,9 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,7 +27,6 @@ import (
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/broker/chats"
 	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
@@ -188,11 +185,6 @@ func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
 	return policies, nil
 }
 
-// useEmulator reports whether the built-in Twilio emulator stands in for Twilio.
-func (c *serveConfig) useEmulator() bool {
-	return c.Dev && c.TwilioAccountSID == "" && c.TwilioAPIURL == ""
-}
-
 // service is a running broker: everything runServe builds, so it can also be started in tests.
 type service struct {
 	cfg       serveConfig
@@ -328,52 +320,11 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 
-	twilio := flex.Config{
-		Mode:       set.flexMode,
-		AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-		APIKeySID: cfg.TwilioAPIKey, APIKeySecret: cfg.TwilioAPISecret,
-		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
-		FlexFlowSID: cfg.TwilioFlexFlowSID, ChatServiceSID: cfg.TwilioChatServiceSID,
-		BaseURL: cfg.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: cfg.TwilioRetryTotal},
-	}
-	if cfg.Dev && cfg.TwilioAccountSID == "" {
-		// Development without a Twilio account: an emulator with its published development
-		// account — the built-in one, or a shared one at --twilio-api-url (several replicas).
-		dev := emulator.DevConfig()
-		if twilio.BaseURL == "" {
-			dev.ConversationsWebhookURL = s.publicURL + "/v1/twilio/conversations"
-			dev.ChatWebhookURL = s.publicURL + "/v1/twilio/chat"
-			dev.WebhookDeliveryBase = loopbackURL(ln)
-			s.emulator = emulator.New(dev)
-			twilio.BaseURL = loopbackURL(ln) + "/_twilio"
-		}
-		twilio.AccountSID, twilio.AuthToken, twilio.APIKeySID, twilio.APIKeySecret = dev.AccountSID, dev.AuthToken, dev.APIKeySID, dev.APIKeySecret
-		twilio.AddressSID, twilio.ConversationsServiceSID = dev.AddressSID, dev.ConversationsServiceSID
-		twilio.FlexFlowSID, twilio.ChatServiceSID = dev.FlexFlowSID, dev.ChatServiceSID
-	}
-	flexClient, err := flex.New(twilio)
+	twilio := chooseTwilio(set, s.publicURL, loopbackURL(ln), log)
+	s.emulator = twilio.builtIn
+	chats, webhooks, err := buildTwilio(ctx, twilio, s.publicURL, s.backend.webhookReplay, log)
 	if err != nil {
-		return nil, fmt.Errorf("twilio configuration: %w", err)
-	}
-	if s.emulator == nil {
-		// Twilio (or a shared emulator) must know the address or flow: say so now, by name,
-		// rather than at the first customer's chat. The built-in emulator is not serving yet.
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := flexClient.Check(cctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("twilio configuration: %w", err)
-		}
-	}
-	var webhooks api.Webhooks
-	if twilio.AuthToken != "" {
-		if webhooks, err = flex.NewWebhookVerifier(flex.WebhookConfig{
-			AuthToken: twilio.AuthToken, PublicURL: s.publicURL, Replay: s.backend.webhookReplay,
-		}); err != nil {
-			return nil, fmt.Errorf("Twilio webhooks: %w", err)
-		}
-	} else {
-		log.Warn("Twilio webhooks are off: they are signed with the account's Auth Token, and none is configured; closed chats will not close their sessions")
+		return nil, err
 	}
 
 	if s.broker, err = broker.New(broker.Config{
@@ -382,7 +333,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		BindRetryFor:     cfg.ChatRetryFor,
 		IdentityCacheTTL: cfg.IdentityCacheTTL,
 		Webhooks:         broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
-	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: wallets.NewAgent(s.agent), Verifier: wallets.NewVerifier(verifier, policies), Chats: chats.New(flexClient),
+	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: wallets.NewAgent(s.agent), Verifier: wallets.NewVerifier(verifier, policies), Chats: chats,
 		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
 		return nil, err
 	}
@@ -412,19 +363,10 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if s.backend.limiter != nil {
 		apiCfg.SessionLimiter = s.backend.limiter
 	}
-	if s.emulator != nil {
-		apiCfg.Twilio = s.emulator
-	} else if cfg.Dev && cfg.TwilioAccountSID == "" && twilio.BaseURL != "" {
-		// A shared emulator: the chat page and the agent view reach it through this origin,
-		// as they would the built-in one.
-		apiCfg.Twilio, err = emulatorProxy(twilio.BaseURL)
-		if err != nil {
-			return nil, err
-		}
+	if apiCfg.Twilio, err = twilio.handler(); err != nil {
+		return nil, err
 	}
-	if webhooks != nil {
-		apiCfg.Webhooks = webhooks
-	}
+	apiCfg.Webhooks = webhooks
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler:           api.New(apiCfg, s.broker),
@@ -441,11 +383,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 			"anyone can issue credentials it signs. Never run development mode in production.",
 			"development_issuer", issuer.DevelopmentDID())
 	}
-	if s.emulator != nil {
-		log.Warn("DEVELOPMENT MODE: chats go to the built-in Twilio emulator at " + s.publicURL + "/_twilio/, not to Twilio")
-	} else if twilio.BaseURL != "" {
-		log.Warn("chats go to the Twilio API emulator at " + twilio.BaseURL + ", not to Twilio")
-	}
+	twilio.logTarget(log, s.publicURL)
 	storeDesc := "embedded:" + filepath.Join(cfg.DataDir, "hearro.db")
 	if set.redis != "" {
 		storeDesc = fmt.Sprintf("redis (%v)", set.redis)
@@ -493,16 +431,6 @@ func (s *service) stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// loopbackURL is how the service reaches its own listener (for the Twilio emulator).
-func loopbackURL(ln net.Listener) string {
-	addr := ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
-}
-
 // masterLock returns the secret lock of an agent's keys: from key, or (nil) from a key
 // generated once into dir/master.key. created reports a newly generated key.
 func masterLock(key []byte, dir string) (lock secretlock.Service, created bool, err error) {
@@ -522,18 +450,4 @@ func randomBytes(n int) func() ([]byte, error) {
 		_, err := rand.Read(b)
 		return b, err
 	}
-}
-
-// emulatorProxy forwards /_twilio/… to a Twilio emulator served elsewhere (--twilio-api-url).
-func emulatorProxy(base string) (http.Handler, error) {
-	target, err := url.Parse(base)
-	if err != nil || target.Host == "" {
-		return nil, fmt.Errorf("--twilio-api-url %q is not a URL", base)
-	}
-	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + strings.TrimPrefix(r.In.URL.Path, "/_twilio")
-		r.Out.URL.RawPath = ""
-		r.Out.Host = r.In.Host // the browser's origin: the emulator's agent view checks it
-	}}, nil
 }
