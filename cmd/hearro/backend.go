@@ -33,16 +33,38 @@ type backend struct {
 	ping          func(context.Context) error
 	close         func() error
 
+	// pseudonymKey keys customers' chat pseudonyms; tokenSeed keys session tokens.
+	pseudonymKey, tokenSeed []byte
+
 	// bolt is set on the embedded store (tests read its file).
 	bolt *boltstore.DB
 }
 
 const signingKeySecret = "api-signing-key"
 
-func openBackend(ctx context.Context, set settings, log *slog.Logger) (*backend, error) {
+// openBackend opens the store the settings name and reads (the first time: creates) the
+// service's secrets in it.
+func openBackend(ctx context.Context, set settings, log *slog.Logger) (b *backend, err error) {
 	if set.RedisURL != "" {
-		return openRedisBackend(ctx, set, log)
+		b, err = openRedisBackend(ctx, set, log)
+	} else {
+		b, err = openEmbeddedBackend(set, log)
 	}
+	if err != nil {
+		return nil, err
+	}
+	if b.pseudonymKey, err = b.store.Secret(ctx, pseudonymKeySecret, randomBytes(32)); err != nil {
+		b.close()
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	if b.tokenSeed, err = b.store.Secret(ctx, sessionTokenKeySecret, randomBytes(32)); err != nil {
+		b.close()
+		return nil, fmt.Errorf("session token key: %w", err)
+	}
+	return b, nil
+}
+
+func openEmbeddedBackend(set settings, log *slog.Logger) (*backend, error) {
 	db, err := boltstore.Open(filepath.Join(set.DataDir, "hearro.db"), boltstore.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("open the embedded store in %s: %w", set.DataDir, err)
@@ -99,7 +121,7 @@ func openRedisBackend(ctx context.Context, set settings, log *slog.Logger) (*bac
 }
 
 // serviceSecrets are the names of the secrets the service keeps in the store: the API signing
-// key (here) and the pseudonym and session-token keys (startService).
+// key and the pseudonym and session-token keys.
 var serviceSecrets = []string{signingKeySecret, pseudonymKeySecret, sessionTokenKeySecret}
 
 // Names of the service secrets in the store.

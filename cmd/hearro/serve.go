@@ -2,26 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
-	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -32,9 +23,6 @@ import (
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/outbound"
-	"github.com/hearro/trustbroker/identity/status"
-	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // serveConfig is every setting of `hearro serve`. Flags and their environment twins are
@@ -163,45 +151,24 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.TwilioChatServiceSID, "twilio-chat-service-sid", "", "Programmable Chat Service SID (IS…, the Flex Chat Service) of the customer's token (flexflow mode)")
 }
 
-// loadPolicies returns the verification policies: the policy file's, and in development mode
-// the built-in development policy as "default" unless the file has its own.
-func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
-	policies := map[string]*identity.Policy{}
-	if cfg.PolicyFile != "" {
-		var err error
-		if policies, err = identity.LoadPolicies(cfg.PolicyFile); err != nil {
-			return nil, fmt.Errorf("--policy-file: %w", err)
-		}
-	}
-	if _, ok := policies[identity.DevelopmentPolicyName]; cfg.Dev && !ok {
-		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
-		// The development issuer signs BBS+ credentials with a key of its own.
-		p.TrustedIssuers = append(p.TrustedIssuers, issuer.DevelopmentBBSDID())
-		policies[p.Name] = p
-	}
-	if _, ok := policies[cfg.DefaultPolicy]; !ok {
-		return nil, fmt.Errorf("--default-policy %q is not a policy (have %s)", cfg.DefaultPolicy, strings.Join(slices.Sorted(maps.Keys(policies)), ", "))
-	}
-	return policies, nil
-}
-
 // service is a running broker: everything runServe builds, so it can also be started in tests.
 type service struct {
 	cfg       serveConfig
 	log       *slog.Logger
 	publicURL string
+	listener  net.Listener
 	backend   *backend
 	agent     *didcomm.Agent
 	broker    *broker.Service
-	emulator  *emulator.Emulator
+	emulator  *emulator.Emulator // the built-in Twilio emulator; nil: Twilio or a shared emulator
 	access    *api.AccessTokens
 	http      *http.Server
-	stopOnce  sync.Once
+
+	stopOnce sync.Once
 
 	// background work (webhook deliveries) runs until stopBackground
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
-	listener       net.Listener
 }
 
 // runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
@@ -224,6 +191,8 @@ func runServe(ctx context.Context, cfg serveConfig, ln net.Listener, log *slog.L
 	return svc.shutdown(sctx)
 }
 
+// startService builds the service of cfg and starts it on ln (or on cfg.Addr if ln is nil).
+// If it fails, it closes again what it had built.
 func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *service, err error) {
 	set, err := cfg.parse()
 	if err != nil {
@@ -235,162 +204,52 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 			s.shutdown(context.Background())
 		}
 	}()
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w (is another hearro running? set --addr)", cfg.Addr, err)
-		}
+	if s.listener, s.publicURL, err = listen(set, ln); err != nil {
+		return nil, err
 	}
-	s.listener = ln
-	port := ln.Addr().(*net.TCPAddr).Port
-	s.publicURL = set.publicURL
-	if s.publicURL == "" {
-		s.publicURL = fmt.Sprintf("http://localhost:%d", port)
-	}
-
 	ctx := context.Background()
 	if s.backend, err = openBackend(ctx, set, log); err != nil {
 		return nil, err
 	}
-	store := s.backend.store
-	pseudonymKey, err := store.Secret(ctx, pseudonymKeySecret, randomBytes(32))
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym key: %w", err)
-	}
-	tokenSeed, err := store.Secret(ctx, sessionTokenKeySecret, randomBytes(32))
-	if err != nil {
-		return nil, fmt.Errorf("session token key: %w", err)
-	}
-	tokens, err := api.NewSessionTokens(s.publicURL, tokenSeed)
-	if err != nil {
-		return nil, err
-	}
-	lock, created, err := masterLock(set.masterKey, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Warn("DEVELOPMENT MODE: generated the DIDComm agent's master key into " + filepath.Join(cfg.DataDir, "master.key") + "; set --master-key in production")
-	}
-
 	loader, err := identity.NewContextLoader()
 	if err != nil {
 		return nil, err
 	}
-	didcomm.RouteFrameworkLogs(log)
-	label := cfg.Label
-	if cfg.Dev {
-		label += " (development)"
-	}
-	// One client for everything fetched from a URL a stranger may choose: it connects only
-	// to public addresses and the networks configuration allows.
-	remote := outbound.New(outbound.Config{Timeout: cfg.RemoteTimeout, Allow: set.outboundAllow})
-	// A wallet names the endpoint the agent answers to, so its messages go through the same
-	// guard; in development the demo wallet listens on loopback.
-	walletNets := set.outboundAllow
-	if cfg.Dev {
-		walletNets = append(slices.Clone(walletNets), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
-	}
-	if s.agent, err = didcomm.New(didcomm.Config{
-		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.backend.agent,
-		SecretLock: lock, Loader: loader, Logger: log,
-		HTTPClient: outbound.New(outbound.Config{Timeout: 10 * time.Second, Allow: walletNets}),
-	}); err != nil {
+	remote := remoteClient(set)
+	if s.agent, err = buildAgent(set, s.publicURL, s.backend, loader, log); err != nil {
 		return nil, err
 	}
-	resolver, err := identity.NewResolver(identity.ResolverConfig{
-		WebClient: remote, UniversalResolverURL: cfg.UniversalResolverURL, UniversalClient: remote,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("DID resolution: %w", err)
-	}
-	statusLists, err := status.NewFetcher(status.Config{Client: remote})
-	if err != nil {
-		return nil, fmt.Errorf("status lists: %w", err)
-	}
-	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader, Resolver: resolver, Status: statusLists, Replay: s.backend.replay})
+	verifier, policies, err := buildVerifier(set, s.backend, loader, remote)
 	if err != nil {
 		return nil, err
 	}
-	policies, err := loadPolicies(cfg)
-	if err != nil {
-		return nil, err
-	}
-	brokerPolicies, err := wallets.Policies(policies)
-	if err != nil {
-		return nil, err
-	}
-
-	twilio := chooseTwilio(set, s.publicURL, loopbackURL(ln), log)
+	twilio := chooseTwilio(set, s.publicURL, loopbackURL(s.listener), log)
 	s.emulator = twilio.builtIn
 	chats, webhooks, err := buildTwilio(ctx, twilio, s.publicURL, s.backend.webhookReplay, log)
 	if err != nil {
 		return nil, err
 	}
-
-	if s.broker, err = broker.New(broker.Config{
-		Domain: s.publicURL, Policies: brokerPolicies, DefaultPolicy: cfg.DefaultPolicy,
-		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
-		BindRetryFor:     cfg.ChatRetryFor,
-		IdentityCacheTTL: cfg.IdentityCacheTTL,
-		Webhooks:         broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
-	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: wallets.NewAgent(s.agent), Verifier: wallets.NewVerifier(verifier, policies), Chats: chats,
-		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
+	if s.broker, err = buildBroker(set, s.publicURL, s.backend, wallets.NewAgent(s.agent), verifier, policies, chats, log); err != nil {
 		return nil, err
 	}
-	inbox := wallets.Serve(s.agent, s.broker)
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	s.stopBackground = stopBG
+	inbox := wallets.Serve(s.agent, s.broker) // from here on the agent hands wallets' messages to the broker
+	s.startBackground()
+	if s.http, s.access, err = buildHTTP(set, s.publicURL, s.backend, s.broker, inbox, twilio, webhooks, remote, log); err != nil {
+		return nil, err
+	}
+	logStart(set, s, twilio)
+	return s, nil
+}
+
+// startBackground runs the broker's own work until stopBackground.
+func (s *service) startBackground() {
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopBackground = stop
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		_ = s.broker.Run(bgCtx)
+		_ = s.broker.Run(ctx)
 	}()
-
-	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
-	if err != nil {
-		return nil, err
-	}
-	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience, cfg.OAuthMaxLifetime, remote)
-	if err != nil {
-		return nil, err
-	}
-	s.access = api.NewAccessTokens(s.backend.signing, s.publicURL, cfg.OAuthAudience, external)
-	apiCfg := api.Config{
-		PublicURL: s.publicURL, Tokens: tokens, DIDComm: inbox, Ready: s.backend.ping, Logger: log,
-		AccessTokens: s.access,
-		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: set.trustedProxies,
-	}
-	if s.backend.limiter != nil {
-		apiCfg.SessionLimiter = s.backend.limiter
-	}
-	if apiCfg.Twilio, err = twilio.handler(); err != nil {
-		return nil, err
-	}
-	apiCfg.Webhooks = webhooks
-	baseCtx, cancel := context.WithCancel(context.Background())
-	s.http = &http.Server{
-		Handler:           api.New(apiCfg, s.broker),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-	}
-	// Event streams never end by themselves: end them as soon as shutdown begins, so it
-	// waits only for ordinary requests and in-flight DIDComm exchanges.
-	s.http.RegisterOnShutdown(cancel)
-
-	if cfg.Dev {
-		log.Warn("DEVELOPMENT MODE: the development issuer "+issuer.DevelopmentDID()+" is TRUSTED. Its private key is published; "+
-			"anyone can issue credentials it signs. Never run development mode in production.",
-			"development_issuer", issuer.DevelopmentDID())
-	}
-	twilio.logTarget(log, s.publicURL)
-	storeDesc := "embedded:" + filepath.Join(cfg.DataDir, "hearro.db")
-	if set.redis != "" {
-		storeDesc = fmt.Sprintf("redis (%v)", set.redis)
-	}
-	log.Info("hearro serving", "addr", ln.Addr().String(), "public_url", s.publicURL,
-		"didcomm_endpoint", s.publicURL+"/didcomm", "store", storeDesc, "development", cfg.Dev)
-	return s, nil
 }
 
 func (s *service) serve() error {
@@ -429,25 +288,4 @@ func (s *service) stop(ctx context.Context) error {
 		errs = append(errs, s.backend.close())
 	}
 	return errors.Join(errs...)
-}
-
-// masterLock returns the secret lock of an agent's keys: from key, or (nil) from a key
-// generated once into dir/master.key. created reports a newly generated key.
-func masterLock(key []byte, dir string) (lock secretlock.Service, created bool, err error) {
-	if key == nil {
-		if key, created, err = keyFile(filepath.Join(dir, "master.key")); err != nil {
-			return nil, false, fmt.Errorf("master key: %w", err)
-		}
-	}
-	// The local lock takes its key base64url-encoded.
-	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(key)), nil)
-	return lock, created, err
-}
-
-func randomBytes(n int) func() ([]byte, error) {
-	return func() ([]byte, error) {
-		b := make([]byte, n)
-		_, err := rand.Read(b)
-		return b, err
-	}
 }
