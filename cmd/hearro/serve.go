@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
@@ -164,11 +165,11 @@ type service struct {
 	access    *api.AccessTokens
 	http      *http.Server
 
+	// running owns every long-running part: the HTTP server and the broker's own work
+	// (broker.Run, until stopRun).
+	running  *errgroup.Group
+	stopRun  context.CancelFunc
 	stopOnce sync.Once
-
-	// background work (webhook deliveries) runs until stopBackground
-	stopBackground context.CancelFunc
-	background     sync.WaitGroup
 }
 
 // runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
@@ -233,30 +234,33 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 	inbox := wallets.Serve(s.agent, s.broker) // from here on the agent hands wallets' messages to the broker
-	s.startBackground()
 	if s.http, s.access, err = buildHTTP(set, s.publicURL, s.backend, s.broker, inbox, twilio, webhooks, remote, log); err != nil {
 		return nil, err
 	}
+	s.start()
 	logStart(set, s, twilio)
 	return s, nil
 }
 
-// startBackground runs the broker's own work until stopBackground.
-func (s *service) startBackground() {
-	ctx, stop := context.WithCancel(context.Background())
-	s.stopBackground = stop
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		_ = s.broker.Run(ctx)
-	}()
+// start hands every long-running part to one errgroup: the HTTP server and the broker's own
+// work. If the HTTP server fails, the broker's work stops and serve returns the failure.
+func (s *service) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	s.running, s.stopRun = g, cancel
+	g.Go(func() error { return s.broker.Run(ctx) })
+	g.Go(func() error {
+		if err := s.http.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
 }
 
+// serve waits until the service has stopped, by shutdown or because its HTTP server failed;
+// it returns that failure.
 func (s *service) serve() error {
-	if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return s.running.Wait()
 }
 
 // shutdown stops taking requests, ends event streams, waits for in-flight work and closes
@@ -267,16 +271,16 @@ func (s *service) shutdown(ctx context.Context) error {
 	return err
 }
 
+// stop stops the parts in order: the HTTP server (requests drained, event streams ended),
+// the broker's own work, the broker's chat binds, the DIDComm agent, the stores.
 func (s *service) stop(ctx context.Context) error {
 	var errs []error
-	if s.http != nil {
+	if s.running != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+		s.stopRun()
+		_ = s.running.Wait() // serve reports how the parts ended
 	} else if s.listener != nil {
 		s.listener.Close()
-	}
-	if s.stopBackground != nil {
-		s.stopBackground()
-		s.background.Wait()
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))
