@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,42 +33,60 @@ type backend struct {
 	ping          func(context.Context) error
 	close         func() error
 
+	// pseudonymKey keys customers' chat pseudonyms; tokenSeed keys session tokens.
+	pseudonymKey, tokenSeed []byte
+
 	// bolt is set on the embedded store (tests read its file).
 	bolt *boltstore.DB
 }
 
 const signingKeySecret = "api-signing-key"
 
-func openBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
-	if cfg.RedisURL != "" {
-		return openRedisBackend(ctx, cfg, log)
+// openBackend opens the store the settings name and reads (the first time: creates) the
+// service's secrets in it.
+func openBackend(ctx context.Context, set settings, log *slog.Logger) (b *backend, err error) {
+	if set.RedisURL != "" {
+		b, err = openRedisBackend(ctx, set, log)
+	} else {
+		b, err = openEmbeddedBackend(set, log)
 	}
-	db, err := boltstore.Open(filepath.Join(cfg.DataDir, "hearro.db"), boltstore.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("open the embedded store in %s: %w", cfg.DataDir, err)
+		return nil, err
+	}
+	if b.pseudonymKey, err = b.store.Secret(ctx, pseudonymKeySecret, randomBytes(32)); err != nil {
+		b.close()
+		return nil, fmt.Errorf("pseudonym key: %w", err)
+	}
+	if b.tokenSeed, err = b.store.Secret(ctx, sessionTokenKeySecret, randomBytes(32)); err != nil {
+		b.close()
+		return nil, fmt.Errorf("session token key: %w", err)
+	}
+	return b, nil
+}
+
+func openEmbeddedBackend(set settings, log *slog.Logger) (*backend, error) {
+	db, err := boltstore.Open(filepath.Join(set.DataDir, "hearro.db"), boltstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open the embedded store in %s: %w", set.DataDir, err)
 	}
 	b := &backend{store: db, outbox: db, agent: db.AgentStorage(), events: broker.NewLocalEvents(), ping: db.Ping, close: db.Close, bolt: db}
-	if cfg.SessionRate > 0 {
-		b.limiter = api.NewLocalLimiter(cfg.SessionRate, cfg.SessionBurst, 0)
+	if set.SessionRate > 0 {
+		b.limiter = api.NewLocalLimiter(set.SessionRate, set.SessionBurst, 0)
 	}
-	signing, created, err := loadSigningKey(cfg.DataDir)
+	signing, created, err := loadSigningKey(set.DataDir)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	if created {
-		log.Info("created the API signing key", "path", filepath.Join(cfg.DataDir, signingKeyFile))
+		log.Info("created the API signing key", "path", filepath.Join(set.DataDir, signingKeyFile))
 	}
 	b.signing = signing
 	return b, nil
 }
 
-func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*backend, error) {
-	master, err := base64.StdEncoding.DecodeString(cfg.MasterKey)
-	if err != nil || len(master) != redisstore.MasterKeySize {
-		return nil, errors.New("--master-key: want 32 bytes, base64-encoded (it seals the service's secrets in Redis)")
-	}
-	st, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.Options{Prefix: cfg.RedisPrefix, Logger: log, MasterKey: master})
+func openRedisBackend(ctx context.Context, set settings, log *slog.Logger) (*backend, error) {
+	st, err := redisstore.Open(ctx, set.RedisURL, redisstore.Options{Prefix: set.RedisPrefix, Logger: log, MasterKey: set.masterKey})
 	if err != nil {
 		return nil, fmt.Errorf("--redis-url: %w", err)
 	}
@@ -82,8 +99,8 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 		},
 		close: func() error { return errors.Join(events.Close(), st.Close()) },
 	}
-	if cfg.SessionRate > 0 {
-		b.limiter = redisstore.NewLimiter(st, cfg.SessionRate, cfg.SessionBurst)
+	if set.SessionRate > 0 {
+		b.limiter = redisstore.NewLimiter(st, set.SessionRate, set.SessionBurst)
 	}
 	// Every secret already stored must open with this master key before any is created: a
 	// replica started with the wrong key must not seal a new secret under it.
@@ -104,7 +121,7 @@ func openRedisBackend(ctx context.Context, cfg serveConfig, log *slog.Logger) (*
 }
 
 // serviceSecrets are the names of the secrets the service keeps in the store: the API signing
-// key (here) and the pseudonym and session-token keys (startService).
+// key and the pseudonym and session-token keys.
 var serviceSecrets = []string{signingKeySecret, pseudonymKeySecret, sessionTokenKeySecret}
 
 // Names of the service secrets in the store.
@@ -144,8 +161,8 @@ func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix, masterKe
 	if masterKey == "" {
 		return nil, false, errors.New("--master-key is required with --redis-url: the API signing key is sealed in Redis under the service's master key")
 	}
-	master, err := base64.StdEncoding.DecodeString(masterKey)
-	if err != nil || len(master) != redisstore.MasterKeySize {
+	master, ok := decodeMasterKey(masterKey)
+	if !ok {
 		return nil, false, errors.New("--master-key: want 32 bytes, base64-encoded")
 	}
 	st, err := redisstore.Open(ctx, redisURL, redisstore.Options{Prefix: redisPrefix, MasterKey: master})

@@ -30,7 +30,7 @@ func BenchmarkSessionToBound(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	lock, _, err := masterLock("", dir)
+	lock, _, err := masterLock(nil, dir)
 	if err != nil {
 		b.Fatal(err)
 	}

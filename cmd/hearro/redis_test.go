@@ -543,7 +543,7 @@ func benchWallet(b *testing.B) (*wallet.Wallet, wallet.Credential) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	lock, _, err := masterLock("", dir)
+	lock, _, err := masterLock(nil, dir)
 	if err != nil {
 		b.Fatal(err)
 	}

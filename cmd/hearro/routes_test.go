@@ -565,7 +565,11 @@ func TestTokenCommand(t *testing.T) {
 		// the flag.
 		cfg := r.cfg
 		cfg.MasterKey, cfg.DataDir = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=", t.TempDir()
-		if b, err := openBackend(t.Context(), cfg, slog.New(slog.DiscardHandler)); err == nil {
+		set, err := cfg.parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := openBackend(t.Context(), set, slog.New(slog.DiscardHandler)); err == nil {
 			b.close()
 			t.Error("a replica with another master key started")
 		} else if !strings.Contains(err.Error(), "--master-key does not open") {

@@ -2,43 +2,28 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hyperledger/aries-framework-go/pkg/secretlock"
-	"github.com/hyperledger/aries-framework-go/pkg/secretlock/local"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
-	"github.com/hearro/trustbroker/broker/chats"
-	"github.com/hearro/trustbroker/broker/redisstore"
 	"github.com/hearro/trustbroker/broker/wallets"
 	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
-	"github.com/hearro/trustbroker/identity/outbound"
-	"github.com/hearro/trustbroker/identity/status"
-	"github.com/hearro/trustbroker/internal/demo/issuer"
 )
 
 // serveConfig is every setting of `hearro serve`. Flags and their environment twins are
@@ -167,142 +152,24 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.TwilioChatServiceSID, "twilio-chat-service-sid", "", "Programmable Chat Service SID (IS…, the Flex Chat Service) of the customer's token (flexflow mode)")
 }
 
-// Validate checks the settings that do not need the outside world.
-func (c *serveConfig) Validate() error {
-	var errs []error
-	if c.Addr == "" {
-		errs = append(errs, errors.New("--addr is empty"))
-	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			errs = append(errs, fmt.Errorf("--public-url %q: want an http(s) origin such as https://verify.example.com", c.PublicURL))
-		}
-	}
-	if c.DataDir == "" {
-		errs = append(errs, errors.New("--data-dir is empty"))
-	}
-	if c.SessionTTL < 30*time.Second {
-		errs = append(errs, fmt.Errorf("--session-ttl %s: at least 30s", c.SessionTTL))
-	}
-	if c.ChatTokenTTL < time.Minute || c.ChatTokenTTL > flex.MaxTokenTTL {
-		errs = append(errs, fmt.Errorf("--chat-token-ttl %s: between 1m and %s", c.ChatTokenTTL, flex.MaxTokenTTL))
-	}
-	if c.SessionRate < 0 || c.SessionBurst < 1 {
-		errs = append(errs, errors.New("--session-rate must be >= 0 and --session-burst >= 1"))
-	}
-	if c.AccessTokenTTL < time.Minute || c.AccessTokenTTL > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("--access-token-ttl %s: between 1m and 24h", c.AccessTokenTTL))
-	}
-	if c.OAuthJWKSURL != "" && c.OAuthIssuer == "" {
-		errs = append(errs, errors.New("--oauth-issuer is required with --oauth-jwks-url"))
-	}
-	if _, err := outbound.ParseNetworks(c.OutboundAllowNetworks); err != nil {
-		errs = append(errs, fmt.Errorf("--outbound-allow-networks: %w", err))
-	}
-	if c.OAuthMaxLifetime < time.Minute || c.OAuthMaxLifetime > maxOAuthTokenLifetime {
-		errs = append(errs, fmt.Errorf("--oauth-max-token-lifetime %s: between 1m and %s", c.OAuthMaxLifetime, maxOAuthTokenLifetime))
-	}
-	for _, p := range c.TrustedProxies {
-		if _, _, err := net.ParseCIDR(p); err != nil {
-			errs = append(errs, fmt.Errorf("--trusted-proxies %q: not a CIDR", p))
-		}
-	}
-	if c.RedisURL != "" {
-		if _, err := redisstore.ValidateURL(c.RedisURL); err != nil {
-			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
-		}
-		if c.MasterKey == "" {
-			errs = append(errs, errors.New("--master-key is required with --redis-url: every replica must open the agent's keys with the same master key"))
-		}
-	}
-	if c.MasterKey != "" {
-		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
-			errs = append(errs, errors.New("--master-key: want 32 bytes, base64-encoded (openssl rand -base64 32)"))
-		}
-	} else if !c.Dev {
-		errs = append(errs, errors.New("--master-key is required outside development mode"))
-	}
-	if !c.Dev {
-		if c.TwilioAccountSID == "" {
-			errs = append(errs, errors.New("--twilio-account-sid (and the other --twilio-* settings) are required outside development mode"))
-		}
-		if c.PolicyFile == "" {
-			errs = append(errs, errors.New("--policy-file is required outside development mode: it says which issuers are trusted"))
-		}
-	}
-	for _, u := range c.WebhookURLs {
-		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
-			errs = append(errs, fmt.Errorf("--webhook-url %q: want an http(s) URL", u))
-		} else if p.Scheme == "http" && !c.Dev {
-			errs = append(errs, fmt.Errorf("--webhook-url %q: webhooks carry identities; use https outside development", u))
-		}
-	}
-	if c.WebhookMaxAttempts < 1 {
-		errs = append(errs, errors.New("--webhook-max-attempts: at least 1"))
-	}
-	if c.IdentityCacheTTL < 0 || c.IdentityCacheTTL > time.Minute {
-		errs = append(errs, fmt.Errorf("--identity-cache-ttl %s: between 0 and 1m", c.IdentityCacheTTL))
-	}
-	if c.ChatRetryFor < time.Second {
-		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
-	}
-	if c.TwilioRetryTotal < time.Second || c.TwilioRetryTotal > 5*time.Minute {
-		errs = append(errs, fmt.Errorf("--twilio-retry-total %s: between 1s and 5m", c.TwilioRetryTotal))
-	}
-	if _, err := flex.ParseMode(c.FlexMode); err != nil {
-		errs = append(errs, fmt.Errorf("--flex-mode: %w", err))
-	}
-	if c.RemoteTimeout <= 0 || c.RemoteTimeout > time.Minute {
-		errs = append(errs, fmt.Errorf("--remote-timeout %s: between 0 and 1m", c.RemoteTimeout))
-	}
-	return errors.Join(errs...)
-}
-
-// loadPolicies returns the verification policies: the policy file's, and in development mode
-// the built-in development policy as "default" unless the file has its own.
-func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
-	policies := map[string]*identity.Policy{}
-	if cfg.PolicyFile != "" {
-		var err error
-		if policies, err = identity.LoadPolicies(cfg.PolicyFile); err != nil {
-			return nil, fmt.Errorf("--policy-file: %w", err)
-		}
-	}
-	if _, ok := policies[identity.DevelopmentPolicyName]; cfg.Dev && !ok {
-		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
-		// The development issuer signs BBS+ credentials with a key of its own.
-		p.TrustedIssuers = append(p.TrustedIssuers, issuer.DevelopmentBBSDID())
-		policies[p.Name] = p
-	}
-	if _, ok := policies[cfg.DefaultPolicy]; !ok {
-		return nil, fmt.Errorf("--default-policy %q is not a policy (have %s)", cfg.DefaultPolicy, strings.Join(slices.Sorted(maps.Keys(policies)), ", "))
-	}
-	return policies, nil
-}
-
-// useEmulator reports whether the built-in Twilio emulator stands in for Twilio.
-func (c *serveConfig) useEmulator() bool {
-	return c.Dev && c.TwilioAccountSID == "" && c.TwilioAPIURL == ""
-}
-
 // service is a running broker: everything runServe builds, so it can also be started in tests.
 type service struct {
 	cfg       serveConfig
 	log       *slog.Logger
 	publicURL string
+	listener  net.Listener
 	backend   *backend
 	agent     *didcomm.Agent
 	broker    *broker.Service
-	emulator  *emulator.Emulator
+	emulator  *emulator.Emulator // the built-in Twilio emulator; nil: Twilio or a shared emulator
 	access    *api.AccessTokens
 	http      *http.Server
-	stopOnce  sync.Once
 
-	// background work (webhook deliveries) runs until stopBackground
-	stopBackground context.CancelFunc
-	background     sync.WaitGroup
-	listener       net.Listener
+	// running owns every long-running part: the HTTP server and the broker's own work
+	// (broker.Run, until stopRun).
+	running  *errgroup.Group
+	stopRun  context.CancelFunc
+	stopOnce sync.Once
 }
 
 // runServe starts the service on ln (or on cfg.Addr if ln is nil) and serves until ctx ends.
@@ -325,8 +192,11 @@ func runServe(ctx context.Context, cfg serveConfig, ln net.Listener, log *slog.L
 	return svc.shutdown(sctx)
 }
 
+// startService builds the service of cfg and starts it on ln (or on cfg.Addr if ln is nil).
+// If it fails, it closes again what it had built.
 func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *service, err error) {
-	if err := cfg.Validate(); err != nil {
+	set, err := cfg.parse()
+	if err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
 	s := &service{cfg: cfg, log: log}
@@ -335,231 +205,62 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 			s.shutdown(context.Background())
 		}
 	}()
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return nil, fmt.Errorf("listen on %s: %w (is another hearro running? set --addr)", cfg.Addr, err)
-		}
+	if s.listener, s.publicURL, err = listen(set, ln); err != nil {
+		return nil, err
 	}
-	s.listener = ln
-	port := ln.Addr().(*net.TCPAddr).Port
-	s.publicURL = strings.TrimRight(cfg.PublicURL, "/")
-	if s.publicURL == "" {
-		s.publicURL = fmt.Sprintf("http://localhost:%d", port)
-	}
-
 	ctx := context.Background()
-	if s.backend, err = openBackend(ctx, cfg, log); err != nil {
+	if s.backend, err = openBackend(ctx, set, log); err != nil {
 		return nil, err
 	}
-	store := s.backend.store
-	pseudonymKey, err := store.Secret(ctx, pseudonymKeySecret, randomBytes(32))
-	if err != nil {
-		return nil, fmt.Errorf("pseudonym key: %w", err)
-	}
-	tokenSeed, err := store.Secret(ctx, sessionTokenKeySecret, randomBytes(32))
-	if err != nil {
-		return nil, fmt.Errorf("session token key: %w", err)
-	}
-	tokens, err := api.NewSessionTokens(s.publicURL, tokenSeed)
-	if err != nil {
-		return nil, err
-	}
-	lock, created, err := masterLock(cfg.MasterKey, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Warn("DEVELOPMENT MODE: generated the DIDComm agent's master key into " + filepath.Join(cfg.DataDir, "master.key") + "; set --master-key in production")
-	}
-
 	loader, err := identity.NewContextLoader()
 	if err != nil {
 		return nil, err
 	}
-	didcomm.RouteFrameworkLogs(log)
-	label := cfg.Label
-	if cfg.Dev {
-		label += " (development)"
-	}
-	// One client for everything fetched from a URL a stranger may choose: it connects only
-	// to public addresses and the networks configuration allows.
-	allow, _ := outbound.ParseNetworks(cfg.OutboundAllowNetworks) // validated
-	remote := outbound.New(outbound.Config{Timeout: cfg.RemoteTimeout, Allow: allow})
-	// A wallet names the endpoint the agent answers to, so its messages go through the same
-	// guard; in development the demo wallet listens on loopback.
-	walletNets := allow
-	if cfg.Dev {
-		walletNets = append(slices.Clone(allow), netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
-	}
-	if s.agent, err = didcomm.New(didcomm.Config{
-		Endpoint: s.publicURL + "/didcomm", Label: label, Storage: s.backend.agent,
-		SecretLock: lock, Loader: loader, Logger: log,
-		HTTPClient: outbound.New(outbound.Config{Timeout: 10 * time.Second, Allow: walletNets}),
-	}); err != nil {
+	remote := remoteClient(set)
+	if s.agent, err = buildAgent(set, s.publicURL, s.backend, loader, log); err != nil {
 		return nil, err
 	}
-	resolver, err := identity.NewResolver(identity.ResolverConfig{
-		WebClient: remote, UniversalResolverURL: cfg.UniversalResolverURL, UniversalClient: remote,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("DID resolution: %w", err)
-	}
-	statusLists, err := status.NewFetcher(status.Config{Client: remote})
-	if err != nil {
-		return nil, fmt.Errorf("status lists: %w", err)
-	}
-	verifier, err := identity.NewVerifier(identity.VerifierConfig{Loader: loader, Resolver: resolver, Status: statusLists, Replay: s.backend.replay})
+	verifier, policies, err := buildVerifier(set, s.backend, loader, remote)
 	if err != nil {
 		return nil, err
 	}
-	policies, err := loadPolicies(cfg)
+	twilio := chooseTwilio(set, s.publicURL, loopbackURL(s.listener), log)
+	s.emulator = twilio.builtIn
+	chats, webhooks, err := buildTwilio(ctx, twilio, s.publicURL, s.backend.webhookReplay, log)
 	if err != nil {
 		return nil, err
 	}
-	brokerPolicies, err := wallets.Policies(policies)
-	if err != nil {
+	if s.broker, err = buildBroker(set, s.publicURL, s.backend, wallets.NewAgent(s.agent), verifier, policies, chats, log); err != nil {
 		return nil, err
 	}
-
-	mode, _ := flex.ParseMode(cfg.FlexMode)
-	twilio := flex.Config{
-		Mode:       mode,
-		AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-		APIKeySID: cfg.TwilioAPIKey, APIKeySecret: cfg.TwilioAPISecret,
-		AddressSID: cfg.TwilioAddressSID, ConversationsServiceSID: cfg.TwilioConversationsServiceSID,
-		FlexFlowSID: cfg.TwilioFlexFlowSID, ChatServiceSID: cfg.TwilioChatServiceSID,
-		BaseURL: cfg.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: cfg.TwilioRetryTotal},
-	}
-	if cfg.Dev && cfg.TwilioAccountSID == "" {
-		// Development without a Twilio account: an emulator with its published development
-		// account — the built-in one, or a shared one at --twilio-api-url (several replicas).
-		dev := emulator.DevConfig()
-		if twilio.BaseURL == "" {
-			dev.ConversationsWebhookURL = s.publicURL + "/v1/twilio/conversations"
-			dev.ChatWebhookURL = s.publicURL + "/v1/twilio/chat"
-			dev.WebhookDeliveryBase = loopbackURL(ln)
-			s.emulator = emulator.New(dev)
-			twilio.BaseURL = loopbackURL(ln) + "/_twilio"
-		}
-		twilio.AccountSID, twilio.AuthToken, twilio.APIKeySID, twilio.APIKeySecret = dev.AccountSID, dev.AuthToken, dev.APIKeySID, dev.APIKeySecret
-		twilio.AddressSID, twilio.ConversationsServiceSID = dev.AddressSID, dev.ConversationsServiceSID
-		twilio.FlexFlowSID, twilio.ChatServiceSID = dev.FlexFlowSID, dev.ChatServiceSID
-	}
-	flexClient, err := flex.New(twilio)
-	if err != nil {
-		return nil, fmt.Errorf("twilio configuration: %w", err)
-	}
-	if s.emulator == nil {
-		// Twilio (or a shared emulator) must know the address or flow: say so now, by name,
-		// rather than at the first customer's chat. The built-in emulator is not serving yet.
-		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := flexClient.Check(cctx)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("twilio configuration: %w", err)
-		}
-	}
-	var webhooks api.Webhooks
-	if twilio.AuthToken != "" {
-		if webhooks, err = flex.NewWebhookVerifier(flex.WebhookConfig{
-			AuthToken: twilio.AuthToken, PublicURL: s.publicURL, Replay: s.backend.webhookReplay,
-		}); err != nil {
-			return nil, fmt.Errorf("Twilio webhooks: %w", err)
-		}
-	} else {
-		log.Warn("Twilio webhooks are off: they are signed with the account's Auth Token, and none is configured; closed chats will not close their sessions")
-	}
-
-	if s.broker, err = broker.New(broker.Config{
-		Domain: s.publicURL, Policies: brokerPolicies, DefaultPolicy: cfg.DefaultPolicy,
-		PseudonymKey: pseudonymKey, SessionTTL: cfg.SessionTTL, ChatTokenTTL: cfg.ChatTokenTTL, Logger: log,
-		BindRetryFor:     cfg.ChatRetryFor,
-		IdentityCacheTTL: cfg.IdentityCacheTTL,
-		Webhooks:         broker.WebhookConfig{Endpoints: cfg.WebhookURLs, MaxAttempts: cfg.WebhookMaxAttempts},
-	}, broker.Deps{Store: store, Events: s.backend.events, Wallets: wallets.NewAgent(s.agent), Verifier: wallets.NewVerifier(verifier, policies), Chats: chats.New(flexClient),
-		Outbox: s.backend.outbox, Sender: api.NewWebhookSender(s.backend.signing, &http.Client{Timeout: 15 * time.Second})}); err != nil {
+	inbox := wallets.Serve(s.agent, s.broker) // from here on the agent hands wallets' messages to the broker
+	if s.http, s.access, err = buildHTTP(set, s.publicURL, s.backend, s.broker, inbox, twilio, webhooks, remote, log); err != nil {
 		return nil, err
 	}
-	inbox := wallets.Serve(s.agent, s.broker)
-	bgCtx, stopBG := context.WithCancel(context.Background())
-	s.stopBackground = stopBG
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		_ = s.broker.Run(bgCtx)
-	}()
-
-	clients, err := loadOAuthClients(cfg.OAuthClientsFile)
-	if err != nil {
-		return nil, err
-	}
-	external, err := externalIssuer(context.Background(), cfg.OAuthJWKSURL, cfg.OAuthIssuer, cfg.OAuthAudience, cfg.OAuthMaxLifetime, remote)
-	if err != nil {
-		return nil, err
-	}
-	var proxies []*net.IPNet
-	for _, p := range cfg.TrustedProxies {
-		_, n, _ := net.ParseCIDR(p)
-		proxies = append(proxies, n)
-	}
-	s.access = api.NewAccessTokens(s.backend.signing, s.publicURL, cfg.OAuthAudience, external)
-	apiCfg := api.Config{
-		PublicURL: s.publicURL, Tokens: tokens, DIDComm: inbox, Ready: s.backend.ping, Logger: log,
-		AccessTokens: s.access,
-		OAuthClients: clients, AccessTokenTTL: cfg.AccessTokenTTL, TrustedProxies: proxies,
-	}
-	if s.backend.limiter != nil {
-		apiCfg.SessionLimiter = s.backend.limiter
-	}
-	if s.emulator != nil {
-		apiCfg.Twilio = s.emulator
-	} else if cfg.Dev && cfg.TwilioAccountSID == "" && twilio.BaseURL != "" {
-		// A shared emulator: the chat page and the agent view reach it through this origin,
-		// as they would the built-in one.
-		apiCfg.Twilio, err = emulatorProxy(twilio.BaseURL)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if webhooks != nil {
-		apiCfg.Webhooks = webhooks
-	}
-	baseCtx, cancel := context.WithCancel(context.Background())
-	s.http = &http.Server{
-		Handler:           api.New(apiCfg, s.broker),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return baseCtx },
-	}
-	// Event streams never end by themselves: end them as soon as shutdown begins, so it
-	// waits only for ordinary requests and in-flight DIDComm exchanges.
-	s.http.RegisterOnShutdown(cancel)
-
-	if cfg.Dev {
-		log.Warn("DEVELOPMENT MODE: the development issuer "+issuer.DevelopmentDID()+" is TRUSTED. Its private key is published; "+
-			"anyone can issue credentials it signs. Never run development mode in production.",
-			"development_issuer", issuer.DevelopmentDID())
-	}
-	if s.emulator != nil {
-		log.Warn("DEVELOPMENT MODE: chats go to the built-in Twilio emulator at " + s.publicURL + "/_twilio/, not to Twilio")
-	} else if twilio.BaseURL != "" {
-		log.Warn("chats go to the Twilio API emulator at " + twilio.BaseURL + ", not to Twilio")
-	}
-	storeDesc := "embedded:" + filepath.Join(cfg.DataDir, "hearro.db")
-	if cfg.RedisURL != "" {
-		topo, _ := redisstore.ValidateURL(cfg.RedisURL)
-		storeDesc = fmt.Sprintf("redis (%v)", topo)
-	}
-	log.Info("hearro serving", "addr", ln.Addr().String(), "public_url", s.publicURL,
-		"didcomm_endpoint", s.publicURL+"/didcomm", "store", storeDesc, "development", cfg.Dev)
+	s.start()
+	logStart(set, s, twilio)
 	return s, nil
 }
 
+// start hands every long-running part to one errgroup: the HTTP server and the broker's own
+// work. If the HTTP server fails, the broker's work stops and serve returns the failure.
+func (s *service) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	s.running, s.stopRun = g, cancel
+	g.Go(func() error { return s.broker.Run(ctx) })
+	g.Go(func() error {
+		if err := s.http.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+}
+
+// serve waits until the service has stopped, by shutdown or because its HTTP server failed;
+// it returns that failure.
 func (s *service) serve() error {
-	if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return s.running.Wait()
 }
 
 // shutdown stops taking requests, ends event streams, waits for in-flight work and closes
@@ -570,16 +271,16 @@ func (s *service) shutdown(ctx context.Context) error {
 	return err
 }
 
+// stop stops the parts in order: the HTTP server (requests drained, event streams ended),
+// the broker's own work, the broker's chat binds, the DIDComm agent, the stores.
 func (s *service) stop(ctx context.Context) error {
 	var errs []error
-	if s.http != nil {
+	if s.running != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+		s.stopRun()
+		_ = s.running.Wait() // serve reports how the parts ended
 	} else if s.listener != nil {
 		s.listener.Close()
-	}
-	if s.stopBackground != nil {
-		s.stopBackground()
-		s.background.Wait()
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))
@@ -591,52 +292,4 @@ func (s *service) stop(ctx context.Context) error {
 		errs = append(errs, s.backend.close())
 	}
 	return errors.Join(errs...)
-}
-
-// loopbackURL is how the service reaches its own listener (for the Twilio emulator).
-func loopbackURL(ln net.Listener) string {
-	addr := ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
-}
-
-// masterLock returns the secret lock of an agent's keys: from a configured key, or (empty)
-// from a key generated once into dir/master.key. created reports a newly generated key.
-func masterLock(configured, dir string) (lock secretlock.Service, created bool, err error) {
-	var raw []byte
-	if configured != "" {
-		if raw, err = base64.StdEncoding.DecodeString(configured); err != nil || len(raw) != 32 {
-			return nil, false, errors.New("master key: want 32 bytes, base64-encoded")
-		}
-	} else if raw, created, err = keyFile(filepath.Join(dir, "master.key")); err != nil {
-		return nil, false, fmt.Errorf("master key: %w", err)
-	}
-	// The local lock takes its key base64url-encoded.
-	lock, err = local.NewService(strings.NewReader(base64.URLEncoding.EncodeToString(raw)), nil)
-	return lock, created, err
-}
-
-func randomBytes(n int) func() ([]byte, error) {
-	return func() ([]byte, error) {
-		b := make([]byte, n)
-		_, err := rand.Read(b)
-		return b, err
-	}
-}
-
-// emulatorProxy forwards /_twilio/… to a Twilio emulator served elsewhere (--twilio-api-url).
-func emulatorProxy(base string) (http.Handler, error) {
-	target, err := url.Parse(base)
-	if err != nil || target.Host == "" {
-		return nil, fmt.Errorf("--twilio-api-url %q is not a URL", base)
-	}
-	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + strings.TrimPrefix(r.In.URL.Path, "/_twilio")
-		r.Out.URL.RawPath = ""
-		r.Out.Host = r.In.Host // the browser's origin: the emulator's agent view checks it
-	}}, nil
 }

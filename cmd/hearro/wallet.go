@@ -122,7 +122,7 @@ func runWalletAccept(ctx context.Context, cfg walletConfig, ref string, stdout, 
 		return fmt.Errorf("open wallet in %s: %w", cfg.Dir, err)
 	}
 	defer db.Close()
-	lock, _, err := masterLock("", cfg.Dir)
+	lock, _, err := masterLock(nil, cfg.Dir)
 	if err != nil {
 		return err
 	}
