@@ -403,25 +403,14 @@ func (s *Store) runScripts(ctx context.Context, calls []scriptCall) []*redis.Cmd
 	}
 }
 
-// encodeRecord lays out a value and its tags as "1", len(tag list) in decimal, ":", the tag
-// list, then the value; the tag list is, for each tag, len(name) ":" name len(value) ":" value.
-// Decimal lengths keep any byte usable in names and values and let the scripts parse the tags.
+// encodeRecord lays out a value and its tags as a list (see appendList) marked "1" of each
+// tag's name and value, then the value.
 func encodeRecord(value []byte, tags []spi.Tag) []byte {
-	var list []byte
+	fields := make([]string, 0, 2*len(tags))
 	for _, t := range tags {
-		list = strconv.AppendInt(list, int64(len(t.Name)), 10)
-		list = append(list, ':')
-		list = append(list, t.Name...)
-		list = strconv.AppendInt(list, int64(len(t.Value)), 10)
-		list = append(list, ':')
-		list = append(list, t.Value...)
+		fields = append(fields, t.Name, t.Value)
 	}
-	rec := make([]byte, 0, 12+len(list)+len(value))
-	rec = append(rec, '1')
-	rec = strconv.AppendInt(rec, int64(len(list)), 10)
-	rec = append(rec, ':')
-	rec = append(rec, list...)
-	return append(rec, value...)
+	return append(appendList(nil, '1', fields...), value...)
 }
 
 // decodeRecord splits a record into its value (never nil) and tags.
@@ -430,42 +419,17 @@ func decodeRecord(raw []byte) (value []byte, tags []spi.Tag, err error) {
 	if len(raw) == 0 || raw[0] != '1' {
 		return nil, nil, fmt.Errorf("%w: unknown format", bad)
 	}
-	n, rest, ok := cutLength(raw[1:])
-	if !ok || n > len(rest) {
+	fields, value, err := cutList(raw[1:])
+	switch {
+	case errors.Is(err, errListLength):
 		return nil, nil, fmt.Errorf("%w: bad tag list length", bad)
+	case err != nil && len(fields)%2 == 0:
+		return nil, nil, fmt.Errorf("%w: bad tag name", bad)
+	case err != nil || len(fields)%2 == 1:
+		return nil, nil, fmt.Errorf("%w: bad tag value", bad)
 	}
-	list, value := rest[:n], rest[n:]
-	for len(list) > 0 {
-		var name, val []byte
-		if name, list, ok = cutField(list); !ok {
-			return nil, nil, fmt.Errorf("%w: bad tag name", bad)
-		}
-		if val, list, ok = cutField(list); !ok {
-			return nil, nil, fmt.Errorf("%w: bad tag value", bad)
-		}
-		tags = append(tags, spi.Tag{Name: string(name), Value: string(val)})
+	for i := 0; i < len(fields); i += 2 {
+		tags = append(tags, spi.Tag{Name: fields[i], Value: fields[i+1]})
 	}
 	return append([]byte{}, value...), tags, nil
-}
-
-// cutLength reads a decimal length and its ":".
-func cutLength(b []byte) (n int, rest []byte, ok bool) {
-	i := 0
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 10 {
-		n = n*10 + int(b[i]-'0')
-		i++
-	}
-	if i == 0 || i >= len(b) || b[i] != ':' {
-		return 0, nil, false
-	}
-	return n, b[i+1:], true
-}
-
-// cutField reads a length-prefixed field.
-func cutField(b []byte) (field, rest []byte, ok bool) {
-	n, rest, ok := cutLength(b)
-	if !ok || n > len(rest) {
-		return nil, nil, false
-	}
-	return rest[:n], rest[n:], true
 }
