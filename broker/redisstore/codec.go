@@ -336,24 +336,16 @@ type decoder struct {
 	err error
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return readNumber(d, binary.Uvarint) }
 
-func (d *decoder) varint() int64 {
+func (d *decoder) varint() int64 { return readNumber(d, binary.Varint) }
+
+// readNumber reads a number with read (binary.Uvarint or binary.Varint).
+func readNumber[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
 		d.err = errors.New("bad number")
 		return 0
@@ -364,16 +356,10 @@ func (d *decoder) varint() int64 {
 
 func (d *decoder) string() string {
 	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
+	if d.err == nil && n > uint64(len(d.b)) {
 		d.err = errors.New("string runs past the end")
-		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return string(d.bytes(int(n)))
 }
 
 func (d *decoder) bytes(n int) []byte {
