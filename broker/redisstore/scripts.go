@@ -471,7 +471,7 @@ end
 //	ARGV: 1 now (Unix ms), 2 now (ns within the ms), 3 n, 4 end of the lease (Unix ms),
 //	      5 end of the lease (ns within the ms, six digits), 6 key prefix of queued deliveries
 //	→ {ID, j, p, a, n, e, …}
-var scriptLease = redis.NewScript(`
+var scriptLease = redis.NewScript(luaDelivery + `
 local nowMs, nowNs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
@@ -483,17 +483,26 @@ for i = 1, #due, 2 do
   local id = string.sub(m, 7)
   local key = ARGV[6] .. id
   redis.call('ZREM', KEYS[1], m)
-  local rec = redis.call('HMGET', key, 'j', 'p', 'a', 'n', 'e')
-  if rec[1] then
+  if delivery(out, key, id) then
     local leased = ARGV[5] .. id
     redis.call('ZADD', KEYS[1], ARGV[4], leased)
     redis.call('HSET', key, 'm', leased)
-    out[#out + 1] = id
-    for j = 1, 5 do out[#out + 1] = rec[j] end
   end
 end
 return out
 `)
+
+// luaDelivery reads deliveries for Lease and DeadLetters: delivery appends id and the fields
+// of the delivery at key (j, p, a, n, e) to out, if it exists, and says whether it does.
+const luaDelivery = `
+local function delivery(out, key, id)
+  local rec = redis.call('HMGET', key, 'j', 'p', 'a', 'n', 'e')
+  if not rec[1] then return false end
+  out[#out + 1] = id
+  for j = 1, 5 do out[#out + 1] = rec[j] end
+  return true
+end
+`
 
 // scriptDone removes a queued delivery, if it is queued, with its members of the due index and
 // of its subject's set.
@@ -557,16 +566,12 @@ return 'OK'
 //	KEYS: the dead-letter index
 //	ARGV: cursor ("" for the start), limit, key prefix of dead letters
 //	→ {ID, j, p, a, n, e, …}
-var scriptDeadLetters = redis.NewScript(`
+var scriptDeadLetters = redis.NewScript(luaDelivery + `
 local min = '-'
 if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))) do
-  local rec = redis.call('HMGET', ARGV[3] .. id, 'j', 'p', 'a', 'n', 'e')
-  if rec[1] then
-    out[#out + 1] = id
-    for j = 1, 5 do out[#out + 1] = rec[j] end
-  end
+  delivery(out, ARGV[3] .. id, id)
 end
 return out
 `)
