@@ -238,6 +238,23 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// erasuresFindNothing erases erased (which is erased already), an unknown ID and "", each with
+// a notify delivery (first, first+1, first+2), and checks that each is ErrNotFound.
+func erasuresFindNothing(t *testing.T, st broker.Store, erased string, first int) {
+	t.Helper()
+	for i, c := range []struct{ name, id string }{{"erased before", erased}, {"unknown", "nope"}, {`""`, ""}} {
+		isNotFound(t, "DeleteIdentity("+c.name+")", st.DeleteIdentity(t.Context(), c.id, newDelivery(first+i, base)))
+	}
+}
+
+// unchanged checks that the outbox holds the dead letters dead and the queued deliveries
+// queued, and leases the queued ones.
+func unchanged(t *testing.T, ob broker.Outbox, dead, queued []broker.Delivery) {
+	t.Helper()
+	sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
+	sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+}
+
 func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("queues the deliveries with the erasure", func(t *testing.T) {
 		st := open(t)
@@ -261,9 +278,7 @@ func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store
 		if err := st.DeleteIdentity(t.Context(), ulidLike(1), newDelivery(1, base)); err != nil {
 			t.Fatalf("first DeleteIdentity = %v", err)
 		}
-		isNotFound(t, "DeleteIdentity(erased before)", st.DeleteIdentity(t.Context(), ulidLike(1), newDelivery(2, base)))
-		isNotFound(t, "DeleteIdentity(unknown)", st.DeleteIdentity(t.Context(), "nope", newDelivery(3, base)))
-		isNotFound(t, `DeleteIdentity("")`, st.DeleteIdentity(t.Context(), "", newDelivery(4, base)))
+		erasuresFindNothing(t, st, ulidLike(1), 2)
 		if got := leasedIDs(t, ob, far); !slices.Equal(got, []string{deliveryID(1)}) {
 			t.Errorf("queued: %v, want only the first erasure's %s", got, deliveryID(1))
 		}
@@ -399,6 +414,18 @@ func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// withDone opens a store whose outbox queued delivery 1, which is done.
+func withDone(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox) {
+	t.Helper()
+	st := open(t)
+	ob := outboxOf(t, st)
+	queue(t, st, newDelivery(1, base))
+	if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
+		t.Fatal(err)
+	}
+	return st, ob
+}
+
 func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("stores Attempts, NextAttempt and LastError, keeps the rest, and is due at NextAttempt", func(t *testing.T) {
 		st := open(t)
@@ -432,12 +459,7 @@ func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameDeliveries(t, "Lease at the second NextAttempt", []broker.Delivery{want}, lease(t, ob, r.NextAttempt, 10, time.Minute))
 	})
 	t.Run("a delivery that is not queued is ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		queue(t, st, newDelivery(1, base))
-		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
-			t.Fatal(err)
-		}
+		st, ob := withDone(t, open)
 		bury(t, st, ob, newDelivery(2, base))
 		for name, d := range map[string]broker.Delivery{
 			"unknown": newDelivery(3, base), "done": newDelivery(1, base), "buried": newDelivery(2, base),
@@ -484,12 +506,7 @@ func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery that is not queued is ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		queue(t, st, newDelivery(1, base))
-		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
-			t.Fatal(err)
-		}
+		_, ob := withDone(t, open)
 		isNotFound(t, "Bury(done)", ob.Bury(t.Context(), newDelivery(1, base)))
 		isNotFound(t, "Bury(unknown)", ob.Bury(t.Context(), newDelivery(2, base)))
 		if dead, err := ob.DeadLetters(t.Context(), "", 10); err != nil || len(dead) != 0 {
@@ -626,6 +643,17 @@ func testSubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// withBuriedSubject opens a store with an identity, gone, and a dead letter about it (1).
+func withBuriedSubject(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox, *broker.Identity) {
+	t.Helper()
+	st := open(t)
+	ob := outboxOf(t, st)
+	gone := newIdentity(ulidLike(1), "hr_gone")
+	putIdentity(t, st, gone)
+	bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+	return st, ob, gone
+}
+
 func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the subject's deliveries, queued, leased or dead, and keeps the others and the notify deliveries", func(t *testing.T) {
 		st := open(t)
@@ -687,18 +715,11 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 		}
 		queued := []broker.Delivery{n3, about(newDelivery(4, base), erased.ID), about(newDelivery(5, base), "nope"), newDelivery(6, base)}
 		queue(t, st, queued[1:]...)
-		isNotFound(t, "DeleteIdentity(erased before)", st.DeleteIdentity(t.Context(), erased.ID, newDelivery(7, base)))
-		isNotFound(t, "DeleteIdentity(unknown)", st.DeleteIdentity(t.Context(), "nope", newDelivery(8, base)))
-		isNotFound(t, `DeleteIdentity("")`, st.DeleteIdentity(t.Context(), "", newDelivery(9, base)))
-		sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
-		sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+		erasuresFindNothing(t, st, erased.ID, 7)
+		unchanged(t, ob, dead, queued)
 	})
 	t.Run("a refused erasure removes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		gone := newIdentity(ulidLike(1), "hr_gone")
-		putIdentity(t, st, gone)
-		bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+		st, ob, gone := withBuriedSubject(t, open)
 		dead := deadLetters(t, ob)
 		queued := []broker.Delivery{about(newDelivery(2, base), gone.ID), about(newDelivery(3, base), ulidLike(2))}
 		queue(t, st, queued...)
@@ -707,15 +728,10 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 			t.Fatalf("DeleteIdentity with a notify delivery whose ID is queued = %v, want ErrExists", err)
 		}
 		sameJSON(t, "Identity after the refused erasure", gone, mustIdentity(t, st, gone.ID))
-		sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
-		sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+		unchanged(t, ob, dead, queued)
 	})
 	t.Run("a removed delivery is unknown to Done, Retry and Bury, and its ID is free", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		gone := newIdentity(ulidLike(1), "hr_gone")
-		putIdentity(t, st, gone)
-		bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+		st, ob, gone := withBuriedSubject(t, open)
 		queue(t, st, about(newDelivery(2, base), gone.ID), about(newDelivery(3, base.Add(time.Hour)), gone.ID))
 		leased := lease(t, ob, base, 10, time.Hour)
 		if !slices.Equal(deliveryIDs(leased), []string{deliveryID(2)}) {

@@ -9,6 +9,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -130,11 +131,23 @@ func move(t *testing.T, st broker.Store, id string, to broker.Status, apply func
 
 func mustSession(t *testing.T, st broker.Store, id string) *broker.Session {
 	t.Helper()
-	s, err := st.Session(t.Context(), id)
+	return must(t, "Session", st.Session, id)
+}
+
+func mustIdentity(t *testing.T, st broker.Store, id string) *broker.Identity {
+	t.Helper()
+	return must(t, "Identity", st.Identity, id)
+}
+
+// must returns what get, the store method named what, returns for key, and fails the test on
+// an error.
+func must[T any](t *testing.T, what string, get func(context.Context, string) (T, error), key string) T {
+	t.Helper()
+	v, err := get(t.Context(), key)
 	if err != nil {
-		t.Fatalf("Session(%q) = %v", id, err)
+		t.Fatalf("%s(%q) = %v", what, key, err)
 	}
-	return s
+	return v
 }
 
 // stored returns what a store must return for s once it is stored with version v: s itself,
@@ -537,31 +550,34 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		return got
 	}
 
+	// linked checks a verifying transition of session sid with ident, which returned got: the
+	// returned and the stored session, and ident.ID, name the stored identity want, which reads
+	// back by ID and by flex identity.
+	linked := func(t *testing.T, st broker.Store, sid string, got *broker.Session, ident, want *broker.Identity) {
+		t.Helper()
+		if got.IdentityID != want.ID {
+			t.Errorf("returned IdentityID = %q, want %s", got.IdentityID, want.ID)
+		}
+		if s := mustSession(t, st, sid); s.IdentityID != want.ID {
+			t.Errorf("stored IdentityID = %q, want %s", s.IdentityID, want.ID)
+		}
+		if ident.ID != want.ID {
+			t.Errorf("Identity.ID after the transition = %q, want the stored ID %s", ident.ID, want.ID)
+		}
+		sameJSON(t, "Identity", want, mustIdentity(t, st, want.ID))
+		byFlex, err := st.IdentityByFlex(t.Context(), want.FlexIdentity)
+		if err != nil {
+			t.Fatalf("IdentityByFlex = %v", err)
+		}
+		sameJSON(t, "IdentityByFlex", want, byFlex)
+	}
+
 	t.Run("new flex identity is stored with the given ID and linked", func(t *testing.T) {
 		st := open(t)
 		create(t, st, newSession("s1"))
 		ident := newIdentity("idn-1", "hr_one")
 		want := *ident
-		got := verify(t, st, "s1", ident, base)
-		if got.IdentityID != "idn-1" {
-			t.Errorf("returned IdentityID = %q, want idn-1", got.IdentityID)
-		}
-		if s := mustSession(t, st, "s1"); s.IdentityID != "idn-1" {
-			t.Errorf("stored IdentityID = %q, want idn-1", s.IdentityID)
-		}
-		if ident.ID != "idn-1" {
-			t.Errorf("Identity.ID = %q, want idn-1", ident.ID)
-		}
-		byID, err := st.Identity(t.Context(), "idn-1")
-		if err != nil {
-			t.Fatalf("Identity = %v", err)
-		}
-		sameJSON(t, "Identity", &want, byID)
-		byFlex, err := st.IdentityByFlex(t.Context(), "hr_one")
-		if err != nil {
-			t.Fatalf("IdentityByFlex = %v", err)
-		}
-		sameJSON(t, "IdentityByFlex", &want, byFlex)
+		linked(t, st, "s1", verify(t, st, "s1", ident, base), ident, &want)
 	})
 	t.Run("existing flex identity keeps its ID and CreatedAt and takes every other field", func(t *testing.T) {
 		st := open(t)
@@ -585,27 +601,8 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		want.ID = "idn-1"
 		want.CreatedAt = first.CreatedAt
 
-		got := verify(t, st, "s2", second, base.Add(time.Hour))
-		if got.IdentityID != "idn-1" {
-			t.Errorf("returned IdentityID = %q, want the first ID idn-1", got.IdentityID)
-		}
-		if s := mustSession(t, st, "s2"); s.IdentityID != "idn-1" {
-			t.Errorf("stored IdentityID = %q, want idn-1", s.IdentityID)
-		}
-		if second.ID != "idn-1" {
-			t.Errorf("Identity.ID after the transition = %q, want the stored ID idn-1", second.ID)
-		}
-		byID, err := st.Identity(t.Context(), "idn-1")
-		if err != nil {
-			t.Fatalf("Identity = %v", err)
-		}
-		sameJSON(t, "Identity", &want, byID)
-		byFlex, err := st.IdentityByFlex(t.Context(), "hr_one")
-		if err != nil {
-			t.Fatalf("IdentityByFlex = %v", err)
-		}
-		sameJSON(t, "IdentityByFlex", &want, byFlex)
-		_, err = st.Identity(t.Context(), "idn-2")
+		linked(t, st, "s2", verify(t, st, "s2", second, base.Add(time.Hour)), second, &want)
+		_, err := st.Identity(t.Context(), "idn-2")
 		isNotFound(t, "Identity(the ID proposed for an existing flex identity)", err)
 	})
 	t.Run("different flex identities are different records", func(t *testing.T) {
@@ -636,43 +633,33 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		got.HolderDID = "changed"
 		sameJSON(t, "Identity after changing copies", want, mustIdentity(t, st, "idn-1"))
 	})
-	t.Run("empty FlexIdentity is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
-		_, err := st.Transition(t.Context(), "s1", broker.Transition{
-			From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: newIdentity("idn-1", ""),
-		}, base)
-		if err == nil {
-			t.Fatal("Transition with an empty FlexIdentity = nil, want an error")
-		}
-		sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
-		_, err = st.Identity(t.Context(), "idn-1")
-		isNotFound(t, "Identity", err)
-	})
-	t.Run("new identity with an empty ID is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
-		_, err := st.Transition(t.Context(), "s1", broker.Transition{
-			From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: newIdentity("", "hr_one"),
-		}, base)
-		if err == nil {
-			t.Fatal("Transition with a new identity without ID = nil, want an error")
-		}
-		sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
-		_, err = st.IdentityByFlex(t.Context(), "hr_one")
-		isNotFound(t, "IdentityByFlex", err)
-	})
-}
-
-func mustIdentity(t *testing.T, st broker.Store, id string) *broker.Identity {
-	t.Helper()
-	got, err := st.Identity(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Identity(%q) = %v", id, err)
+	for _, tc := range []struct {
+		name, what string
+		ident      *broker.Identity
+		lookup     func(ctx context.Context, st broker.Store) error // of the identity: ErrNotFound
+	}{
+		{"empty FlexIdentity is an error and writes nothing", "an empty FlexIdentity", newIdentity("idn-1", ""),
+			func(ctx context.Context, st broker.Store) error { _, err := st.Identity(ctx, "idn-1"); return err }},
+		{"new identity with an empty ID is an error and writes nothing", "a new identity without ID", newIdentity("", "hr_one"),
+			func(ctx context.Context, st broker.Store) error {
+				_, err := st.IdentityByFlex(ctx, "hr_one")
+				return err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := open(t)
+			s := newSession("s1")
+			create(t, st, s)
+			_, err := st.Transition(t.Context(), "s1", broker.Transition{
+				From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: tc.ident,
+			}, base)
+			if err == nil {
+				t.Fatalf("Transition with %s = nil, want an error", tc.what)
+			}
+			sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
+			isNotFound(t, "the identity", tc.lookup(t.Context(), st))
+		})
 	}
-	return got
 }
 
 func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
@@ -722,16 +709,20 @@ func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
 }
 
 func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
-	t.Run("racing transitions from one state: exactly one wins", func(t *testing.T) {
+	// raceTransitions stores session s1 in state requested and has racers goroutines try tr on
+	// it at once; it returns the store, the session's Version before the race and the errors.
+	raceTransitions := func(t *testing.T, tr broker.Transition) (broker.Store, int64, []error) {
 		st, ctx := open(t), t.Context()
 		create(t, st, newSession("s1"))
 		start := move(t, st, "s1", broker.StatusRequested, nil).Version
-
-		errs := race(func(int) error {
-			_, err := st.Transition(ctx, "s1", broker.Transition{
-				From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
-			}, base)
+		return st, start, race(func(int) error {
+			_, err := st.Transition(ctx, "s1", tr, base)
 			return err
+		})
+	}
+	t.Run("racing transitions from one state: exactly one wins", func(t *testing.T) {
+		st, start, errs := raceTransitions(t, broker.Transition{
+			From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
 		})
 		wins := 0
 		for _, err := range errs {
@@ -755,17 +746,10 @@ func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("racing transitions that all match lose no update", func(t *testing.T) {
-		st, ctx := open(t), t.Context()
-		create(t, st, newSession("s1"))
-		start := move(t, st, "s1", broker.StatusRequested, nil).Version
-
-		errs := race(func(int) error {
-			_, err := st.Transition(ctx, "s1", broker.Transition{
-				From:  []broker.Status{broker.StatusRequested, broker.StatusVerified},
-				To:    broker.StatusRequested,
-				Apply: func(s *broker.Session) { s.Reason += "+" },
-			}, base)
-			return err
+		st, start, errs := raceTransitions(t, broker.Transition{
+			From:  []broker.Status{broker.StatusRequested, broker.StatusVerified},
+			To:    broker.StatusRequested,
+			Apply: func(s *broker.Session) { s.Reason += "+" },
 		})
 		wins := 0
 		for _, err := range errs {
