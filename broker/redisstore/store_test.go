@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearro/trustbroker/broker"
@@ -71,22 +70,10 @@ func TestConformanceCluster(t *testing.T) {
 // realIdentity returns an identity shaped like the service's (see storetest.Customer).
 func realIdentity(i int, now time.Time) *broker.Identity { return storetest.Customer(i, now) }
 
-// verify stores ident through a fresh session, the only way the contract offers, and returns
-// the session.
+// verify stores ident through a fresh session (see storetest.Verify).
 func verify(t testing.TB, st broker.Store, sid string, ident *broker.Identity, now time.Time) *broker.Session {
 	t.Helper()
-	s := &broker.Session{ID: sid, Status: broker.StatusRequested, Policy: "verified-customer", Nonce: "n",
-		InvitationID: "inv-" + sid, ThreadID: "th-" + sid, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
-	if err := st.CreateSession(context.Background(), s); err != nil {
-		t.Fatalf("CreateSession(%s) = %v", sid, err)
-	}
-	out, err := st.Transition(context.Background(), sid, broker.Transition{
-		From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified, Identity: ident,
-	}, now)
-	if err != nil {
-		t.Fatalf("verify %s: %v", sid, err)
-	}
-	return out
+	return storetest.Verify(t, st, sid, ident, now)
 }
 
 func TestValidateURL(t *testing.T) {
@@ -384,8 +371,10 @@ func TestSubjectSets(t *testing.T) {
 }
 
 // TestOutage stops Redis under a store in use: every operation fails with an error matching
-// broker.ErrUnavailable (Ping included); after a restart with the AOF on, what was written
-// before is there and every operation works again (scripts are reloaded as needed).
+// broker.ErrUnavailable (Ping included, see storetest.Unavailable and
+// agentspitest.Unavailable); after a restart with the AOF on, what was written before is there
+// and every operation works again (see storetest.BeforeRestart and agentspitest.BeforeRestart;
+// scripts are reloaded as needed).
 func TestOutage(t *testing.T) {
 	srv := redistest.Server(t, redistest.WithAOF(true))
 	// PoolSize exceeds the calls made while Redis is down: after PoolSize failed dials in a row
@@ -396,87 +385,27 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ctx := t.Context()
-	now := time.Now()
-	ident := realIdentity(1, now)
-	verify(t, st, "s1", ident, now)
-	secret, err := st.Secret(ctx, "k", func() ([]byte, error) { return []byte("s3cret"), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
+	after := storetest.BeforeRestart(t, st)
+	afterAgent := agentspitest.BeforeRestart(t, st.AgentStorage())
 	agent, err := st.AgentStorage().OpenStore("connections")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agent.Put("conn_1", []byte("value-conn_1"), spi.Tag{Name: "state", Value: "completed"}); err != nil {
 		t.Fatal(err)
 	}
 
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	gen := func() ([]byte, error) { return []byte("x"), nil }
-	for name, call := range map[string]func() error{
-		"Ping":                func() error { return st.Ping(ctx) },
-		"CreateSession":       func() error { return st.CreateSession(ctx, &broker.Session{ID: "s2"}) },
-		"Session":             func() error { _, err := st.Session(ctx, "s1"); return err },
-		"SessionByInvitation": func() error { _, err := st.SessionByInvitation(ctx, "inv-s1"); return err },
-		"SessionByThread":     func() error { _, err := st.SessionByThread(ctx, "th-s1"); return err },
-		"Identity":            func() error { _, err := st.Identity(ctx, ident.ID); return err },
-		"IdentityByFlex":      func() error { _, err := st.IdentityByFlex(ctx, ident.FlexIdentity); return err },
-		"ListIdentities":      func() error { _, err := st.ListIdentities(ctx, broker.IdentityFilter{}, "", 10); return err },
-		"DeleteIdentity":      func() error { return st.DeleteIdentity(ctx, ident.ID) },
-		"Secret":              func() error { _, err := st.Secret(ctx, "new", gen); return err },
-		"Transition": func() error {
-			_, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound}, now)
-			return err
-		},
-		"Lease":           func() error { _, err := st.Lease(ctx, now, 10, time.Minute); return err },
-		"Done":            func() error { return st.Done(ctx, "01JD1") },
-		"Retry":           func() error { return st.Retry(ctx, broker.Delivery{ID: "01JD1", NextAttempt: now}) },
-		"Bury":            func() error { return st.Bury(ctx, broker.Delivery{ID: "01JD1"}) },
-		"DeadLetters":     func() error { _, err := st.DeadLetters(ctx, "", 10); return err },
-		"agent Put":       func() error { return agent.Put("k", []byte("v")) },
-		"agent Get":       func() error { _, err := agent.Get("conn_1"); return err },
-		"agent Query":     func() error { _, err := agent.Query("state"); return err },
-		"agent Batch":     func() error { return agent.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b"}}) },
-		"agent OpenStore": func() error { _, err := st.AgentStorage().OpenStore("other"); return err },
-	} {
-		if err := call(); !errors.Is(err, broker.ErrUnavailable) {
-			t.Errorf("%s with Redis down = %v, want an error matching broker.ErrUnavailable", name, err)
-		}
-	}
+	storetest.Unavailable(t, st)
+	agentspitest.Unavailable(t, st.AgentStorage(), agent)
 
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Ping(ctx); err != nil {
+	if err := st.Ping(t.Context()); err != nil {
 		t.Fatalf("Ping after the restart = %v", err)
 	}
-	if s, err := st.Session(ctx, "s1"); err != nil || s.Status != broker.StatusVerified || s.IdentityID != ident.ID {
-		t.Errorf("Session after the restart = %+v, %v", s, err)
-	}
-	if got, err := st.IdentityByFlex(ctx, ident.FlexIdentity); err != nil || got.ID != ident.ID {
-		t.Errorf("IdentityByFlex after the restart = %+v, %v", got, err)
-	}
-	if got, err := st.Secret(ctx, "k", nil); err != nil || string(got) != string(secret) {
-		t.Errorf("Secret after the restart = %q, %v", got, err)
-	}
-	if _, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound}, now); err != nil {
-		t.Errorf("Transition after the restart = %v", err)
-	}
-	if v, err := agent.Get("conn_1"); err != nil || string(v) != "value-conn_1" {
-		t.Errorf("agent Get after the restart = %q, %v", v, err)
-	}
-	if keys, total := agentspitest.Collect(t, agent, "state:completed"); total != 1 || len(keys) != 1 {
-		t.Errorf("agent Query after the restart = %v (%d)", keys, total)
-	}
-	if err := agent.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b", Value: []byte("w")}}); err != nil {
-		t.Errorf("agent Batch after the restart = %v", err)
-	}
-	if err := st.DeleteIdentity(ctx, ident.ID); err != nil {
-		t.Errorf("DeleteIdentity after the restart = %v", err)
-	}
+	after(t, st)
+	afterAgent(t, st.AgentStorage())
 }
 
 // TestReplicasRace races three replicas (each its own client) on one session: half try to

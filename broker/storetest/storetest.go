@@ -706,6 +706,14 @@ func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
 			t.Error("Secret with an empty name = nil error, want an error")
 		}
 	})
+	t.Run("without a generator a missing secret is ErrNotFound; an empty generated secret is an error", func(t *testing.T) {
+		st := open(t)
+		_, err := st.Secret(t.Context(), "missing", nil)
+		isNotFound(t, "Secret(nil generator)", err)
+		if _, err := st.Secret(t.Context(), "empty", func() ([]byte, error) { return nil, nil }); err == nil {
+			t.Error("Secret with an empty generated value = nil error")
+		}
+	})
 }
 
 func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {

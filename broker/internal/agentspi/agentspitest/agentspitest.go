@@ -414,3 +414,70 @@ func testIterator(t *testing.T, openStore Opener) {
 		}
 	})
 }
+
+// Unavailable checks that every call of p and of s, one of its stores, whose backend is gone
+// (a closed file, a Redis that is down), fails with an error matching broker.ErrUnavailable.
+// Each store's tests take the backend away their own way and call it.
+func Unavailable(t *testing.T, p spi.Provider, s spi.Store) {
+	t.Helper()
+	for name, call := range map[string]func() error{
+		"Put":            func() error { return s.Put("k", []byte("v")) },
+		"Get":            func() error { _, err := s.Get("k"); return err },
+		"GetTags":        func() error { _, err := s.GetTags("k"); return err },
+		"GetBulk":        func() error { _, err := s.GetBulk("k", "j"); return err },
+		"Delete":         func() error { return s.Delete("k") },
+		"Batch":          func() error { return s.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b"}}) },
+		"Query":          func() error { _, err := s.Query("t"); return err },
+		"OpenStore":      func() error { _, err := p.OpenStore("other"); return err },
+		"SetStoreConfig": func() error { return p.SetStoreConfig("other", spi.StoreConfiguration{}) },
+		"GetStoreConfig": func() error { _, err := p.GetStoreConfig("other"); return err },
+	} {
+		if err := call(); !errors.Is(err, broker.ErrUnavailable) {
+			t.Errorf("agent %s with the backend gone = %v, want an error matching broker.ErrUnavailable", name, err)
+		}
+	}
+}
+
+// BeforeRestart opens a store of p, configures it and puts a tagged record in it, and returns
+// the check to run on the provider after a restart (the file reopened, the Redis back): the
+// configuration, the record's value and tags are there, queries find it, and batches work.
+func BeforeRestart(t *testing.T, p spi.Provider) (after func(t *testing.T, p spi.Provider)) {
+	t.Helper()
+	s, err := p.OpenStore("Connections")
+	if err != nil {
+		t.Fatalf("OpenStore = %v", err)
+	}
+	if err := p.SetStoreConfig("connections", spi.StoreConfiguration{TagNames: []string{"conn_"}}); err != nil {
+		t.Fatalf("SetStoreConfig = %v", err)
+	}
+	tags := []spi.Tag{{Name: "conn_"}, {Name: "theirDID", Value: "z6Mk"}, {Name: "state", Value: "completed"}}
+	if err := s.Put("conn_1", []byte("value-conn_1"), tags...); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+
+	return func(t *testing.T, p spi.Provider) {
+		t.Helper()
+		config, err := p.GetStoreConfig("CONNECTIONS")
+		if err != nil || !slices.Equal(config.TagNames, []string{"conn_"}) {
+			t.Errorf("after the restart: GetStoreConfig = %+v, %v", config, err)
+		}
+		s, err := p.OpenStore("connections")
+		if err != nil {
+			t.Fatalf("after the restart: OpenStore = %v", err)
+		}
+		if v, err := s.Get("conn_1"); err != nil || string(v) != "value-conn_1" {
+			t.Errorf("after the restart: Get = %q, %v", v, err)
+		}
+		if got, err := s.GetTags("conn_1"); err != nil || !slices.Equal(got, tags) {
+			t.Errorf("after the restart: GetTags = %v, %v; want %v", got, err, tags)
+		}
+		for _, expr := range []string{"theirDID:z6Mk", "state:completed"} {
+			if keys, total := Collect(t, s, expr); total != 1 || !slices.Equal(keys, []string{"conn_1"}) {
+				t.Errorf("after the restart: Query(%q) = %v (%d), want [conn_1]", expr, keys, total)
+			}
+		}
+		if err := s.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b", Value: []byte("w")}}); err != nil {
+			t.Errorf("after the restart: Batch = %v", err)
+		}
+	}
+}
