@@ -16,18 +16,12 @@ import (
 // TestAgentStorage runs the agent storage suite (aries-framework-go's own, with no skips, and
 // ours) on a standalone Redis and on a Cluster, each backend under a fresh prefix.
 func TestAgentStorage(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := url(t)
-			agentspitest.Run(t, func(t *testing.T) (broker.Store, spi.Provider) {
-				s := open(t, u, "")
-				return s, s.AgentStorage()
-			})
+	topologies(t, func(t *testing.T, _, url string) {
+		agentspitest.Run(t, func(t *testing.T) (broker.Store, spi.Provider) {
+			s := open(t, url, "")
+			return s, s.AgentStorage()
 		})
-	}
+	})
 }
 
 // TestAgentStore checks what only the Redis agent storage promises.

@@ -138,12 +138,9 @@ func TestSecretsSealed(t *testing.T) {
 // replicas.
 func TestSecretPlaintextMigration(t *testing.T) {
 	srv := redistest.Server(t)
-	prefix := newPrefix()
 	ctx := t.Context()
-	replicas := make([]*redisstore.Store, 8)
-	for i := range replicas {
-		replicas[i] = open(t, srv.URL(), prefix)
-	}
+	replicas := openReplicas(t, srv.URL(), 8)
+	prefix := replicas[0].Prefix()
 	c := replicas[0].Client()
 	for round := range 3 {
 		name := fmt.Sprint("legacy-", round)

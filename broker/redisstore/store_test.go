@@ -217,89 +217,84 @@ func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 // (read, conditional write), with or without an identity, new or returning, with or without
 // deliveries to queue; each outbox operation costs one.
 func TestRoundTrips(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			st := open(t, url(t), "")
-			ctx := t.Context()
-			hook := &countingHook{}
-			st.Client().AddHook(hook)
-			now := time.Now()
-			for _, id := range []string{"s1", "s2"} {
-				if err := st.CreateSession(ctx, &broker.Session{ID: id, Status: broker.StatusInvited, InvitationID: "inv-" + id, ExpiresAt: now.Add(time.Minute)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			count := func(what string, max int64, f func() error) {
-				t.Helper()
-				before := hook.n.Load()
-				if err := f(); err != nil {
-					t.Fatalf("%s: %v", what, err)
-				}
-				n := hook.n.Load() - before
-				t.Logf("%s: %d round trips", what, n)
-				if n > max {
-					t.Errorf("%s took %d round trips, want at most %d", what, n, max)
-				}
-			}
-			step := func(id string, from, to broker.Status, ident *broker.Identity) func() error {
-				return func() error {
-					_, err := st.Transition(ctx, id, broker.Transition{From: []broker.Status{from}, To: to, Identity: ident,
-						Apply: func(s *broker.Session) { s.ConnectionID = "c" }}, now)
-					return err
-				}
-			}
-			count("CreateSession", 1, func() error {
-				return st.CreateSession(ctx, &broker.Session{ID: "s3", Status: broker.StatusInvited, InvitationID: "inv-s3"})
-			})
-			count("Transition", 3, step("s1", broker.StatusInvited, broker.StatusRequested, nil))
-			count("Transition storing a new identity", 3, step("s1", broker.StatusRequested, broker.StatusVerified, realIdentity(1, now)))
-			count("Transition storing a returning identity", 3, step("s2", broker.StatusInvited, broker.StatusVerified, realIdentity(1, now)))
-			count("Transition refused (state)", 3, func() error {
-				if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusBound}, now); !errors.Is(err, broker.ErrConflict) {
-					return fmt.Errorf("want ErrConflict, got %v", err)
-				}
-				return nil
-			})
-			count("SessionByInvitation", 1, func() error { _, err := st.SessionByInvitation(ctx, "inv-s1"); return err })
-			count("IdentityByFlex", 1, func() error { _, err := st.IdentityByFlex(ctx, realIdentity(1, now).FlexIdentity); return err })
-			count("ListIdentities", 1, func() error {
-				_, err := st.ListIdentities(ctx, broker.IdentityFilter{Issuer: realIdentity(1, now).IssuerDID}, "", 10)
-				return err
-			})
-			count("DeleteIdentity", 2, func() error { return st.DeleteIdentity(ctx, realIdentity(1, now).ID) })
-
-			// The outbox: queuing deliveries costs a transition or an erasure nothing more.
-			d := func(i int) broker.Delivery {
-				return broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: "e", Endpoint: "https://crm.example/hook",
-					Type: "identity.verified", Subject: realIdentity(2, now).ID, Payload: []byte(`{}`), CreatedAt: now, NextAttempt: now}
-			}
-			count("Transition queuing deliveries", 2, func() error {
-				_, err := st.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusVerified,
-					Identity: realIdentity(2, now), Outbox: []broker.Delivery{d(1), d(2), d(3)}}, now)
-				return err
-			})
-			if err := st.Bury(ctx, d(1)); err != nil {
+	topologies(t, func(t *testing.T, _, url string) {
+		st := open(t, url, "")
+		ctx := t.Context()
+		hook := &countingHook{}
+		st.Client().AddHook(hook)
+		now := time.Now()
+		for _, id := range []string{"s1", "s2"} {
+			if err := st.CreateSession(ctx, &broker.Session{ID: id, Status: broker.StatusInvited, InvitationID: "inv-" + id, ExpiresAt: now.Add(time.Minute)}); err != nil {
 				t.Fatal(err)
 			}
-			// The erasure removes the deliveries about the identity, queued (2, 3) and dead (1),
-			// and keeps its own, in the same two round trips.
-			count("DeleteIdentity queuing and removing deliveries", 2, func() error {
-				return st.DeleteIdentity(ctx, realIdentity(2, now).ID, d(4), d(5), d(6))
-			})
-			var leased []broker.Delivery
-			count("Lease", 1, func() (err error) { leased, err = st.Lease(ctx, now, 10, time.Minute); return err })
-			if len(leased) != 3 {
-				t.Fatalf("leased %d deliveries, want 3", len(leased))
+		}
+		count := func(what string, max int64, f func() error) {
+			t.Helper()
+			before := hook.n.Load()
+			if err := f(); err != nil {
+				t.Fatalf("%s: %v", what, err)
 			}
-			count("Done", 1, func() error { return st.Done(ctx, leased[0].ID) })
-			count("Retry", 1, func() error { leased[1].Attempts++; return st.Retry(ctx, leased[1]) })
-			count("Bury", 1, func() error { return st.Bury(ctx, leased[2]) })
-			count("DeadLetters", 1, func() error { _, err := st.DeadLetters(ctx, "", 10); return err })
+			n := hook.n.Load() - before
+			t.Logf("%s: %d round trips", what, n)
+			if n > max {
+				t.Errorf("%s took %d round trips, want at most %d", what, n, max)
+			}
+		}
+		step := func(id string, from, to broker.Status, ident *broker.Identity) func() error {
+			return func() error {
+				_, err := st.Transition(ctx, id, broker.Transition{From: []broker.Status{from}, To: to, Identity: ident,
+					Apply: func(s *broker.Session) { s.ConnectionID = "c" }}, now)
+				return err
+			}
+		}
+		count("CreateSession", 1, func() error {
+			return st.CreateSession(ctx, &broker.Session{ID: "s3", Status: broker.StatusInvited, InvitationID: "inv-s3"})
 		})
-	}
+		count("Transition", 3, step("s1", broker.StatusInvited, broker.StatusRequested, nil))
+		count("Transition storing a new identity", 3, step("s1", broker.StatusRequested, broker.StatusVerified, realIdentity(1, now)))
+		count("Transition storing a returning identity", 3, step("s2", broker.StatusInvited, broker.StatusVerified, realIdentity(1, now)))
+		count("Transition refused (state)", 3, func() error {
+			if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusBound}, now); !errors.Is(err, broker.ErrConflict) {
+				return fmt.Errorf("want ErrConflict, got %v", err)
+			}
+			return nil
+		})
+		count("SessionByInvitation", 1, func() error { _, err := st.SessionByInvitation(ctx, "inv-s1"); return err })
+		count("IdentityByFlex", 1, func() error { _, err := st.IdentityByFlex(ctx, realIdentity(1, now).FlexIdentity); return err })
+		count("ListIdentities", 1, func() error {
+			_, err := st.ListIdentities(ctx, broker.IdentityFilter{Issuer: realIdentity(1, now).IssuerDID}, "", 10)
+			return err
+		})
+		count("DeleteIdentity", 2, func() error { return st.DeleteIdentity(ctx, realIdentity(1, now).ID) })
+
+		// The outbox: queuing deliveries costs a transition or an erasure nothing more.
+		d := func(i int) broker.Delivery {
+			return broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: "e", Endpoint: "https://crm.example/hook",
+				Type: "identity.verified", Subject: realIdentity(2, now).ID, Payload: []byte(`{}`), CreatedAt: now, NextAttempt: now}
+		}
+		count("Transition queuing deliveries", 2, func() error {
+			_, err := st.Transition(ctx, "s3", broker.Transition{From: []broker.Status{broker.StatusInvited}, To: broker.StatusVerified,
+				Identity: realIdentity(2, now), Outbox: []broker.Delivery{d(1), d(2), d(3)}}, now)
+			return err
+		})
+		if err := st.Bury(ctx, d(1)); err != nil {
+			t.Fatal(err)
+		}
+		// The erasure removes the deliveries about the identity, queued (2, 3) and dead (1),
+		// and keeps its own, in the same two round trips.
+		count("DeleteIdentity queuing and removing deliveries", 2, func() error {
+			return st.DeleteIdentity(ctx, realIdentity(2, now).ID, d(4), d(5), d(6))
+		})
+		var leased []broker.Delivery
+		count("Lease", 1, func() (err error) { leased, err = st.Lease(ctx, now, 10, time.Minute); return err })
+		if len(leased) != 3 {
+			t.Fatalf("leased %d deliveries, want 3", len(leased))
+		}
+		count("Done", 1, func() error { return st.Done(ctx, leased[0].ID) })
+		count("Retry", 1, func() error { leased[1].Attempts++; return st.Retry(ctx, leased[1]) })
+		count("Bury", 1, func() error { return st.Bury(ctx, leased[2]) })
+		count("DeadLetters", 1, func() error { _, err := st.DeadLetters(ctx, "", 10); return err })
+	})
 }
 
 // TestSubjectSets follows the set of the deliveries about one identity (its subject set)
@@ -413,170 +408,158 @@ func TestOutage(t *testing.T) {
 // ends in the winner's state with one version more, and a rejected session never becomes
 // verified afterwards.
 func TestReplicasRace(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u, prefix := url(t), newPrefix()
-			replicas := []*redisstore.Store{open(t, u, prefix), open(t, u, prefix), open(t, u, prefix)}
-			ctx := t.Context()
-			now := time.Now()
-			for round := range 5 {
-				sid := fmt.Sprintf("s%d", round)
-				if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-				const racers = 30
-				var wins atomic.Int64
-				var winner atomic.Value
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range racers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						st := replicas[i%len(replicas)]
-						tr := broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusRejected,
-							Apply: func(s *broker.Session) { s.Reason = "revoked" }}
-						if i%2 == 0 {
-							tr = broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
-								Identity: realIdentity(round*100+i, now)}
-						}
-						<-start
-						_, err := st.Transition(ctx, sid, tr, now)
-						switch {
-						case err == nil:
-							wins.Add(1)
-							winner.Store(tr.To)
-						case !errors.Is(err, broker.ErrConflict):
-							t.Errorf("racer %d: %v", i, err)
-						}
-					}()
-				}
-				close(start)
-				wg.Wait()
-				if wins.Load() != 1 {
-					t.Fatalf("round %d: %d transitions won, want 1", round, wins.Load())
-				}
-				got, err := replicas[1].Session(ctx, sid)
-				if err != nil || got.Status != winner.Load() || got.Version != 2 {
-					t.Fatalf("round %d: session %+v, %v; want %s at version 2", round, got, err, winner.Load())
-				}
-				if got.Status == broker.StatusRejected {
-					_, err := replicas[2].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified}, now)
-					if !errors.Is(err, broker.ErrConflict) {
-						t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
+	topologies(t, func(t *testing.T, _, url string) {
+		replicas := openReplicas(t, url, 3)
+		ctx := t.Context()
+		now := time.Now()
+		for round := range 5 {
+			sid := fmt.Sprintf("s%d", round)
+			if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			const racers = 30
+			var wins atomic.Int64
+			var winner atomic.Value
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range racers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					st := replicas[i%len(replicas)]
+					tr := broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusRejected,
+						Apply: func(s *broker.Session) { s.Reason = "revoked" }}
+					if i%2 == 0 {
+						tr = broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
+							Identity: realIdentity(round*100+i, now)}
 					}
-				}
-				if n, err := replicas[0].ListIdentities(ctx, broker.IdentityFilter{}, "", 1000); err != nil || len(n) > round+1 {
-					t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(n), err)
+					<-start
+					_, err := st.Transition(ctx, sid, tr, now)
+					switch {
+					case err == nil:
+						wins.Add(1)
+						winner.Store(tr.To)
+					case !errors.Is(err, broker.ErrConflict):
+						t.Errorf("racer %d: %v", i, err)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if wins.Load() != 1 {
+				t.Fatalf("round %d: %d transitions won, want 1", round, wins.Load())
+			}
+			got, err := replicas[1].Session(ctx, sid)
+			if err != nil || got.Status != winner.Load() || got.Version != 2 {
+				t.Fatalf("round %d: session %+v, %v; want %s at version 2", round, got, err, winner.Load())
+			}
+			if got.Status == broker.StatusRejected {
+				_, err := replicas[2].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified}, now)
+				if !errors.Is(err, broker.ErrConflict) {
+					t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
 				}
 			}
-		})
-	}
+			if n, err := replicas[0].ListIdentities(ctx, broker.IdentityFilter{}, "", 1000); err != nil || len(n) > round+1 {
+				t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(n), err)
+			}
+		}
+	})
 }
 
 // TestReplicasLease races three replicas (each its own client, ten senders each) leasing the
 // same due deliveries, on one Redis and on a Cluster: every delivery is handed to exactly one
 // sender, and the key layout the outbox writes is the documented one.
 func TestReplicasLease(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u, prefix := url(t), newPrefix()
-			replicas := []*redisstore.Store{open(t, u, prefix), open(t, u, prefix), open(t, u, prefix)}
-			ctx := t.Context()
-			now := time.Now()
-			const total, subjects = 150, 5
-			var all []broker.Delivery
-			for i := range total {
-				all = append(all, broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: fmt.Sprint(i), Endpoint: "https://crm.example/hook",
-					Type: "identity.verified", Subject: fmt.Sprintf("01JZ%022d", i%subjects), Payload: []byte(`{}`), CreatedAt: now,
-					NextAttempt: now.Add(-time.Duration(i) * time.Microsecond)})
+	topologies(t, func(t *testing.T, name, url string) {
+		replicas := openReplicas(t, url, 3)
+		ctx := t.Context()
+		now := time.Now()
+		const total, subjects = 150, 5
+		var all []broker.Delivery
+		for i := range total {
+			all = append(all, broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: fmt.Sprint(i), Endpoint: "https://crm.example/hook",
+				Type: "identity.verified", Subject: fmt.Sprintf("01JZ%022d", i%subjects), Payload: []byte(`{}`), CreatedAt: now,
+				NextAttempt: now.Add(-time.Duration(i) * time.Microsecond)})
+		}
+		for i := 0; i < total; i += 50 {
+			sid := fmt.Sprintf("s%d", i)
+			if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
 			}
-			for i := 0; i < total; i += 50 {
-				sid := fmt.Sprintf("s%d", i)
-				if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := replicas[0].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
-					To: broker.StatusRejected, Outbox: all[i : i+50]}, now); err != nil {
-					t.Fatal(err)
-				}
+			if _, err := replicas[0].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
+				To: broker.StatusRejected, Outbox: all[i : i+50]}, now); err != nil {
+				t.Fatal(err)
 			}
-			const senders = 30
-			var mu sync.Mutex
-			count := map[string]int{}
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range senders {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					st := replicas[i%len(replicas)]
-					<-start
-					for range total {
-						ds, err := st.Lease(ctx, now, 3, time.Minute)
-						if err != nil {
-							t.Errorf("sender %d: Lease = %v", i, err)
-							return
-						}
-						if len(ds) == 0 {
-							return
-						}
-						mu.Lock()
-						for _, d := range ds {
-							count[d.ID]++
-						}
-						mu.Unlock()
+		}
+		const senders = 30
+		var mu sync.Mutex
+		count := map[string]int{}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st := replicas[i%len(replicas)]
+				<-start
+				for range total {
+					ds, err := st.Lease(ctx, now, 3, time.Minute)
+					if err != nil {
+						t.Errorf("sender %d: Lease = %v", i, err)
+						return
 					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			for _, d := range all {
-				if count[d.ID] != 1 {
-					t.Errorf("delivery %s was leased %d times, want once", d.ID, count[d.ID])
+					if len(ds) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, d := range ds {
+						count[d.ID]++
+					}
+					mu.Unlock()
 				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for _, d := range all {
+			if count[d.ID] != 1 {
+				t.Errorf("delivery %s was leased %d times, want once", d.ID, count[d.ID])
 			}
+		}
 
-			// What the outbox keeps: a record per queued delivery, the due index, for each dead
-			// letter a record and the dead-letter index, and a set per subject, all under the
-			// broker's hash tag.
-			// (SCAN lists one node's keys: the layout is read on the standalone server.)
-			if name != "standalone" {
-				return
+		// What the outbox keeps: a record per queued delivery, the due index, for each dead
+		// letter a record and the dead-letter index, and a set per subject, all under the
+		// broker's hash tag.
+		// (SCAN lists one node's keys: the layout is read on the standalone server.)
+		if name != "standalone" {
+			return
+		}
+		if err := replicas[1].Done(ctx, all[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := replicas[2].Bury(ctx, all[1]); err != nil {
+			t.Fatal(err)
+		}
+		p := replicas[0].Prefix() + ":{b}:ob:"
+		got := 0
+		for key := range redistest.Dump(t, replicas[0].Client(), replicas[0].Prefix()) {
+			if !strings.HasPrefix(key, p) {
+				continue
 			}
-			if err := replicas[1].Done(ctx, all[0].ID); err != nil {
-				t.Fatal(err)
-			}
-			if err := replicas[2].Bury(ctx, all[1]); err != nil {
-				t.Fatal(err)
-			}
-			p := prefix + ":{b}:ob:"
-			got := 0
-			for key := range redistest.Dump(t, replicas[0].Client(), replicas[0].Prefix()) {
-				if !strings.HasPrefix(key, p) {
-					continue
+			got++
+			switch rest := strings.TrimPrefix(key, p); {
+			case rest == "due", rest == "dead", rest == "x:"+all[1].ID:
+			case strings.HasPrefix(rest, "s:01JZ"):
+			case strings.HasPrefix(rest, "q:"):
+				if rest == "q:"+all[0].ID || rest == "q:"+all[1].ID {
+					t.Errorf("key %s left behind by Done or Bury", key)
 				}
-				got++
-				switch rest := strings.TrimPrefix(key, p); {
-				case rest == "due", rest == "dead", rest == "x:"+all[1].ID:
-				case strings.HasPrefix(rest, "s:01JZ"):
-				case strings.HasPrefix(rest, "q:"):
-					if rest == "q:"+all[0].ID || rest == "q:"+all[1].ID {
-						t.Errorf("key %s left behind by Done or Bury", key)
-					}
-				default:
-					t.Errorf("unexpected outbox key %s", key)
-				}
+			default:
+				t.Errorf("unexpected outbox key %s", key)
 			}
-			if want := total - 2 + 3 + subjects; got != want {
-				t.Errorf("%d outbox keys, want %d", got, want)
-			}
-		})
-	}
+		}
+		if want := total - 2 + 3 + subjects; got != want {
+			t.Errorf("%d outbox keys, want %d", got, want)
+		}
+	})
 }
