@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -101,14 +102,8 @@ func (db *DB) sessionBy(ctx context.Context, index []byte, what, key string) (*b
 // delivery of t.Outbox has no ID, a payload that is not JSON, or an ID that is queued, dead or
 // given twice (broker.ErrExists).
 func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
-	if id == "" {
-		return nil, fmt.Errorf("boltstore: transition: empty session ID: %w", broker.ErrNotFound)
-	}
-	if !t.To.Valid() {
-		return nil, fmt.Errorf("boltstore: transition of session %q: invalid target status %q", id, t.To)
-	}
-	if t.Identity != nil && t.Identity.FlexIdentity == "" {
-		return nil, fmt.Errorf("boltstore: transition of session %q: identity has an empty FlexIdentity", id)
+	if err := storekit.CheckTransition(id, t); err != nil {
+		return nil, fmt.Errorf("boltstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("boltstore: transition of session %q: %w", id, err)
@@ -264,15 +259,9 @@ func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, 
 	if err != nil || got != nil {
 		return got, err
 	}
-	if generate == nil {
-		return nil, fmt.Errorf("boltstore: secret %q: %w and no generator given", name, broker.ErrNotFound)
-	}
-	fresh, err := generate()
+	fresh, err := storekit.NewSecret(name, generate)
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: secret %q: generate: %w", name, err)
-	}
-	if len(fresh) == 0 {
-		return nil, fmt.Errorf("boltstore: secret %q: generator returned an empty secret", name)
+		return nil, fmt.Errorf("boltstore: %w", err)
 	}
 	err = db.update(func(tx *bolt.Tx) error {
 		secrets := tx.Bucket(bucketSecrets)

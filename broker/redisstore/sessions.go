@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 )
 
 // maxAttempts bounds the optimistic retries of one Transition or DeleteIdentity. Each round of
@@ -162,14 +163,8 @@ func (s *Store) via(ctx context.Context, index, recordPrefix string) (id string,
 // (broker.ErrExists), or if a delivery of t.Outbox has no ID, a payload that is not JSON, or an
 // ID that is queued, dead or given twice (broker.ErrExists).
 func (s *Store) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
-	if id == "" {
-		return nil, fmt.Errorf("redisstore: transition: empty session ID: %w", broker.ErrNotFound)
-	}
-	if !t.To.Valid() {
-		return nil, fmt.Errorf("redisstore: transition of session %q: invalid target status %q", id, t.To)
-	}
-	if t.Identity != nil && t.Identity.FlexIdentity == "" {
-		return nil, fmt.Errorf("redisstore: transition of session %q: identity has an empty FlexIdentity", id)
+	if err := storekit.CheckTransition(id, t); err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	outboxKeys, outboxArgs, err := s.outboxArgs(t.Outbox)
 	if err != nil {
