@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,12 +19,16 @@ import (
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
-// harness is the broker.Store suite's view of the stores openStore opens. The erasure case
-// reads every key under the store's prefix, on every primary, names and contents whatever
-// their type.
-func harness(openStore func(t *testing.T) *redisstore.Store) storetest.Harness {
+// harness is the broker.Store suite's view of stores on url, each under the key prefix prefix
+// returns ("" for a fresh one). A replica is another store, with its own client, under the
+// same prefix. The erasure case reads every key under the store's prefix, on every primary,
+// names and contents whatever their type.
+func harness(url string, prefix func() string) storetest.Harness {
 	return storetest.Harness{
-		Open: func(t *testing.T) broker.Store { return openStore(t) },
+		Open: func(t *testing.T) broker.Store { return open(t, url, prefix()) },
+		Replica: func(t *testing.T, st broker.Store) broker.Store {
+			return open(t, url, st.(*redisstore.Store).Prefix())
+		},
 		Dump: func(t *testing.T, st broker.Store) map[string]string {
 			s := st.(*redisstore.Store)
 			return redistest.Dump(t, s.Client(), s.Prefix())
@@ -47,8 +50,7 @@ func harness(openStore func(t *testing.T) *redisstore.Store) storetest.Harness {
 // TestConformance runs the broker.Store suite against a private redis-server, each subtest
 // under a fresh key prefix.
 func TestConformance(t *testing.T) {
-	srv := redistest.Server(t)
-	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store { return open(t, srv.URL(), "") }))
+	storetest.Run(t, harness(redistest.Server(t).URL(), newPrefix))
 }
 
 // TestConformanceShared runs the suite on the shared Redis (REDIS_URL or 127.0.0.1:6379),
@@ -56,15 +58,12 @@ func TestConformance(t *testing.T) {
 func TestConformanceShared(t *testing.T) {
 	shared := redistest.Shared(t)
 	var n atomic.Int64
-	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store {
-		return open(t, shared.URL, fmt.Sprintf("%s:%d", shared.Prefix, n.Add(1)))
-	}))
+	storetest.Run(t, harness(shared.URL, func() string { return fmt.Sprintf("%s:%d", shared.Prefix, n.Add(1)) }))
 }
 
 // TestConformanceCluster runs the suite on a three-node Redis Cluster.
 func TestConformanceCluster(t *testing.T) {
-	c := sharedCluster(t)
-	storetest.Run(t, harness(func(t *testing.T) *redisstore.Store { return open(t, c.URL(), "") }))
+	storetest.Run(t, harness(sharedCluster(t).URL(), newPrefix))
 }
 
 // realIdentity returns an identity shaped like the service's (see storetest.Customer).
@@ -403,163 +402,56 @@ func TestOutage(t *testing.T) {
 	afterAgent(t, st.AgentStorage())
 }
 
-// TestReplicasRace races three replicas (each its own client) on one session: half try to
-// verify it (with an identity), half to reject it. Exactly one transition wins, the session
-// ends in the winner's state with one version more, and a rejected session never becomes
-// verified afterwards.
-func TestReplicasRace(t *testing.T) {
-	topologies(t, func(t *testing.T, _, url string) {
-		replicas := openReplicas(t, url, 3)
-		ctx := t.Context()
-		now := time.Now()
-		for round := range 5 {
-			sid := fmt.Sprintf("s%d", round)
-			if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-			const racers = 30
-			var wins atomic.Int64
-			var winner atomic.Value
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range racers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					st := replicas[i%len(replicas)]
-					tr := broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusRejected,
-						Apply: func(s *broker.Session) { s.Reason = "revoked" }}
-					if i%2 == 0 {
-						tr = broker.Transition{From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
-							Identity: realIdentity(round*100+i, now)}
-					}
-					<-start
-					_, err := st.Transition(ctx, sid, tr, now)
-					switch {
-					case err == nil:
-						wins.Add(1)
-						winner.Store(tr.To)
-					case !errors.Is(err, broker.ErrConflict):
-						t.Errorf("racer %d: %v", i, err)
-					}
-				}()
-			}
-			close(start)
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("round %d: %d transitions won, want 1", round, wins.Load())
-			}
-			got, err := replicas[1].Session(ctx, sid)
-			if err != nil || got.Status != winner.Load() || got.Version != 2 {
-				t.Fatalf("round %d: session %+v, %v; want %s at version 2", round, got, err, winner.Load())
-			}
-			if got.Status == broker.StatusRejected {
-				_, err := replicas[2].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified}, now)
-				if !errors.Is(err, broker.ErrConflict) {
-					t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
-				}
-			}
-			if n, err := replicas[0].ListIdentities(ctx, broker.IdentityFilter{}, "", 1000); err != nil || len(n) > round+1 {
-				t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(n), err)
-			}
-		}
-	})
-}
-
-// TestReplicasLease races three replicas (each its own client, ten senders each) leasing the
-// same due deliveries, on one Redis and on a Cluster: every delivery is handed to exactly one
-// sender, and the key layout the outbox writes is the documented one.
-func TestReplicasLease(t *testing.T) {
-	topologies(t, func(t *testing.T, name, url string) {
-		replicas := openReplicas(t, url, 3)
-		ctx := t.Context()
-		now := time.Now()
-		const total, subjects = 150, 5
-		var all []broker.Delivery
-		for i := range total {
-			all = append(all, broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: fmt.Sprint(i), Endpoint: "https://crm.example/hook",
-				Type: "identity.verified", Subject: fmt.Sprintf("01JZ%022d", i%subjects), Payload: []byte(`{}`), CreatedAt: now,
-				NextAttempt: now.Add(-time.Duration(i) * time.Microsecond)})
-		}
-		for i := 0; i < total; i += 50 {
-			sid := fmt.Sprintf("s%d", i)
-			if err := replicas[0].CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := replicas[0].Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
-				To: broker.StatusRejected, Outbox: all[i : i+50]}, now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		const senders = 30
-		var mu sync.Mutex
-		count := map[string]int{}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range senders {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				st := replicas[i%len(replicas)]
-				<-start
-				for range total {
-					ds, err := st.Lease(ctx, now, 3, time.Minute)
-					if err != nil {
-						t.Errorf("sender %d: Lease = %v", i, err)
-						return
-					}
-					if len(ds) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, d := range ds {
-						count[d.ID]++
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		for _, d := range all {
-			if count[d.ID] != 1 {
-				t.Errorf("delivery %s was leased %d times, want once", d.ID, count[d.ID])
-			}
-		}
-
-		// What the outbox keeps: a record per queued delivery, the due index, for each dead
-		// letter a record and the dead-letter index, and a set per subject, all under the
-		// broker's hash tag.
-		// (SCAN lists one node's keys: the layout is read on the standalone server.)
-		if name != "standalone" {
-			return
-		}
-		if err := replicas[1].Done(ctx, all[0].ID); err != nil {
+// TestOutboxLayout checks the key layout the outbox writes against the documented one: a
+// record per queued delivery, the due index, for each dead letter a record and the dead-letter
+// index, and a set per subject, all under the broker's hash tag. (The suite's lease race,
+// which every store runs, races replicas: see harness.)
+func TestOutboxLayout(t *testing.T) {
+	st := open(t, redistest.Server(t).URL(), "")
+	ctx := t.Context()
+	now := time.Now()
+	const total, subjects = 150, 5
+	var all []broker.Delivery
+	for i := range total {
+		all = append(all, broker.Delivery{ID: fmt.Sprintf("01JD%022d", i), EventID: fmt.Sprint(i), Endpoint: "https://crm.example/hook",
+			Type: "identity.verified", Subject: fmt.Sprintf("01JZ%022d", i%subjects), Payload: []byte(`{}`), CreatedAt: now,
+			NextAttempt: now.Add(-time.Duration(i) * time.Microsecond)})
+	}
+	for i := 0; i < total; i += 50 {
+		sid := fmt.Sprintf("s%d", i)
+		if err := st.CreateSession(ctx, &broker.Session{ID: sid, Status: broker.StatusRequested, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := replicas[2].Bury(ctx, all[1]); err != nil {
+		if _, err := st.Transition(ctx, sid, broker.Transition{From: []broker.Status{broker.StatusRequested},
+			To: broker.StatusRejected, Outbox: all[i : i+50]}, now); err != nil {
 			t.Fatal(err)
 		}
-		p := replicas[0].Prefix() + ":{b}:ob:"
-		got := 0
-		for key := range redistest.Dump(t, replicas[0].Client(), replicas[0].Prefix()) {
-			if !strings.HasPrefix(key, p) {
-				continue
-			}
-			got++
-			switch rest := strings.TrimPrefix(key, p); {
-			case rest == "due", rest == "dead", rest == "x:"+all[1].ID:
-			case strings.HasPrefix(rest, "s:01JZ"):
-			case strings.HasPrefix(rest, "q:"):
-				if rest == "q:"+all[0].ID || rest == "q:"+all[1].ID {
-					t.Errorf("key %s left behind by Done or Bury", key)
-				}
-			default:
-				t.Errorf("unexpected outbox key %s", key)
-			}
+	}
+	if err := st.Done(ctx, all[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Bury(ctx, all[1]); err != nil {
+		t.Fatal(err)
+	}
+	p := st.Prefix() + ":{b}:ob:"
+	got := 0
+	for key := range redistest.Dump(t, st.Client(), st.Prefix()) {
+		if !strings.HasPrefix(key, p) {
+			continue
 		}
-		if want := total - 2 + 3 + subjects; got != want {
-			t.Errorf("%d outbox keys, want %d", got, want)
+		got++
+		switch rest := strings.TrimPrefix(key, p); {
+		case rest == "due", rest == "dead", rest == "x:"+all[1].ID:
+		case strings.HasPrefix(rest, "s:01JZ"):
+		case strings.HasPrefix(rest, "q:"):
+			if rest == "q:"+all[0].ID || rest == "q:"+all[1].ID {
+				t.Errorf("key %s left behind by Done or Bury", key)
+			}
+		default:
+			t.Errorf("unexpected outbox key %s", key)
 		}
-	})
+	}
+	if want := total - 2 + 3 + subjects; got != want {
+		t.Errorf("%d outbox keys, want %d", got, want)
+	}
 }

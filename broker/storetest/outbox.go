@@ -285,7 +285,7 @@ func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store
 	})
 }
 
-func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
+func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func(t *testing.T, st broker.Store) []broker.Store) {
 	t.Run("oldest due first, by NextAttempt then ID, at most n", func(t *testing.T) {
 		st := open(t)
 		ob := outboxOf(t, st)
@@ -323,20 +323,24 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("racing Lease calls never hand out a delivery twice within its lease", func(t *testing.T) {
 		st := open(t)
 		ob := outboxOf(t, st)
-		const total = 60
+		var obs []broker.Outbox // racer i leases through obs[i%len(obs)]: st's, its replicas'
+		for _, r := range replicas(t, st) {
+			obs = append(obs, outboxOf(t, r))
+		}
+		const total = 150
 		var all []broker.Delivery
 		for i := range total {
-			all = append(all, newDelivery(i+1, base.Add(-time.Duration(i%7)*time.Millisecond)))
+			all = append(all, about(newDelivery(i+1, base.Add(-time.Duration(i%7)*time.Millisecond)), ulidLike(i%5)))
 		}
-		queue(t, st, all[:20]...)
-		queue(t, st, all[20:40]...)
-		queue(t, st, all[40:]...)
+		for i := 0; i < total; i += 50 {
+			queue(t, st, all[i:i+50]...)
+		}
 		got := make([][]string, racers)
 		errs := race(func(i int) error {
 			// Each racer leases until nothing is left; a store that hands deliveries out again
 			// would never run dry, so a racer stops after more calls than can be needed.
 			for range total {
-				ds, err := ob.Lease(t.Context(), base, 4, time.Minute)
+				ds, err := obs[i%len(obs)].Lease(t.Context(), base, 3, time.Minute)
 				if err != nil || len(ds) == 0 {
 					return err
 				}
@@ -362,7 +366,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 			t.Errorf("%d distinct deliveries leased, want %d", len(count), total)
 		}
 		noneDue(t, ob, "just before the leases end", base.Add(time.Minute-time.Nanosecond))
-		if got := leasedIDs(t, ob, base.Add(time.Minute)); len(got) != total {
+		if got := lease(t, ob, base.Add(time.Minute), total, time.Minute); len(got) != total {
 			t.Errorf("when the leases end, %d deliveries are leased again, want %d", len(got), total)
 		}
 	})

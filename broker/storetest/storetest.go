@@ -22,7 +22,7 @@ import (
 )
 
 // racers is how many goroutines the concurrency cases start at once.
-const racers = 20
+const racers = 30
 
 // Harness is what the suite needs of an implementation.
 type Harness struct {
@@ -39,6 +39,18 @@ type Harness struct {
 	// queued delivery and the erasure's own delivery in (its key layout): each must be in the
 	// dump. It is called before Dump.
 	Kept func(st broker.Store, k Kept) []Record
+	// Replica, if set, opens another store on st's data, as another replica of the service
+	// would (its own connections to the backend, the same data): the concurrency cases race
+	// st and two replicas. Without it they race st alone.
+	Replica func(t *testing.T, st broker.Store) broker.Store
+}
+
+// replicas returns st and, if the harness opens replicas, two more on its data.
+func (h Harness) replicas(t *testing.T, st broker.Store) []broker.Store {
+	if h.Replica == nil {
+		return []broker.Store{st}
+	}
+	return []broker.Store{st, h.Replica(t, st), h.Replica(t, st)}
 }
 
 // Run runs the conformance suite. Every subtest calls h.Open for a fresh, empty store.
@@ -53,12 +65,12 @@ func Run(t *testing.T, h Harness) {
 	t.Run("DeleteIdentity", func(t *testing.T) { testDeleteIdentity(t, open) })
 	t.Run("Chat links", func(t *testing.T) { testChatLinks(t, open) })
 	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open, h.replicas) })
 	t.Run("Transition with outbox", func(t *testing.T) { testTransitionOutbox(t, open) })
 	t.Run("DeleteIdentity with notify", func(t *testing.T) { testDeleteIdentityNotify(t, open) })
 	t.Run("DeleteIdentity removes the subject's deliveries", func(t *testing.T) { testDeleteIdentitySubject(t, open) })
 	t.Run("Outbox Subject", func(t *testing.T) { testSubject(t, open) })
-	t.Run("Outbox Lease", func(t *testing.T) { testLease(t, open) })
+	t.Run("Outbox Lease", func(t *testing.T) { testLease(t, open, h.replicas) })
 	t.Run("Outbox Done", func(t *testing.T) { testDone(t, open) })
 	t.Run("Outbox Retry", func(t *testing.T) { testRetry(t, open) })
 	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
@@ -716,48 +728,80 @@ func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
-func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
-	// raceTransitions stores session s1 in state requested and has racers goroutines try tr on
-	// it at once; it returns the store, the session's Version before the race and the errors.
-	raceTransitions := func(t *testing.T, tr broker.Transition) (broker.Store, int64, []error) {
-		st, ctx := open(t), t.Context()
-		create(t, st, newSession("s1"))
-		start := move(t, st, "s1", broker.StatusRequested, nil).Version
-		return st, start, race(func(int) error {
-			_, err := st.Transition(ctx, "s1", tr, base)
+func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store, replicas func(t *testing.T, st broker.Store) []broker.Store) {
+	// raceTransitions stores session sid, moves it to requested and has racers goroutines try
+	// transition trOf(i) on it at once, racer i through stores[i%len(stores)]; it returns the
+	// session's Version before the race and the racers' errors.
+	raceTransitions := func(t *testing.T, stores []broker.Store, sid string, trOf func(i int) broker.Transition) (int64, []error) {
+		ctx := t.Context()
+		create(t, stores[0], newSession(sid))
+		start := move(t, stores[0], sid, broker.StatusRequested, nil).Version
+		return start, race(func(i int) error {
+			_, err := stores[i%len(stores)].Transition(ctx, sid, trOf(i), base)
 			return err
 		})
 	}
+	requested := []broker.Status{broker.StatusRequested}
 	t.Run("racing transitions from one state: exactly one wins", func(t *testing.T) {
-		st, start, errs := raceTransitions(t, broker.Transition{
-			From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
-		})
-		wins := 0
-		for _, err := range errs {
-			var se *broker.StateError
-			switch {
-			case err == nil:
-				wins++
-			case errors.As(err, &se):
-				if se.Current != broker.StatusVerified {
-					t.Errorf("loser's StateError.Current = %s, want verified", se.Current)
+		// In each round half the racers verify the session, each with an identity of its own,
+		// and half reject it.
+		stores := replicas(t, open(t))
+		last := stores[len(stores)-1]
+		for round := range 5 {
+			sid := fmt.Sprintf("s%d", round)
+			trOf := func(i int) broker.Transition {
+				if i%2 == 0 {
+					return broker.Transition{From: requested, To: broker.StatusVerified,
+						Identity: newIdentity(fmt.Sprintf("idn-%d-%02d", round, i), fmt.Sprintf("hr_%d_%02d", round, i))}
 				}
-			default:
-				t.Errorf("loser's error = %v, want a *broker.StateError", err)
+				return broker.Transition{From: requested, To: broker.StatusRejected, Apply: func(s *broker.Session) { s.Reason = "revoked" }}
 			}
-		}
-		if wins != 1 {
-			t.Errorf("%d of %d racing transitions succeeded, want exactly 1", wins, racers)
-		}
-		if got := mustSession(t, st, "s1"); got.Version != start+1 || got.Status != broker.StatusVerified {
-			t.Errorf("after the race: Version %d, Status %s; want %d, verified", got.Version, got.Status, start+1)
+			start, errs := raceTransitions(t, stores, sid, trOf)
+			wins, won := 0, broker.Status("")
+			for i, err := range errs {
+				if err == nil {
+					wins, won = wins+1, trOf(i).To
+				}
+			}
+			if wins != 1 {
+				t.Fatalf("round %d: %d of %d racing transitions succeeded, want exactly 1", round, wins, racers)
+			}
+			for _, err := range errs {
+				var se *broker.StateError
+				switch {
+				case err == nil:
+				case errors.As(err, &se):
+					if se.Current != won {
+						t.Errorf("round %d: loser's StateError.Current = %s, want %s", round, se.Current, won)
+					}
+				default:
+					t.Errorf("round %d: loser's error = %v, want a *broker.StateError", round, err)
+				}
+			}
+			if got := mustSession(t, last, sid); got.Version != start+1 || got.Status != won {
+				t.Fatalf("round %d: after the race: Version %d, Status %s; want %d, %s", round, got.Version, got.Status, start+1, won)
+			}
+			if won == broker.StatusRejected {
+				_, err := last.Transition(t.Context(), sid, broker.Transition{
+					From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified,
+				}, base)
+				if !errors.Is(err, broker.ErrConflict) {
+					t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
+				}
+			}
+			if ids, err := last.ListIdentities(t.Context(), broker.IdentityFilter{}, "", 1000); err != nil || len(ids) > round+1 {
+				t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(ids), err)
+			}
 		}
 	})
 	t.Run("racing transitions that all match lose no update", func(t *testing.T) {
-		st, start, errs := raceTransitions(t, broker.Transition{
-			From:  []broker.Status{broker.StatusRequested, broker.StatusVerified},
-			To:    broker.StatusRequested,
-			Apply: func(s *broker.Session) { s.Reason += "+" },
+		stores := replicas(t, open(t))
+		start, errs := raceTransitions(t, stores, "s1", func(int) broker.Transition {
+			return broker.Transition{
+				From:  []broker.Status{broker.StatusRequested, broker.StatusVerified},
+				To:    broker.StatusRequested,
+				Apply: func(s *broker.Session) { s.Reason += "+" },
+			}
 		})
 		wins := 0
 		for _, err := range errs {
@@ -770,7 +814,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
 		if wins == 0 {
 			t.Fatal("no racing transition succeeded")
 		}
-		got := mustSession(t, st, "s1")
+		got := mustSession(t, stores[0], "s1")
 		if got.Version != start+int64(wins) {
 			t.Errorf("after %d successful transitions: Version %d, want %d (lost update)", wins, got.Version, start+int64(wins))
 		}
@@ -781,12 +825,13 @@ func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 	t.Run("racing Secret calls all get the same value", func(t *testing.T) {
 		st, ctx := open(t), t.Context()
+		stores := replicas(t, st)
 		var mu sync.Mutex
 		generated := map[string]bool{}
 		results := make([][]byte, racers)
 		errs := race(func(i int) error {
 			var err error
-			results[i], err = st.Secret(ctx, "x", func() ([]byte, error) {
+			results[i], err = stores[i%len(stores)].Secret(ctx, "x", func() ([]byte, error) {
 				v := fmt.Appendf(nil, "secret-%02d", i)
 				mu.Lock()
 				generated[string(v)] = true
