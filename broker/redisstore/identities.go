@@ -155,12 +155,7 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 	}
 	indexes := k.identityIndexes(ident)
 	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix(), k.b}, rewrites...)
-	for _, ix := range indexes {
-		keys = append(keys, ix.key)
-		args = ix.args(args)
-	}
-	keys = append(keys, outboxKeys...)
-	args = append(args, outboxArgs...)
+	keys, args = appendWrites(keys, args, indexes, outboxKeys, outboxArgs)
 	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {
 		return s.errf(err, "delete identity %q", id)

@@ -300,12 +300,7 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	args := []any{raw[:sessionHeaderLen], val, s.expiry(next), id,
 		cur.InvitationID, next.InvitationID, cur.ThreadID, next.ThreadID,
 		mode, identityID, oldRec, newRec, len(leave), len(join), k.b}
-	for _, ix := range append(leave, join...) {
-		writeKeys = append(writeKeys, ix.key)
-		args = ix.args(args)
-	}
-	writeKeys = append(writeKeys, outboxKeys...)
-	args = append(args, outboxArgs...)
+	writeKeys, args = appendWrites(writeKeys, args, append(leave, join...), outboxKeys, outboxArgs)
 	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys, args...).Text()
 	if err != nil {
 		return nil, "", s.errf(err, "transition of session %q", id)
