@@ -56,32 +56,45 @@ func (h Harness) replicas(t *testing.T, st broker.Store) []broker.Store {
 // Run runs the conformance suite. Every subtest calls h.Open for a fresh, empty store.
 // Run the suite with -race: several cases are races.
 func Run(t *testing.T, h Harness) {
-	open := h.Open
-	t.Run("CreateSession", func(t *testing.T) { testCreateSession(t, open) })
-	t.Run("Lookup", func(t *testing.T) { testLookup(t, open) })
-	t.Run("Transition", func(t *testing.T) { testTransition(t, open) })
-	t.Run("Transition with identity", func(t *testing.T) { testTransitionIdentity(t, open) })
-	t.Run("ListIdentities", func(t *testing.T) { testListIdentities(t, open) })
-	t.Run("DeleteIdentity", func(t *testing.T) { testDeleteIdentity(t, open) })
-	t.Run("Chat links", func(t *testing.T) { testChatLinks(t, open) })
-	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open, h.replicas) })
-	t.Run("Transition with outbox", func(t *testing.T) { testTransitionOutbox(t, open) })
-	t.Run("DeleteIdentity with notify", func(t *testing.T) { testDeleteIdentityNotify(t, open) })
-	t.Run("DeleteIdentity removes the subject's deliveries", func(t *testing.T) { testDeleteIdentitySubject(t, open) })
-	t.Run("Outbox Subject", func(t *testing.T) { testSubject(t, open) })
-	t.Run("Outbox Lease", func(t *testing.T) { testLease(t, open, h.replicas) })
-	t.Run("Outbox Done", func(t *testing.T) { testDone(t, open) })
-	t.Run("Outbox Retry", func(t *testing.T) { testRetry(t, open) })
-	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
-	t.Run("Outbox lease ownership", func(t *testing.T) { testLeaseOwnership(t, open) })
-	t.Run("Outbox DeadLetters", func(t *testing.T) { testDeadLetters(t, open) })
-	t.Run("DeleteIdentity leaves no trace", func(t *testing.T) { testErasureLeavesNoTrace(t, h) })
-	t.Run("Ping", func(t *testing.T) {
-		if err := open(t).Ping(t.Context()); err != nil {
-			t.Fatalf("Ping on a healthy store = %v, want nil", err)
-		}
-	})
+	for _, c := range []struct {
+		name string
+		test func(t *testing.T, h Harness)
+	}{
+		{"CreateSession", onOpen(testCreateSession)},
+		{"Lookup", onOpen(testLookup)},
+		{"Transition", onOpen(testTransition)},
+		{"Transition with identity", onOpen(testTransitionIdentity)},
+		{"ListIdentities", onOpen(testListIdentities)},
+		{"DeleteIdentity", onOpen(testDeleteIdentity)},
+		{"Chat links", onOpen(testChatLinks)},
+		{"Secret", onOpen(testSecret)},
+		{"Concurrency", func(t *testing.T, h Harness) { testConcurrency(t, h.Open, h.replicas) }},
+		{"Transition with outbox", onOpen(testTransitionOutbox)},
+		{"DeleteIdentity with notify", onOpen(testDeleteIdentityNotify)},
+		{"DeleteIdentity removes the subject's deliveries", onOpen(testDeleteIdentitySubject)},
+		{"Outbox Subject", onOpen(testSubject)},
+		{"Outbox Lease", func(t *testing.T, h Harness) { testLease(t, h.Open, h.replicas) }},
+		{"Outbox Done", onOpen(testDone)},
+		{"Outbox Retry", onOpen(testRetry)},
+		{"Outbox Bury", onOpen(testBury)},
+		{"Outbox lease ownership", onOpen(testLeaseOwnership)},
+		{"Outbox DeadLetters", onOpen(testDeadLetters)},
+		{"DeleteIdentity leaves no trace", testErasureLeavesNoTrace},
+		{"Ping", onOpen(testPing)},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.test(t, h) })
+	}
+}
+
+// onOpen makes a case of the suite of one that needs only Harness.Open.
+func onOpen(test func(t *testing.T, open func(t *testing.T) broker.Store)) func(t *testing.T, h Harness) {
+	return func(t *testing.T, h Harness) { test(t, h.Open) }
+}
+
+func testPing(t *testing.T, open func(t *testing.T) broker.Store) {
+	if err := open(t).Ping(t.Context()); err != nil {
+		t.Fatalf("Ping on a healthy store = %v, want nil", err)
+	}
 }
 
 // base is a fixed point in time with nanoseconds, so that stores which drop precision fail.
