@@ -2,7 +2,6 @@ package boltstore_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -173,82 +172,4 @@ func TestClosedDB(t *testing.T) {
 	}
 	storetest.Unavailable(t, db)
 	agentspitest.Unavailable(t, db.AgentStorage(), agent)
-}
-
-func TestBadInput(t *testing.T) {
-	ctx := t.Context()
-	db := openDB(t)
-	if err := db.CreateSession(ctx, &broker.Session{ID: "s1", Status: broker.StatusCreated, InvitationID: "inv-1"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateSession(ctx, &broker.Session{ID: "s2", Status: broker.StatusCreated, ThreadID: "th-2"}); err != nil {
-		t.Fatal(err)
-	}
-	from := []broker.Status{broker.StatusCreated}
-
-	t.Run("nil session", func(t *testing.T) {
-		if err := db.CreateSession(ctx, nil); err == nil {
-			t.Error("CreateSession(nil) = nil error")
-		}
-	})
-	t.Run("taken thread ID on create is ErrExists", func(t *testing.T) {
-		err := db.CreateSession(ctx, &broker.Session{ID: "s3", ThreadID: "th-2"})
-		if !errors.Is(err, broker.ErrExists) {
-			t.Errorf("CreateSession = %v, want ErrExists", err)
-		}
-		if _, err := db.Session(ctx, "s3"); !errors.Is(err, broker.ErrNotFound) {
-			t.Errorf("rejected session was stored: %v", err)
-		}
-	})
-	t.Run("invalid target status", func(t *testing.T) {
-		_, err := db.Transition(ctx, "s1", broker.Transition{From: from, To: "paused"}, time.Now())
-		if err == nil || errors.Is(err, broker.ErrConflict) {
-			t.Errorf("Transition to an unknown status = %v, want a plain error", err)
-		}
-	})
-	t.Run("Apply taking another session's thread or invitation ID is ErrExists", func(t *testing.T) {
-		for _, tc := range []struct {
-			name, session string
-			apply         func(*broker.Session)
-		}{
-			{"s1 takes s2's thread", "s1", func(s *broker.Session) { s.ThreadID = "th-2" }},
-			{"s2 takes s1's invitation", "s2", func(s *broker.Session) { s.InvitationID = "inv-1" }},
-		} {
-			_, err := db.Transition(ctx, tc.session, broker.Transition{From: from, To: broker.StatusInvited, Apply: tc.apply}, time.Now())
-			if !errors.Is(err, broker.ErrExists) {
-				t.Errorf("%s: Transition = %v, want ErrExists", tc.name, err)
-			}
-		}
-		if s, err := db.SessionByThread(ctx, "th-2"); err != nil || s.ID != "s2" {
-			t.Errorf("thread th-2 now finds %v, %v; want s2", s, err)
-		}
-		if s, err := db.SessionByInvitation(ctx, "inv-1"); err != nil || s.ID != "s1" {
-			t.Errorf("invitation inv-1 now finds %v, %v; want s1", s, err)
-		}
-	})
-	t.Run("new identity whose ID belongs to another flex identity is ErrExists", func(t *testing.T) {
-		if _, err := db.Transition(ctx, "s1", broker.Transition{From: from, To: broker.StatusVerified,
-			Identity: &broker.Identity{ID: "idn-1", FlexIdentity: "hr_one"}}, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		_, err := db.Transition(ctx, "s2", broker.Transition{From: from, To: broker.StatusVerified,
-			Identity: &broker.Identity{ID: "idn-1", FlexIdentity: "hr_two"}}, time.Now())
-		if !errors.Is(err, broker.ErrExists) {
-			t.Errorf("Transition = %v, want ErrExists", err)
-		}
-		if _, err := db.IdentityByFlex(ctx, "hr_two"); !errors.Is(err, broker.ErrNotFound) {
-			t.Errorf("IdentityByFlex(hr_two) = %v, want ErrNotFound", err)
-		}
-	})
-	t.Run("canceled context", func(t *testing.T) {
-		canceled, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := db.Session(canceled, "s1"); !errors.Is(err, context.Canceled) {
-			t.Errorf("Session = %v, want context.Canceled", err)
-		}
-		_, err := db.Transition(canceled, "s2", broker.Transition{From: from, To: broker.StatusInvited}, time.Now())
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Transition = %v, want context.Canceled", err)
-		}
-	})
 }

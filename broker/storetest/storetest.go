@@ -80,6 +80,7 @@ func Run(t *testing.T, h Harness) {
 		{"Outbox lease ownership", onOpen(testLeaseOwnership)},
 		{"Outbox DeadLetters", onOpen(testDeadLetters)},
 		{"DeleteIdentity leaves no trace", testErasureLeavesNoTrace},
+		{"Bad input", onOpen(testBadInput)},
 		{"Ping", onOpen(testPing)},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, h) })
