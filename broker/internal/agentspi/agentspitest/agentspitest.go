@@ -152,33 +152,7 @@ func testStore(t *testing.T, open Backend) {
 				[]string{"n\x00", "n\x00:\x01v é}", "n", "12:3"}},
 		} {
 			_, p := open(t)
-			for _, name := range []string{"test", "a}b", "{x}", "50%/2", "ünï"} {
-				s, err := p.OpenStore(name)
-				if err != nil {
-					t.Fatalf("OpenStore(%q) = %v", name, err)
-				}
-				if err := s.Put(tc.key, []byte{}, tc.tags...); err != nil {
-					t.Fatalf("Put = %v", err)
-				}
-				if v, err := s.Get(tc.key); err != nil || v == nil || len(v) != 0 {
-					t.Errorf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, err)
-				}
-				if got, err := s.GetTags(tc.key); err != nil || len(got) != len(tc.tags) || got[0] != tc.tags[0] {
-					t.Errorf("GetTags = %q, %v", got, err)
-				}
-				for _, expr := range tc.exprs {
-					it, err := s.Query(expr)
-					if err != nil {
-						t.Fatalf("Query(%q) = %v", expr, err)
-					}
-					ok, _ := it.Next()
-					k, _ := it.Key()
-					if !ok || k != tc.key {
-						t.Errorf("store %q: Query(%q) found %q, %v; want the record", name, expr, k, ok)
-					}
-					it.Close()
-				}
-			}
+			AnyBytes(t, p, tc.key, tc.tags, tc.exprs...)
 		}
 	})
 	t.Run("values are copies", func(t *testing.T) {
@@ -234,6 +208,42 @@ func testStore(t *testing.T, open Backend) {
 			t.Errorf("GetStoreConfig of a store never configured = %+v, %v; want empty", c, err)
 		}
 	})
+}
+
+// AnyBytes checks that p keeps any bytes in store names and keys, and the tags as given:
+// in a store of each of a few names with braces, '%', '/' and non-ASCII letters, it puts an
+// empty value under key with tags and reads it back: Get returns an empty value, not nil,
+// GetTags the tags, and a Query of each of exprs finds the record. The suite checks any text;
+// a store that keeps more (bytes that are not UTF-8) checks that through it too.
+func AnyBytes(t *testing.T, p spi.Provider, key string, tags []spi.Tag, exprs ...string) {
+	t.Helper()
+	for _, name := range []string{"test", "a}b", "{x}", "50%/2", "ünï"} {
+		s, err := p.OpenStore(name)
+		if err != nil {
+			t.Fatalf("OpenStore(%q) = %v", name, err)
+		}
+		if err := s.Put(key, []byte{}, tags...); err != nil {
+			t.Fatalf("Put = %v", err)
+		}
+		if v, err := s.Get(key); err != nil || v == nil || len(v) != 0 {
+			t.Errorf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, err)
+		}
+		if got, err := s.GetTags(key); err != nil || len(got) != len(tags) || got[0] != tags[0] {
+			t.Errorf("GetTags = %q, %v", got, err)
+		}
+		for _, expr := range exprs {
+			it, err := s.Query(expr)
+			if err != nil {
+				t.Fatalf("Query(%q) = %v", expr, err)
+			}
+			ok, _ := it.Next()
+			k, _ := it.Key()
+			if !ok || k != key {
+				t.Errorf("store %q: Query(%q) found %q, %v; want the record", name, expr, k, ok)
+			}
+			it.Close()
+		}
+	}
 }
 
 // Collect runs a query and returns the keys it yields, in order, and TotalItems; it checks
