@@ -96,15 +96,7 @@ func testStore(t *testing.T, open Backend) {
 		if err := s.Put("old2", []byte("value-old2")); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Batch(ops); !errors.Is(err, spi.ErrDuplicateKey) {
-			t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
-		}
-		if _, err := s.Get("new0"); !errors.Is(err, spi.ErrDataNotFound) {
-			t.Errorf("Get(new0) after the failed batch = %v, want ErrDataNotFound", err)
-		}
-		if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
-			t.Errorf("query after the failed batch = %v, want [old]", got)
-		}
+		DuplicateChangesNothing(t, s, ops, "new0")
 	})
 	t.Run("batch: IsNewKey after a delete of the same key is allowed", func(t *testing.T) {
 		s := openStore(t, map[string][]spi.Tag{"k": nil, "j": nil})
@@ -208,6 +200,22 @@ func testStore(t *testing.T, open Backend) {
 			t.Errorf("GetStoreConfig of a store never configured = %+v, %v; want empty", c, err)
 		}
 	})
+}
+
+// DuplicateChangesNothing runs ops on s, a store that holds the record "old" tagged t, and
+// checks that the batch fails with spi.ErrDuplicateKey and changes nothing: put, a key the
+// batch puts, is not there, and a query of t finds old alone.
+func DuplicateChangesNothing(t *testing.T, s spi.Store, ops []spi.Operation, put string) {
+	t.Helper()
+	if err := s.Batch(ops); !errors.Is(err, spi.ErrDuplicateKey) {
+		t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
+	}
+	if _, err := s.Get(put); !errors.Is(err, spi.ErrDataNotFound) {
+		t.Errorf("Get(%s) after the failed batch = %v, want ErrDataNotFound", put, err)
+	}
+	if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
+		t.Errorf("query after the failed batch = %v, want [old]", got)
+	}
 }
 
 // AnyBytes checks that p keeps any bytes in store names and keys, and the tags as given:
