@@ -43,6 +43,13 @@ func TestConformance(t *testing.T) {
 			}
 			return bolttest.Dump(t, db.Path())
 		},
+		Subjects: func(t *testing.T, st broker.Store, subject string) []string {
+			ids, err := boltstore.SubjectIndex(st.(*boltstore.DB), subject)
+			if err != nil {
+				t.Fatalf("SubjectIndex = %v", err)
+			}
+			return ids
+		},
 		Kept: func(_ broker.Store, k storetest.Kept) []storetest.Record {
 			return []storetest.Record{
 				{Key: "identities/" + k.Identity.ID, Holds: k.Identity.Claims["memberId"].(string)},

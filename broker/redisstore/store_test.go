@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,6 +31,19 @@ func harness(url string, prefix func() string) storetest.Harness {
 		Dump: func(t *testing.T, st broker.Store) map[string]string {
 			s := st.(*redisstore.Store)
 			return redistest.Dump(t, s.Client(), s.Prefix())
+		},
+		// The subject set, which is gone with its last member.
+		Subjects: func(t *testing.T, st broker.Store, subject string) []string {
+			s := st.(*redisstore.Store)
+			set := s.Prefix() + ":{b}:ob:s:" + subject
+			ids, err := s.Client().SMembers(t.Context(), set).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.Client().Exists(t.Context(), set).Result(); err != nil || (n == 1) != (len(ids) > 0) {
+				t.Errorf("EXISTS %s = %d, %v with %d members", set, n, err, len(ids))
+			}
+			return ids
 		},
 		Kept: func(st broker.Store, k storetest.Kept) []storetest.Record {
 			p := st.(*redisstore.Store).Prefix() + ":{b}:ob:"
@@ -294,74 +306,6 @@ func TestRoundTrips(t *testing.T) {
 		count("Bury", 1, func() error { return st.Bury(ctx, leased[2]) })
 		count("DeadLetters", 1, func() error { _, err := st.DeadLetters(ctx, "", 10); return err })
 	})
-}
-
-// TestSubjectSets follows the set of the deliveries about one identity (its subject set)
-// through the outbox: queuing adds to it, Retry and Bury keep it, Done takes a queued delivery
-// out and the set is gone with its last member; the erasure of the identity removes the set,
-// and the erasure's own deliveries about it (kept by design) start a new one.
-func TestSubjectSets(t *testing.T) {
-	st := open(t, redistest.Server(t).URL(), "")
-	ctx, c := t.Context(), st.Client()
-	now := time.Now()
-	ident := realIdentity(1, now)
-	verify(t, st, "s1", ident, now)
-	set := st.Prefix() + ":{b}:ob:s:" + ident.ID
-	members := func(what string, want ...string) {
-		t.Helper()
-		got, err := c.SMembers(ctx, set).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: subject set %v, want %v", what, got, want)
-		}
-		if n, err := c.Exists(ctx, set).Result(); err != nil || (n == 1) != (len(want) > 0) {
-			t.Errorf("%s: EXISTS %s = %d, %v", what, set, n, err)
-		}
-	}
-	d := func(id, subject string) broker.Delivery {
-		return broker.Delivery{ID: id, Subject: subject, Payload: []byte(`{}`), NextAttempt: now}
-	}
-	if _, err := st.Transition(ctx, "s1", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusVerified,
-		Outbox: []broker.Delivery{d("01JD1", ident.ID), d("01JD2", ident.ID), d("01JD3", ident.ID), d("01JD4", "")}}, now); err != nil {
-		t.Fatal(err)
-	}
-	members("queued", "01JD1", "01JD2", "01JD3")
-	leased, err := st.Lease(ctx, now, 10, time.Minute)
-	if err != nil || len(leased) != 4 {
-		t.Fatalf("Lease = %v, %v", leased, err)
-	}
-	if err := st.Retry(ctx, leased[0]); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Bury(ctx, leased[1]); err != nil {
-		t.Fatal(err)
-	}
-	members("after Retry and Bury", "01JD1", "01JD2", "01JD3")
-	for _, id := range []string{"01JD2", "01JD3", "01JD4"} {
-		if err := st.Done(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	members("after Done of the dead letter and of a queued delivery", "01JD1", "01JD2")
-	if err := st.Done(ctx, "01JD1"); err != nil {
-		t.Fatal(err)
-	}
-	members("after Done of the last queued delivery", "01JD2")
-
-	if err := st.DeleteIdentity(ctx, ident.ID, d("01JD5", ident.ID), d("01JD6", "")); err != nil {
-		t.Fatal(err)
-	}
-	members("after the erasure", "01JD5")
-	if dead, err := st.DeadLetters(ctx, "", 10); err != nil || len(dead) != 0 {
-		t.Errorf("DeadLetters after the erasure = %v, %v; want none", dead, err)
-	}
-	if err := st.Done(ctx, "01JD5"); err != nil {
-		t.Fatal(err)
-	}
-	members("after Done of the erasure's delivery")
 }
 
 // TestOutage stops Redis under a store in use: every operation fails with an error matching

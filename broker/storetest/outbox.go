@@ -658,6 +658,73 @@ func withBuriedSubject(t *testing.T, open func(t *testing.T) broker.Store) (brok
 	return st, ob, gone
 }
 
+// testSubjectIndex follows the store's index of deliveries by Subject (Harness.Subjects)
+// through the outbox: queuing adds a delivery about someone, Retry and Bury keep it, Done of a
+// queued delivery takes it out (not Done of a dead letter, which Done does not remove), and the
+// erasure of the subject takes out all of theirs, while its own deliveries about them (kept by
+// design) are listed anew.
+func testSubjectIndex(t *testing.T, h Harness) {
+	if h.Subjects == nil {
+		t.Fatal("Harness.Subjects is nil: the subject index cannot be followed")
+	}
+	st := h.Open(t)
+	ob := outboxOf(t, st)
+	a, b := newIdentity(ulidLike(1), "hr_a"), newIdentity(ulidLike(2), "hr_b")
+	putIdentity(t, st, a)
+	putIdentity(t, st, b)
+	index := func(what string, subject *broker.Identity, want ...int) {
+		t.Helper()
+		got := h.Subjects(t, st, subject.ID)
+		slices.Sort(got)
+		var ids []string
+		for _, i := range want {
+			ids = append(ids, deliveryID(i))
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("%s: index of %s's deliveries = %v, want %v", what, subject.FlexIdentity, got, ids)
+		}
+	}
+	queue(t, st, about(newDelivery(1, base), a.ID), about(newDelivery(2, base), a.ID), about(newDelivery(3, base), a.ID),
+		newDelivery(4, base), about(newDelivery(5, base), b.ID))
+	index("queued", a, 1, 2, 3)
+	index("queued", b, 5)
+	leased := lease(t, ob, base, 10, time.Minute)
+	if len(leased) != 5 {
+		t.Fatalf("Lease = %v", deliveryIDs(leased))
+	}
+	if err := ob.Retry(t.Context(), leased[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Bury(t.Context(), leased[1]); err != nil {
+		t.Fatal(err)
+	}
+	index("after Retry and Bury", a, 1, 2, 3)
+	for _, i := range []int{2, 3, 4} { // a dead letter, a queued delivery, one about no one
+		if err := ob.Done(t.Context(), deliveryID(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index("after Done of the dead letter and of a queued delivery", a, 1, 2)
+	index("after Done of the dead letter and of a queued delivery", b, 5)
+	if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
+		t.Fatal(err)
+	}
+	index("after Done of the last queued delivery", a, 2)
+
+	if err := st.DeleteIdentity(t.Context(), a.ID, about(newDelivery(6, base), a.ID), newDelivery(7, base)); err != nil {
+		t.Fatal(err)
+	}
+	index("after the erasure", a, 6)
+	index("after the erasure", b, 5)
+	if dead := deadLetters(t, ob); len(dead) != 0 {
+		t.Errorf("DeadLetters after the erasure = %v; want none", deliveryIDs(dead))
+	}
+	if err := ob.Done(t.Context(), deliveryID(6)); err != nil {
+		t.Fatal(err)
+	}
+	index("after Done of the erasure's delivery", a)
+}
+
 func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the subject's deliveries, queued, leased or dead, and keeps the others and the notify deliveries", func(t *testing.T) {
 		st := open(t)

@@ -39,6 +39,11 @@ type Harness struct {
 	// queued delivery and the erasure's own delivery in (its key layout): each must be in the
 	// dump. It is called before Dump.
 	Kept func(st broker.Store, k Kept) []Record
+	// Subjects returns the IDs of the deliveries the store's index of deliveries by Subject
+	// (which DeleteIdentity finds them through) lists for subject, in any order, and may check
+	// what else the store keeps with the index. The subject index case follows it through the
+	// outbox. It is required.
+	Subjects func(t *testing.T, st broker.Store, subject string) []string
 	// Replica, if set, opens another store on st's data, as another replica of the service
 	// would (its own connections to the backend, the same data): the concurrency cases race
 	// st and two replicas. Without it they race st alone.
@@ -73,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeleteIdentity with notify", onOpen(testDeleteIdentityNotify)},
 		{"DeleteIdentity removes the subject's deliveries", onOpen(testDeleteIdentitySubject)},
 		{"Outbox Subject", onOpen(testSubject)},
+		{"Outbox subject index", testSubjectIndex},
 		{"Outbox Lease", func(t *testing.T, h Harness) { testLease(t, h.Open, h.replicas) }},
 		{"Outbox Done", onOpen(testDone)},
 		{"Outbox Retry", onOpen(testRetry)},
