@@ -27,6 +27,13 @@ func outboxOf(t *testing.T, st broker.Store) broker.Outbox {
 	return ob
 }
 
+// openOutbox opens a fresh store and returns it with its outbox.
+func openOutbox(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox) {
+	t.Helper()
+	st := open(t)
+	return st, outboxOf(t, st)
+}
+
 // cet is a zone other than UTC: stores keep the instant, and JSON keeps the offset.
 var cet = time.FixedZone("CET", 3600)
 
@@ -136,8 +143,7 @@ func bury(t *testing.T, st broker.Store, ob broker.Outbox, ds ...broker.Delivery
 
 func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("deliveries are queued with the transition and lease back exactly as given", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		create(t, st, newSession("s1"))
 		first := newDelivery(1, base.In(cet))
 		first.Attempts, first.LastError = 2, "HTTP 503 from a previous owner"
@@ -171,8 +177,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 				Apply: func(s *broker.Session) { s.InvitationID = "inv-s2" }}, broker.ErrExists},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				st := open(t)
-				ob := outboxOf(t, st)
+				st, ob := openOutbox(t, open)
 				s := newSession("s1")
 				create(t, st, s)
 				create(t, st, newSession("s2"))
@@ -187,8 +192,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery without ID is an error and the transition writes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		s := newSession("s1")
 		create(t, st, s)
 		empty := newDelivery(2, base)
@@ -204,8 +208,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		noneDue(t, ob, "after the refused transition", far)
 	})
 	t.Run("a delivery whose ID is queued, dead or given twice is ErrExists and the transition writes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, far))     // stays queued
 		bury(t, st, ob, newDelivery(2, base)) // dead
 		s := newSession("s1")
@@ -229,8 +232,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery is due at NextAttempt, not before", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base.In(cet)) // due instants compare across zones
 		queue(t, st, d)
 		noneDue(t, ob, "a nanosecond before NextAttempt", base.Add(-time.Nanosecond))
@@ -257,8 +259,7 @@ func unchanged(t *testing.T, ob broker.Outbox, dead, queued []broker.Delivery) {
 
 func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("queues the deliveries with the erasure", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		ident := newIdentity(ulidLike(1), "hr_erased")
 		putIdentity(t, st, ident)
 		first, second := newDelivery(1, base), newDelivery(2, base.Add(time.Second).In(cet))
@@ -272,8 +273,7 @@ func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store
 		sameDeliveries(t, "Lease", want, lease(t, ob, far, 10, time.Minute))
 	})
 	t.Run("an erasure that finds nothing queues nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		putIdentity(t, st, newIdentity(ulidLike(1), "hr_once"))
 		if err := st.DeleteIdentity(t.Context(), ulidLike(1), newDelivery(1, base)); err != nil {
 			t.Fatalf("first DeleteIdentity = %v", err)
@@ -287,8 +287,7 @@ func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store
 
 func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func(t *testing.T, st broker.Store) []broker.Store) {
 	t.Run("oldest due first, by NextAttempt then ID, at most n", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		hour := base.Add(-time.Hour)
 		due := map[int]time.Time{
 			7: base.Add(-2 * time.Hour),
@@ -309,8 +308,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func
 		noneDue(t, ob, "third Lease", base)
 	})
 	t.Run("a leased delivery is hidden from Lease until now+lease, then handed out again", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d, e := newDelivery(1, base), newDelivery(2, base.Add(10*time.Second))
 		queue(t, st, d, e)
 		sameDeliveries(t, "Lease", []broker.Delivery{d}, lease(t, ob, base, 10, 30*time.Second))
@@ -321,8 +319,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func
 		sameDeliveries(t, "Lease when the second lease ends", []broker.Delivery{d}, lease(t, ob, base.Add(time.Minute), 10, 30*time.Second))
 	})
 	t.Run("racing Lease calls never hand out a delivery twice within its lease", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		var obs []broker.Outbox // racer i leases through obs[i%len(obs)]: st's, its replicas'
 		for _, r := range replicas(t, st) {
 			obs = append(obs, outboxOf(t, r))
@@ -371,8 +368,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func
 		}
 	})
 	t.Run("n and lease must be positive", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d)
 		for _, tc := range []struct {
@@ -389,8 +385,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func
 
 func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the delivery, leased or not; unknown IDs are not an error", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base), newDelivery(2, base), newDelivery(3, base.Add(time.Hour)))
 		if got := leasedIDs(t, ob, base); !slices.Equal(got, []string{deliveryID(1), deliveryID(2)}) {
 			t.Fatalf("Lease = %v", got)
@@ -405,8 +400,7 @@ func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("dead letters are not removed", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		bury(t, st, ob, newDelivery(1, base))
 		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
 			t.Fatalf("Done(a dead letter) = %v", err)
@@ -421,8 +415,7 @@ func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 // withDone opens a store whose outbox queued delivery 1, which is done.
 func withDone(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox) {
 	t.Helper()
-	st := open(t)
-	ob := outboxOf(t, st)
+	st, ob := openOutbox(t, open)
 	queue(t, st, newDelivery(1, base))
 	if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
 		t.Fatal(err)
@@ -432,8 +425,7 @@ func withDone(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store,
 
 func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("stores Attempts, NextAttempt and LastError, keeps the rest, and is due at NextAttempt", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d)
 		got := lease(t, ob, base, 1, time.Hour)
@@ -477,8 +469,7 @@ func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 
 func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("moves the delivery to the dead letters with its final Attempts and LastError", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d, newDelivery(2, base))
 		got := lease(t, ob, base, 1, time.Minute)
@@ -521,8 +512,7 @@ func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 
 func testDeadLetters(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("ID order, paged after the last ID seen; after is a position", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		for _, i := range []int{5, 2, 7, 1, 3, 6, 4} {
 			bury(t, st, ob, newDelivery(i, base.Add(-time.Duration(i)*time.Second)))
 		}
@@ -571,8 +561,7 @@ func testDeadLetters(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a non-positive limit is an error", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		bury(t, st, ob, newDelivery(1, base))
 		for _, limit := range []int{0, -1} {
 			if _, err := ob.DeadLetters(t.Context(), "", limit); err == nil {
@@ -613,8 +602,7 @@ func buried(d broker.Delivery, got []broker.Delivery) broker.Delivery {
 
 func testSubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Subject is kept through Lease, Retry, Bury and DeadLetters", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		x, y, z := about(newDelivery(1, base), ulidLike(1)), about(newDelivery(2, base), ulidLike(2)), newDelivery(3, base)
 		queue(t, st, x, y, z)
 		got := lease(t, ob, base, 10, time.Minute)
@@ -650,8 +638,7 @@ func testSubject(t *testing.T, open func(t *testing.T) broker.Store) {
 // withBuriedSubject opens a store with an identity, gone, and a dead letter about it (1).
 func withBuriedSubject(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox, *broker.Identity) {
 	t.Helper()
-	st := open(t)
-	ob := outboxOf(t, st)
+	st, ob := openOutbox(t, open)
 	gone := newIdentity(ulidLike(1), "hr_gone")
 	putIdentity(t, st, gone)
 	bury(t, st, ob, about(newDelivery(1, base), gone.ID))
@@ -727,8 +714,7 @@ func testSubjectIndex(t *testing.T, h Harness) {
 
 func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the subject's deliveries, queued, leased or dead, and keeps the others and the notify deliveries", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		gone, other, third := newIdentity(ulidLike(1), "hr_gone"), newIdentity(ulidLike(2), "hr_other"), newIdentity(ulidLike(3), "hr_third")
 		putIdentity(t, st, gone)
 		putIdentity(t, st, other)
@@ -774,8 +760,7 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 			[]broker.Delivery{o(8, base), newDelivery(9, base), o(10, base), n11, n12}, lease(t, ob, far, 100, time.Minute))
 	})
 	t.Run("an erasure that finds no identity removes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		erased := newIdentity(ulidLike(1), "hr_erased")
 		putIdentity(t, st, erased)
 		bury(t, st, ob, about(newDelivery(1, base), "nope"), newDelivery(2, base))
@@ -847,8 +832,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	}
 	t.Run("a lease that ran out and was taken over", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		first := lease(t, ob, base, 1, time.Minute)
 		// The first sender stalls past its lease; a second sender leases the delivery.
@@ -880,8 +864,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameDeliveries(t, "Lease at NextAttempt", []broker.Delivery{want}, lease(t, ob, owner.NextAttempt, 10, time.Minute))
 	})
 	t.Run("a delivery without a lease is not checked", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		lease(t, ob, base, 1, time.Minute)
 		d := newDelivery(1, base)
@@ -891,8 +874,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("Done by a stale sender still removes the delivered event", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		lease(t, ob, base, 1, time.Minute)
 		lease(t, ob, base.Add(2*time.Minute), 1, time.Minute)

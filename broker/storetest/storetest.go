@@ -142,6 +142,14 @@ func newIdentity(id, flex string) *broker.Identity {
 	}
 }
 
+// withSession opens a fresh store and creates session s1 in it (newSession); it returns both.
+func withSession(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, *broker.Session) {
+	t.Helper()
+	st, s := open(t), newSession("s1")
+	create(t, st, s)
+	return st, s
+}
+
 // create stores s and fails the test if that does not work.
 func create(t *testing.T, st broker.Store, s *broker.Session) {
 	t.Helper()
@@ -372,9 +380,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 	now := time.Date(2031, time.March, 14, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
 
 	t.Run("success increments Version by one, sets Status and UpdatedAt and runs Apply", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		got, err := st.Transition(t.Context(), "s1", broker.Transition{
 			From:  []broker.Status{broker.StatusCreated, broker.StatusInvited},
 			To:    broker.StatusConnected,
@@ -400,8 +406,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "stored session", want, again)
 	})
 	t.Run("each transition increments Version by exactly one", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		for i, to := range []broker.Status{broker.StatusInvited, broker.StatusConnected, broker.StatusRequested, broker.StatusVerified} {
 			got := move(t, st, "s1", to, nil)
 			if want := int64(i + 2); got.Version != want {
@@ -410,9 +415,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("Apply sees the stored session", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		move(t, st, "s1", broker.StatusInvited, nil)
 		var seen *broker.Session
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{
@@ -431,9 +434,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "session passed to Apply", want, seen)
 	})
 	t.Run("From not matching is a *StateError matching ErrConflict and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		ident := newIdentity("idn-1", "hr_one")
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{
 			From: []broker.Status{broker.StatusRequested},
@@ -469,9 +470,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		isNotFound(t, "Identity(identity of the refused transition)", err)
 	})
 	t.Run("Apply changing what only the store sets, or the confirmation code, is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		for field, apply := range map[string]func(*broker.Session){
 			"ID":               func(s *broker.Session) { s.ID = "other" },
 			"Status":           func(s *broker.Session) { s.Status = broker.StatusClosed },
@@ -489,8 +488,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "session after refused transitions", stored(s, 1), mustSession(t, st, "s1"))
 	})
 	t.Run("empty From allows no state", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{To: broker.StatusInvited}, now)
 		var se *broker.StateError
 		if !errors.As(err, &se) {
@@ -501,8 +499,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("unknown and empty session IDs are ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		for _, id := range []string{"unknown", ""} {
 			_, err := st.Transition(t.Context(), id, broker.Transition{
 				From: []broker.Status{broker.StatusCreated}, To: broker.StatusInvited,
@@ -511,8 +508,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("thread index follows ThreadID", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		move(t, st, "s1", broker.StatusRequested, func(s *broker.Session) { s.ThreadID = "th-1" })
 		got, err := st.SessionByThread(t.Context(), "th-1")
@@ -533,8 +529,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		isNotFound(t, "SessionByThread(cleared thread)", err)
 	})
 	t.Run("thread index follows a transition that leaves ThreadID alone", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		move(t, st, "s1", broker.StatusRequested, func(s *broker.Session) { s.ThreadID = "th-1" })
 		move(t, st, "s1", broker.StatusVerified, nil)
 		got, err := st.SessionByThread(t.Context(), "th-1")
@@ -544,8 +539,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "SessionByThread", mustSession(t, st, "s1"), got)
 	})
 	t.Run("invitation index follows InvitationID", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		move(t, st, "s1", broker.StatusInvited, func(s *broker.Session) { s.InvitationID = "inv-new" })
 		_, err := st.SessionByInvitation(t.Context(), "inv-s1")
 		isNotFound(t, "SessionByInvitation(previous invitation)", err)
@@ -558,8 +552,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		create(t, st, s)
 	})
 	t.Run("returned session is a copy", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		got := move(t, st, "s1", broker.StatusInvited, func(s *broker.Session) { s.Chat = &broker.Chat{Identity: "hr_abc"} })
 		want := mustSession(t, st, "s1")
 		got.Chat.Identity = "changed"
@@ -605,15 +598,13 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 	}
 
 	t.Run("new flex identity is stored with the given ID and linked", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		ident := newIdentity("idn-1", "hr_one")
 		want := *ident
 		linked(t, st, "s1", verify(t, st, "s1", ident, base), ident, &want)
 	})
 	t.Run("existing flex identity keeps its ID and CreatedAt and takes every other field", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		first := newIdentity("idn-1", "hr_one")
 		verify(t, st, "s1", first, base)
@@ -638,8 +629,7 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		isNotFound(t, "Identity(the ID proposed for an existing flex identity)", err)
 	})
 	t.Run("different flex identities are different records", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		verify(t, st, "s1", newIdentity("idn-1", "hr_one"), base)
 		verify(t, st, "s2", newIdentity("idn-2", "hr_two"), base)
@@ -651,8 +641,7 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		}
 	})
 	t.Run("returned identities are copies", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		ident := newIdentity("idn-1", "hr_one")
 		verify(t, st, "s1", ident, base)
 		want, _ := st.Identity(t.Context(), "idn-1")
@@ -679,9 +668,7 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := open(t)
-			s := newSession("s1")
-			create(t, st, s)
+			st, s := withSession(t, open)
 			_, err := st.Transition(t.Context(), "s1", broker.Transition{
 				From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: tc.ident,
 			}, base)
