@@ -1,7 +1,9 @@
 // Package agentspi holds what the broker's two implementations of aries-framework-go's storage
-// SPI (bbolt in boltstore, Redis in redisstore) share: the SPI's rules for keys and tags, the
-// query expressions they accept, how query results are sorted and paged, and the Iterator
-// over them. Each store finds the matching keys and reads records its own way.
+// SPI (bbolt in boltstore, Redis in redisstore) share: the SPI's rules for keys and tags and
+// the checks of every call's arguments (calls.go), the query expressions they accept, how
+// query results are sorted and paged, the Iterator over them, Get and GetTags over a store's
+// reader, and the list of open stores. Each store finds the matching keys and reads and writes
+// records its own way.
 package agentspi
 
 import (
