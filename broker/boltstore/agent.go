@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
 	bolt "go.etcd.io/bbolt"
@@ -45,7 +43,9 @@ func (db *DB) AgentStorage() spi.Provider { return db.agent }
 type agentProvider struct {
 	db *DB
 
-	open agentspi.OpenStores[*agentStore] // by lower-cased name
+	// The open stores by lower-cased name, and so GetOpenStores and Close: they only take
+	// stores off the list.
+	agentspi.OpenStores[*agentStore]
 }
 
 var _ spi.Provider = (*agentProvider)(nil)
@@ -56,12 +56,12 @@ func newAgentProvider(db *DB) *agentProvider {
 
 // OpenStore creates the store's bucket if it does not exist yet and returns a handle to it.
 func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
-	if name == "" {
-		return nil, fmt.Errorf("boltstore: agent: open store: %w", agentspi.ErrEmptyStoreName)
+	name, err := agentspi.StoreName("open store", name)
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: agent: %w", err)
 	}
-	name = strings.ToLower(name)
 	var exists bool
-	err := p.db.view(func(tx *bolt.Tx) error {
+	err = p.db.view(func(tx *bolt.Tx) error {
 		exists = tx.Bucket(bucketAgent).Bucket([]byte(name)) != nil
 		return nil
 	})
@@ -74,21 +74,16 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: agent: open store %q: %w", name, err)
 	}
-	return p.open.Get(name, nil, func() *agentStore { return &agentStore{p: p, name: name} }), nil
+	return p.OpenStores.Get(name, nil, func() *agentStore { return &agentStore{p: p, name: name} }), nil
 }
 
 // SetStoreConfig replaces the store's configuration. The store must exist (OpenStore creates
 // it, in this process or an earlier one), or the error wraps spi.ErrStoreNotFound. Tag names
 // are indexed whether configured or not, so the configuration is only recorded.
 func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguration) error {
-	if name == "" {
-		return fmt.Errorf("boltstore: agent: set store config: %w", agentspi.ErrEmptyStoreName)
-	}
-	name = strings.ToLower(name)
-	for _, tn := range config.TagNames {
-		if err := agentspi.CheckTagName(tn); err != nil {
-			return fmt.Errorf("boltstore: agent: set config of store %q: %w", name, err)
-		}
+	name, err := agentspi.CheckConfig(name, config)
+	if err != nil {
+		return fmt.Errorf("boltstore: agent: %w", err)
 	}
 	val, err := json.Marshal(config)
 	if err != nil {
@@ -110,11 +105,11 @@ func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguratio
 // spi.ErrStoreNotFound if the store was never created in this file.
 func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, error) {
 	var config spi.StoreConfiguration
-	if name == "" {
-		return config, fmt.Errorf("boltstore: agent: get store config: %w", agentspi.ErrEmptyStoreName)
+	name, err := agentspi.StoreName("get store config", name)
+	if err != nil {
+		return config, fmt.Errorf("boltstore: agent: %w", err)
 	}
-	name = strings.ToLower(name)
-	err := p.db.view(func(tx *bolt.Tx) error {
+	err = p.db.view(func(tx *bolt.Tx) error {
 		b, err := storeBucket(tx, name, false)
 		if err != nil {
 			return err
@@ -128,17 +123,6 @@ func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, err
 		return spi.StoreConfiguration{}, fmt.Errorf("boltstore: agent: get config of store %q: %w", name, err)
 	}
 	return config, nil
-}
-
-// GetOpenStores returns the stores opened through this provider and not closed since, ordered
-// by name.
-func (p *agentProvider) GetOpenStores() []spi.Store { return p.open.List() }
-
-// Close takes every store off the open list. It does not close the file (DB.Close does), and
-// the provider stays usable.
-func (p *agentProvider) Close() error {
-	p.open.Clear()
-	return nil
 }
 
 // storeBucket returns the bucket of the named (lower-cased) store, creating it and its nested
@@ -200,14 +184,8 @@ func (s *agentStore) write(fn func(records, index *bolt.Bucket) error) error {
 
 // Put stores value and tags under key, replacing any earlier value and tags.
 func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
-	if key == "" {
-		return s.errf("put: %w", agentspi.ErrEmptyKey)
-	}
-	if value == nil {
-		return s.errf("put %q: value cannot be nil", key)
-	}
-	if err := agentspi.CheckTags(tags); err != nil {
-		return s.errf("put %q: %w", key, err)
+	if err := agentspi.CheckPut(key, value, tags); err != nil {
+		return s.errf("%w", err)
 	}
 	return s.write(func(records, index *bolt.Bucket) error {
 		if err := putRecord(records, index, key, value, tags); err != nil {
@@ -218,35 +196,17 @@ func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 }
 
 // Get returns a copy of the value under key, or an error wrapping spi.ErrDataNotFound.
-func (s *agentStore) Get(key string) ([]byte, error) {
-	if key == "" {
-		return nil, s.errf("get: %w", agentspi.ErrEmptyKey)
-	}
-	var value []byte
-	err := s.read(func(records, _ *bolt.Bucket) error {
-		raw := records.Get([]byte(key))
-		if raw == nil {
-			return nil
-		}
-		v, _, err := decodeRecord(raw)
-		value = bytes.Clone(v)
-		return err
-	})
-	if err != nil {
-		return nil, s.errf("get %q: %w", key, err)
-	}
-	if value == nil {
-		return nil, s.errf("get %q: %w", key, spi.ErrDataNotFound)
-	}
-	return value, nil
-}
+func (s *agentStore) Get(key string) ([]byte, error) { return agentspi.Get(s.record, s.errf, key) }
 
 // GetTags returns the tags stored with key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
-	if key == "" {
-		return nil, s.errf("get tags: %w", agentspi.ErrEmptyKey)
-	}
+	return agentspi.GetTags(s.record, s.errf, key)
+}
+
+// record reads key's value (a copy) and tags, or fails with spi.ErrDataNotFound.
+func (s *agentStore) record(key string) ([]byte, []spi.Tag, error) {
 	var (
+		value []byte
 		tags  []spi.Tag
 		found bool
 	)
@@ -256,26 +216,23 @@ func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
 			return nil
 		}
 		found = true
-		var err error
-		_, tags, err = decodeRecord(raw)
+		v, t, err := decodeRecord(raw)
+		value, tags = bytes.Clone(v), t
 		return err
 	})
-	if err != nil {
-		return nil, s.errf("get tags of %q: %w", key, err)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case !found:
+		return nil, nil, spi.ErrDataNotFound
 	}
-	if !found {
-		return nil, s.errf("get tags of %q: %w", key, spi.ErrDataNotFound)
-	}
-	return tags, nil
+	return value, tags, nil
 }
 
 // GetBulk returns the values under keys, in order; a missing key gives a nil value.
 func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
-	if len(keys) == 0 {
-		return nil, s.errf("get bulk: no keys given")
-	}
-	if slices.Contains(keys, "") {
-		return nil, s.errf("get bulk: %w", agentspi.ErrEmptyKey)
+	if err := agentspi.CheckKeys(keys); err != nil {
+		return nil, s.errf("%w", err)
 	}
 	values := make([][]byte, len(keys))
 	err := s.read(func(records, _ *bolt.Bucket) error {
@@ -298,8 +255,8 @@ func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
 
 // Delete removes key, its value and its tags. Deleting a missing key is not an error.
 func (s *agentStore) Delete(key string) error {
-	if key == "" {
-		return s.errf("delete: %w", agentspi.ErrEmptyKey)
+	if err := agentspi.CheckKey("delete", key); err != nil {
+		return s.errf("%w", err)
 	}
 	return s.write(func(records, index *bolt.Bucket) error {
 		if err := deleteRecord(records, index, key); err != nil {
@@ -314,18 +271,8 @@ func (s *agentStore) Delete(key string) error {
 // or put earlier in the same batch) fails the whole batch with an error wrapping
 // spi.ErrDuplicateKey.
 func (s *agentStore) Batch(operations []spi.Operation) error {
-	if len(operations) == 0 {
-		return s.errf("batch: no operations given")
-	}
-	for i, op := range operations {
-		if op.Key == "" {
-			return s.errf("batch: operation %d: %w", i, agentspi.ErrEmptyKey)
-		}
-		if op.Value != nil {
-			if err := agentspi.CheckTags(op.Tags); err != nil {
-				return s.errf("batch: operation %d (%q): %w", i, op.Key, err)
-			}
-		}
+	if err := agentspi.CheckBatch(operations); err != nil {
+		return s.errf("%w", err)
 	}
 	return s.write(func(records, index *bolt.Bucket) error {
 		for i, op := range operations {
@@ -351,7 +298,7 @@ func (s *agentStore) Flush() error { return nil }
 
 // Close takes the store off the provider's open list. The handle keeps working.
 func (s *agentStore) Close() error {
-	s.p.open.Remove(s.name, s)
+	s.p.OpenStores.Remove(s.name, s)
 	return nil
 }
 

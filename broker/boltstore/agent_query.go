@@ -68,13 +68,9 @@ func criterionKeys(c agentspi.Criterion, index *bolt.Bucket) map[string]struct{}
 // values), byte-wise otherwise, ties by key; records without the sort tag come last in either
 // order. InitialPageNum skips that many pages.
 func (s *agentStore) Query(expression string, options ...spi.QueryOption) (spi.Iterator, error) {
-	q, err := agentspi.Parse(expression)
+	q, opts, err := agentspi.ParseQuery(expression, options)
 	if err != nil {
-		return nil, s.errf("query: %w", err)
-	}
-	opts, err := agentspi.Options(options)
-	if err != nil {
-		return nil, s.errf("query %q: %w", expression, err)
+		return nil, s.errf("%w", err)
 	}
 	var hits []agentspi.Hit
 	err = s.read(func(records, index *bolt.Bucket) error {

@@ -1,8 +1,6 @@
 package boltstore_test
 
 import (
-	"errors"
-	"slices"
 	"testing"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
@@ -31,18 +29,9 @@ func TestAgentBatch(t *testing.T) {
 	if err := s.Put("old", []byte("value-old"), spi.Tag{Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Batch([]spi.Operation{
+	agentspitest.DuplicateChangesNothing(t, s, []spi.Operation{
 		{Key: "new", Value: []byte("value-new"), Tags: []spi.Tag{{Name: "t"}}},
 		{Key: "old", Value: nil},
 		{Key: "new", Value: []byte("again"), PutOptions: &spi.PutOptions{IsNewKey: true}},
-	})
-	if !errors.Is(err, spi.ErrDuplicateKey) {
-		t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
-	}
-	if _, err := s.Get("new"); !errors.Is(err, spi.ErrDataNotFound) {
-		t.Errorf("Get(new) after the failed batch = %v, want ErrDataNotFound", err)
-	}
-	if got, _ := agentspitest.Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
-		t.Errorf("query after the failed batch = %v, want [old]", got)
-	}
+	}, "new")
 }

@@ -152,18 +152,14 @@ func (db *DB) Close() error {
 // view and update run fn in a read-only or read-write transaction. Errors from fn come back as
 // they are; errors from bbolt itself (a failed commit, a closed file) are wrapped, a closed file
 // as broker.ErrUnavailable.
-func (db *DB) view(fn func(*bolt.Tx) error) error {
-	var fnErr error
-	err := db.bolt.View(func(tx *bolt.Tx) error { fnErr = fn(tx); return fnErr })
-	if err != nil && err == fnErr {
-		return err
-	}
-	return db.boltErr(err)
-}
+func (db *DB) view(fn func(*bolt.Tx) error) error { return db.run(db.bolt.View, fn) }
 
-func (db *DB) update(fn func(*bolt.Tx) error) error {
+func (db *DB) update(fn func(*bolt.Tx) error) error { return db.run(db.bolt.Update, fn) }
+
+// run runs fn in a transaction of bbolt's View or Update.
+func (db *DB) run(tx func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {
 	var fnErr error
-	err := db.bolt.Update(func(tx *bolt.Tx) error { fnErr = fn(tx); return fnErr })
+	err := tx(func(tx *bolt.Tx) error { fnErr = fn(tx); return fnErr })
 	if err != nil && err == fnErr {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 )
 
 var _ broker.Outbox = (*DB)(nil)
@@ -35,8 +36,8 @@ func dueKey(t time.Time, id string) []byte {
 // record follows the delivery's current due time (the first dueLen bytes of its outbox_due key).
 
 func encodeDelivery(d *broker.Delivery) ([]byte, error) {
-	if len(d.Payload) > 0 && !json.Valid(d.Payload) {
-		return nil, fmt.Errorf("delivery %q: payload is not valid JSON", d.ID)
+	if err := storekit.CheckPayload(d); err != nil {
+		return nil, err
 	}
 	meta := *d
 	meta.Payload = nil
@@ -69,16 +70,12 @@ func decodeDelivery(rec []byte) (broker.Delivery, error) {
 // may be given twice (broker.ErrExists).
 func encodeOutbox(ds []broker.Delivery) ([][]byte, error) {
 	recs := make([][]byte, len(ds))
-	seen := make(map[string]bool, len(ds))
+	var check storekit.Outbox
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" {
-			return nil, errors.New("delivery with an empty ID")
+		if err := check.CheckID(d); err != nil {
+			return nil, err
 		}
-		if seen[d.ID] {
-			return nil, fmt.Errorf("delivery %q given twice: %w", d.ID, broker.ErrExists)
-		}
-		seen[d.ID] = true
 		var err error
 		if recs[i], err = encodeDelivery(d); err != nil {
 			return nil, err

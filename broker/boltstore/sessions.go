@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -67,26 +68,34 @@ func (db *DB) SessionByThread(ctx context.Context, threadID string) (*broker.Ses
 
 // sessionBy looks key up in the index bucket (or directly by session ID if index is nil).
 func (db *DB) sessionBy(ctx context.Context, index []byte, what, key string) (*broker.Session, error) {
+	return lookup[broker.Session](ctx, db, bucketSessions, "session", index, what, what+" ID", key)
+}
+
+// lookup reads the record of kind ("session", "identity") in the records bucket that key leads
+// to: through the index bucket if there is one, else directly. Errors call key what, or label
+// where they say what it is ("invitation" ID, "flex identity"); an empty key is
+// broker.ErrNotFound.
+func lookup[T any](ctx context.Context, db *DB, records []byte, kind string, index []byte, what, label, key string) (*T, error) {
 	if key == "" {
-		return nil, fmt.Errorf("boltstore: empty %s ID: %w", what, broker.ErrNotFound)
+		return nil, fmt.Errorf("boltstore: empty %s: %w", label, broker.ErrNotFound)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("boltstore: %s %q: %w", what, key, err)
 	}
-	var s broker.Session
+	var v T
 	err := db.view(func(tx *bolt.Tx) error {
 		id := []byte(key)
 		if index != nil {
 			if id = tx.Bucket(index).Get(id); id == nil {
-				return fmt.Errorf("boltstore: session with %s ID %q: %w", what, key, broker.ErrNotFound)
+				return fmt.Errorf("boltstore: %s with %s %q: %w", kind, label, key, broker.ErrNotFound)
 			}
 		}
-		return get(tx.Bucket(bucketSessions), "session", id, &s)
+		return get(tx.Bucket(records), kind, id, &v)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &s, nil
+	return &v, nil
 }
 
 // Transition applies t to the session atomically, in one write transaction: it reads the
@@ -101,14 +110,8 @@ func (db *DB) sessionBy(ctx context.Context, index []byte, what, key string) (*b
 // delivery of t.Outbox has no ID, a payload that is not JSON, or an ID that is queued, dead or
 // given twice (broker.ErrExists).
 func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
-	if id == "" {
-		return nil, fmt.Errorf("boltstore: transition: empty session ID: %w", broker.ErrNotFound)
-	}
-	if !t.To.Valid() {
-		return nil, fmt.Errorf("boltstore: transition of session %q: invalid target status %q", id, t.To)
-	}
-	if t.Identity != nil && t.Identity.FlexIdentity == "" {
-		return nil, fmt.Errorf("boltstore: transition of session %q: identity has an empty FlexIdentity", id)
+	if err := storekit.CheckTransition(id, t); err != nil {
+		return nil, fmt.Errorf("boltstore: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("boltstore: transition of session %q: %w", id, err)
@@ -223,26 +226,7 @@ func (db *DB) IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.
 }
 
 func (db *DB) identityBy(ctx context.Context, index []byte, what, key string) (*broker.Identity, error) {
-	if key == "" {
-		return nil, fmt.Errorf("boltstore: empty %s: %w", what, broker.ErrNotFound)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("boltstore: %s %q: %w", what, key, err)
-	}
-	var ident broker.Identity
-	err := db.view(func(tx *bolt.Tx) error {
-		id := []byte(key)
-		if index != nil {
-			if id = tx.Bucket(index).Get(id); id == nil {
-				return fmt.Errorf("boltstore: identity with %s %q: %w", what, key, broker.ErrNotFound)
-			}
-		}
-		return get(tx.Bucket(bucketIdentities), "identity", id, &ident)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &ident, nil
+	return lookup[broker.Identity](ctx, db, bucketIdentities, "identity", index, what, what, key)
 }
 
 // Secret returns the secret stored under name, creating it with generate the first time.
@@ -264,15 +248,9 @@ func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, 
 	if err != nil || got != nil {
 		return got, err
 	}
-	if generate == nil {
-		return nil, fmt.Errorf("boltstore: secret %q: %w and no generator given", name, broker.ErrNotFound)
-	}
-	fresh, err := generate()
+	fresh, err := storekit.NewSecret(name, generate)
 	if err != nil {
-		return nil, fmt.Errorf("boltstore: secret %q: generate: %w", name, err)
-	}
-	if len(fresh) == 0 {
-		return nil, fmt.Errorf("boltstore: secret %q: generator returned an empty secret", name)
+		return nil, fmt.Errorf("boltstore: %w", err)
 	}
 	err = db.update(func(tx *bolt.Tx) error {
 		secrets := tx.Bucket(bucketSecrets)

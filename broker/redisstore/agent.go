@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	spi "github.com/hyperledger/aries-framework-go/spi/storage"
@@ -46,7 +44,9 @@ func (s *Store) AgentStorage() spi.Provider { return s.agent }
 type agentProvider struct {
 	s *Store
 
-	open agentspi.OpenStores[*agentStore] // by lower-cased name
+	// The open stores by lower-cased name, and so GetOpenStores and Close: they only take
+	// stores off the list.
+	agentspi.OpenStores[*agentStore]
 }
 
 var _ spi.Provider = (*agentProvider)(nil)
@@ -66,10 +66,10 @@ func (p *agentProvider) configKey(name string) string {
 // OpenStore records the store in Redis if it is new (with this store's shard count) and
 // returns a handle to it.
 func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
-	if name == "" {
-		return nil, fmt.Errorf("redisstore: agent: open store: %w", agentspi.ErrEmptyStoreName)
+	name, err := agentspi.StoreName("open store", name)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: agent: %w", err)
 	}
-	name = strings.ToLower(name)
 	ctx, cancel := agentContext()
 	defer cancel()
 	n, err := scriptAgentOpen.Run(ctx, p.s.client, []string{p.configKey(name)}, p.s.shards).Int()
@@ -79,7 +79,7 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("redisstore: agent: store %q has a bad shard count %d", name, n)
 	}
-	return p.open.Get(name, func(st *agentStore) bool { return st.shards == n },
+	return p.OpenStores.Get(name, func(st *agentStore) bool { return st.shards == n },
 		func() *agentStore { return newAgentStore(p, name, n) }), nil
 }
 
@@ -87,14 +87,9 @@ func (p *agentProvider) OpenStore(name string) (spi.Store, error) {
 // it, in any process), or the error wraps spi.ErrStoreNotFound. Every tag is indexed whether
 // configured or not, so the configuration is only recorded.
 func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguration) error {
-	if name == "" {
-		return fmt.Errorf("redisstore: agent: set store config: %w", agentspi.ErrEmptyStoreName)
-	}
-	name = strings.ToLower(name)
-	for _, tn := range config.TagNames {
-		if err := agentspi.CheckTagName(tn); err != nil {
-			return fmt.Errorf("redisstore: agent: set config of store %q: %w", name, err)
-		}
+	name, err := agentspi.CheckConfig(name, config)
+	if err != nil {
+		return fmt.Errorf("redisstore: agent: %w", err)
 	}
 	tags, err := json.Marshal(config.TagNames)
 	if err != nil {
@@ -116,10 +111,10 @@ func (p *agentProvider) SetStoreConfig(name string, config spi.StoreConfiguratio
 // spi.ErrStoreNotFound if the store was never opened on this Redis.
 func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, error) {
 	var config spi.StoreConfiguration
-	if name == "" {
-		return config, fmt.Errorf("redisstore: agent: get store config: %w", agentspi.ErrEmptyStoreName)
+	name, err := agentspi.StoreName("get store config", name)
+	if err != nil {
+		return config, fmt.Errorf("redisstore: agent: %w", err)
 	}
-	name = strings.ToLower(name)
 	ctx, cancel := agentContext()
 	defer cancel()
 	fields, err := p.s.client.HGetAll(ctx, p.configKey(name)).Result()
@@ -135,17 +130,6 @@ func (p *agentProvider) GetStoreConfig(name string) (spi.StoreConfiguration, err
 		}
 	}
 	return config, nil
-}
-
-// GetOpenStores returns the stores opened through this provider and not closed since, ordered
-// by name.
-func (p *agentProvider) GetOpenStores() []spi.Store { return p.open.List() }
-
-// Close takes every store off the open list. It does not close the client (Store.Close does),
-// and the provider stays usable.
-func (p *agentProvider) Close() error {
-	p.open.Clear()
-	return nil
 }
 
 // agentStore is a handle on one store's shards.
@@ -187,14 +171,8 @@ func (s *agentStore) recordKey(key string) string { return s.bases[s.shard(key)]
 // Put stores value and tags under key, replacing any earlier value and tags, atomically with
 // the tag indexes.
 func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
-	if key == "" {
-		return s.errf("put: %w", agentspi.ErrEmptyKey)
-	}
-	if value == nil {
-		return s.errf("put %q: value cannot be nil", key)
-	}
-	if err := agentspi.CheckTags(tags); err != nil {
-		return s.errf("put %q: %w", key, err)
+	if err := agentspi.CheckPut(key, value, tags); err != nil {
+		return s.errf("%w", err)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -211,55 +189,33 @@ func (s *agentStore) Put(key string, value []byte, tags ...spi.Tag) error {
 }
 
 // Get returns a copy of the value under key, or an error wrapping spi.ErrDataNotFound.
-func (s *agentStore) Get(key string) ([]byte, error) {
-	if key == "" {
-		return nil, s.errf("get: %w", agentspi.ErrEmptyKey)
-	}
-	ctx, cancel := agentContext()
-	defer cancel()
-	raw, err := s.p.s.client.Get(ctx, s.recordKey(key)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, s.errf("get %q: %w", key, spi.ErrDataNotFound)
-	}
-	if err != nil {
-		return nil, s.redisErr(err, "get %q", key)
-	}
-	value, _, err := decodeRecord(raw)
-	if err != nil {
-		return nil, s.errf("get %q: %w", key, err)
-	}
-	return value, nil
-}
+func (s *agentStore) Get(key string) ([]byte, error) { return agentspi.Get(s.record, s.errf, key) }
 
 // GetTags returns the tags stored with key, or an error wrapping spi.ErrDataNotFound.
 func (s *agentStore) GetTags(key string) ([]spi.Tag, error) {
-	if key == "" {
-		return nil, s.errf("get tags: %w", agentspi.ErrEmptyKey)
-	}
+	return agentspi.GetTags(s.record, s.errf, key)
+}
+
+// record reads key's value and tags, or fails with spi.ErrDataNotFound; an error of Redis is
+// classified (broker.ErrUnavailable, …).
+func (s *agentStore) record(key string) ([]byte, []spi.Tag, error) {
 	ctx, cancel := agentContext()
 	defer cancel()
 	raw, err := s.p.s.client.Get(ctx, s.recordKey(key)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, s.errf("get tags of %q: %w", key, spi.ErrDataNotFound)
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil, spi.ErrDataNotFound
+	case err != nil:
+		return nil, nil, s.p.s.classify(err)
 	}
-	if err != nil {
-		return nil, s.redisErr(err, "get tags of %q", key)
-	}
-	_, tags, err := decodeRecord(raw)
-	if err != nil {
-		return nil, s.errf("get tags of %q: %w", key, err)
-	}
-	return tags, nil
+	return decodeRecord(raw)
 }
 
 // GetBulk returns the values under keys, in order, in one pipelined round trip; a missing key
 // gives a nil value.
 func (s *agentStore) GetBulk(keys ...string) ([][]byte, error) {
-	if len(keys) == 0 {
-		return nil, s.errf("get bulk: no keys given")
-	}
-	if slices.Contains(keys, "") {
-		return nil, s.errf("get bulk: %w", agentspi.ErrEmptyKey)
+	if err := agentspi.CheckKeys(keys); err != nil {
+		return nil, s.errf("%w", err)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -307,8 +263,8 @@ func (s *agentStore) getRecords(ctx context.Context, keys []string) ([][]byte, e
 
 // Delete removes key, its value and its tags. Deleting a missing key is not an error.
 func (s *agentStore) Delete(key string) error {
-	if key == "" {
-		return s.errf("delete: %w", agentspi.ErrEmptyKey)
+	if err := agentspi.CheckKey("delete", key); err != nil {
+		return s.errf("%w", err)
 	}
 	ctx, cancel := agentContext()
 	defer cancel()
@@ -330,8 +286,8 @@ func (s *agentStore) Delete(key string) error {
 // first round trip that checks every IsNewKey key, so that in the absence of concurrent writers
 // a duplicate key fails the whole batch before anything is written.
 func (s *agentStore) Batch(operations []spi.Operation) error {
-	if len(operations) == 0 {
-		return s.errf("batch: no operations given")
+	if err := agentspi.CheckBatch(operations); err != nil {
+		return s.errf("%w", err)
 	}
 	type shardOps struct {
 		args  []any // base, then kind, key, record per operation
@@ -342,14 +298,8 @@ func (s *agentStore) Batch(operations []spi.Operation) error {
 	var newKeys []string         // keys put with IsNewKey before any other operation on them
 	touched := map[string]bool{} // keys of the operations so far
 	for i, op := range operations {
-		if op.Key == "" {
-			return s.errf("batch: operation %d: %w", i, agentspi.ErrEmptyKey)
-		}
 		kind, rec := "d", []byte(nil)
 		if op.Value != nil {
-			if err := agentspi.CheckTags(op.Tags); err != nil {
-				return s.errf("batch: operation %d (%q): %w", i, op.Key, err)
-			}
 			kind, rec = "p", encodeRecord(op.Value, op.Tags)
 			if op.PutOptions != nil && op.PutOptions.IsNewKey {
 				kind = "n"
@@ -408,7 +358,7 @@ func (s *agentStore) Flush() error { return nil }
 
 // Close takes the store off the provider's open list. The handle keeps working.
 func (s *agentStore) Close() error {
-	s.p.open.Remove(s.name, s)
+	s.p.OpenStores.Remove(s.name, s)
 	return nil
 }
 
@@ -453,25 +403,14 @@ func (s *Store) runScripts(ctx context.Context, calls []scriptCall) []*redis.Cmd
 	}
 }
 
-// encodeRecord lays out a value and its tags as "1", len(tag list) in decimal, ":", the tag
-// list, then the value; the tag list is, for each tag, len(name) ":" name len(value) ":" value.
-// Decimal lengths keep any byte usable in names and values and let the scripts parse the tags.
+// encodeRecord lays out a value and its tags as a list (see appendList) marked "1" of each
+// tag's name and value, then the value.
 func encodeRecord(value []byte, tags []spi.Tag) []byte {
-	var list []byte
+	fields := make([]string, 0, 2*len(tags))
 	for _, t := range tags {
-		list = strconv.AppendInt(list, int64(len(t.Name)), 10)
-		list = append(list, ':')
-		list = append(list, t.Name...)
-		list = strconv.AppendInt(list, int64(len(t.Value)), 10)
-		list = append(list, ':')
-		list = append(list, t.Value...)
+		fields = append(fields, t.Name, t.Value)
 	}
-	rec := make([]byte, 0, 12+len(list)+len(value))
-	rec = append(rec, '1')
-	rec = strconv.AppendInt(rec, int64(len(list)), 10)
-	rec = append(rec, ':')
-	rec = append(rec, list...)
-	return append(rec, value...)
+	return append(appendList(nil, '1', fields...), value...)
 }
 
 // decodeRecord splits a record into its value (never nil) and tags.
@@ -480,42 +419,17 @@ func decodeRecord(raw []byte) (value []byte, tags []spi.Tag, err error) {
 	if len(raw) == 0 || raw[0] != '1' {
 		return nil, nil, fmt.Errorf("%w: unknown format", bad)
 	}
-	n, rest, ok := cutLength(raw[1:])
-	if !ok || n > len(rest) {
+	fields, value, err := cutList(raw[1:])
+	switch {
+	case errors.Is(err, errListLength):
 		return nil, nil, fmt.Errorf("%w: bad tag list length", bad)
+	case err != nil && len(fields)%2 == 0:
+		return nil, nil, fmt.Errorf("%w: bad tag name", bad)
+	case err != nil || len(fields)%2 == 1:
+		return nil, nil, fmt.Errorf("%w: bad tag value", bad)
 	}
-	list, value := rest[:n], rest[n:]
-	for len(list) > 0 {
-		var name, val []byte
-		if name, list, ok = cutField(list); !ok {
-			return nil, nil, fmt.Errorf("%w: bad tag name", bad)
-		}
-		if val, list, ok = cutField(list); !ok {
-			return nil, nil, fmt.Errorf("%w: bad tag value", bad)
-		}
-		tags = append(tags, spi.Tag{Name: string(name), Value: string(val)})
+	for i := 0; i < len(fields); i += 2 {
+		tags = append(tags, spi.Tag{Name: fields[i], Value: fields[i+1]})
 	}
 	return append([]byte{}, value...), tags, nil
-}
-
-// cutLength reads a decimal length and its ":".
-func cutLength(b []byte) (n int, rest []byte, ok bool) {
-	i := 0
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 10 {
-		n = n*10 + int(b[i]-'0')
-		i++
-	}
-	if i == 0 || i >= len(b) || b[i] != ':' {
-		return 0, nil, false
-	}
-	return n, b[i+1:], true
-}
-
-// cutField reads a length-prefixed field.
-func cutField(b []byte) (field, rest []byte, ok bool) {
-	n, rest, ok := cutLength(b)
-	if !ok || n > len(rest) {
-		return nil, nil, false
-	}
-	return rest[:n], rest[n:], true
 }

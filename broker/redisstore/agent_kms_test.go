@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -58,11 +57,9 @@ func newKMS(t *testing.T, storage spi.Provider, masterKey []byte) *localkms.Loca
 // public key in any usual encoding, that another replica opens with the master key, and that
 // a wrong master key cannot open.
 func TestAgentKMSKeysAreEncrypted(t *testing.T) {
-	srv := redistest.Server(t)
-	prefix := newPrefix()
-	st := open(t, srv.URL(), prefix)
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
+	replicas := openReplicas(t, redistest.Server(t).URL(), 2)
+	st, other := replicas[0], replicas[1]
+	master := randomSecret(t)
 
 	km := newKMS(t, st.AgentStorage(), master)
 	keyID, pub, err := km.CreateAndExportPubKeyBytes(kmsapi.ED25519Type)
@@ -97,7 +94,7 @@ func TestAgentKMSKeysAreEncrypted(t *testing.T) {
 	// Every value the store wrote for the key store ("kmsdb"), straight from Redis.
 	ctx := context.Background()
 	var raws [][]byte
-	iter := st.Client().Scan(ctx, 0, prefix+":a:{kmsdb/*}:r:*", 1000).Iterator()
+	iter := st.Client().Scan(ctx, 0, st.Prefix()+":a:{kmsdb/*}:r:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		raw, err := st.Client().Get(ctx, iter.Val()).Bytes()
 		if err != nil {
@@ -155,14 +152,11 @@ func TestAgentKMSKeysAreEncrypted(t *testing.T) {
 	}
 
 	// Another replica with the master key uses the key; a wrong master key cannot.
-	other := open(t, srv.URL(), prefix)
 	again, _, err := newKMS(t, other.AgentStorage(), master).ExportPubKeyBytes(keyID)
 	if err != nil || !bytes.Equal(again, pub) {
 		t.Errorf("other replica: ExportPubKeyBytes = %x, %v; want %x", again, err, pub)
 	}
-	wrong := make([]byte, 32)
-	_, _ = rand.Read(wrong)
-	if _, err := newKMS(t, other.AgentStorage(), wrong).Get(keyID); err == nil {
+	if _, err := newKMS(t, other.AgentStorage(), randomSecret(t)).Get(keyID); err == nil {
 		t.Error("a KMS with another master key opened the stored key")
 	}
 }

@@ -16,49 +16,20 @@ import (
 // TestAgentStorage runs the agent storage suite (aries-framework-go's own, with no skips, and
 // ours) on a standalone Redis and on a Cluster, each backend under a fresh prefix.
 func TestAgentStorage(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := url(t)
-			agentspitest.Run(t, func(t *testing.T) (broker.Store, spi.Provider) {
-				s := open(t, u, "")
-				return s, s.AgentStorage()
-			})
+	topologies(t, func(t *testing.T, _, url string) {
+		agentspitest.Run(t, func(t *testing.T) (broker.Store, spi.Provider) {
+			s := open(t, url, "")
+			return s, s.AgentStorage()
 		})
-	}
+	})
 }
 
 // TestAgentStore checks what only the Redis agent storage promises.
 func TestAgentStore(t *testing.T) {
 	srv := redistest.Server(t)
 	t.Run("any bytes in tag values, invalid UTF-8 included", func(t *testing.T) {
-		st := open(t, srv.URL(), "")
-		for _, name := range []string{"a}b", "{x}", "50%/2", "ünï"} {
-			s, err := st.AgentStorage().OpenStore(name)
-			if err != nil {
-				t.Fatalf("OpenStore(%q) = %v", name, err)
-			}
-			key := "k\x00\xff é{}"
-			tags := []spi.Tag{{Name: "n\x00", Value: "\x01v é\xff"}, {Name: "n", Value: ""}, {Name: "12", Value: "3"}}
-			if err := s.Put(key, []byte{}, tags...); err != nil {
-				t.Fatalf("Put = %v", err)
-			}
-			if got, err := s.GetTags(key); err != nil || len(got) != 3 || got[0] != tags[0] {
-				t.Errorf("GetTags = %q, %v", got, err)
-			}
-			it, err := s.Query("n\x00:\x01v é\xff")
-			if err != nil {
-				t.Fatalf("Query = %v", err)
-			}
-			ok, _ := it.Next()
-			k, _ := it.Key()
-			if !ok || k != key {
-				t.Errorf("store %q: Query found %q, %v; want the record", name, k, ok)
-			}
-			it.Close()
-		}
+		tags := []spi.Tag{{Name: "n\x00", Value: "\x01v é\xff"}, {Name: "n", Value: ""}, {Name: "12", Value: "3"}}
+		agentspitest.AnyBytes(t, open(t, srv.URL(), "").AgentStorage(), "k\x00\xff é{}", tags, "n\x00:\x01v é\xff")
 	})
 	t.Run("two replicas share stores, configurations and shard counts", func(t *testing.T) {
 		prefix := newPrefix()

@@ -56,22 +56,12 @@ func decodeSession(rec []byte) (*broker.Session, error) {
 	return &s, nil
 }
 
-// An identity record is the list of sessions that verified the identity (for erasure: see
-// DeleteIdentity), then the identity (encodeIdentity). The list is "L", its length in
-// decimal, ":", then per session its ID's length in decimal, ":" and the ID, so that the
-// scripts can read it.
+// An identity record is the list (see appendList) marked "L" of the sessions that verified
+// the identity (for erasure: see DeleteIdentity), then the identity (encodeIdentity).
 
 // encodeIdentityRecord returns the record of ident and the sessions that verified it.
 func encodeIdentityRecord(ident *broker.Identity, sessions []string) ([]byte, error) {
-	var list []byte
-	for _, sid := range sessions {
-		list = strconv.AppendInt(list, int64(len(sid)), 10)
-		list = append(append(list, ':'), sid...)
-	}
-	rec := make([]byte, 0, 256+len(list))
-	rec = strconv.AppendInt(append(rec, 'L'), int64(len(list)), 10)
-	rec = append(append(rec, ':'), list...)
-	return appendIdentity(rec, ident)
+	return appendIdentity(appendList(make([]byte, 0, 256), 'L', sessions...), ident)
 }
 
 // decodeIdentityRecord returns the identity in a record and the sessions that verified it.
@@ -79,21 +69,73 @@ func decodeIdentityRecord(id string, rec []byte) (*broker.Identity, []string, er
 	if len(rec) == 0 || rec[0] != 'L' {
 		return nil, nil, errors.New("corrupt identity record: unknown format")
 	}
-	n, rest, ok := cutLength(rec[1:])
-	if !ok || n > len(rest) {
+	sessions, body, err := cutList(rec[1:])
+	if err != nil {
 		return nil, nil, errors.New("corrupt identity record: bad session list")
-	}
-	list, body := rest[:n], rest[n:]
-	var sessions []string
-	for len(list) > 0 {
-		var sid []byte
-		if sid, list, ok = cutField(list); !ok {
-			return nil, nil, errors.New("corrupt identity record: bad session list")
-		}
-		sessions = append(sessions, string(sid))
 	}
 	ident, err := decodeIdentity(id, body)
 	return ident, sessions, err
+}
+
+// A list, the head of identity and agent records, is a marker byte, the length of the rest of
+// the list in decimal, ":", then per field its length in decimal, ":" and its bytes. Decimal
+// lengths keep any byte usable in a field and let the scripts read the list (luaFields).
+
+// appendList appends the list of fields marked marker to b.
+func appendList(b []byte, marker byte, fields ...string) []byte {
+	var list []byte
+	for _, f := range fields {
+		list = strconv.AppendInt(list, int64(len(f)), 10)
+		list = append(append(list, ':'), f...)
+	}
+	b = strconv.AppendInt(append(b, marker), int64(len(list)), 10)
+	return append(append(b, ':'), list...)
+}
+
+// cutList's errors: the list's length is bad, or a field's is.
+var (
+	errListLength = errors.New("bad list length")
+	errListField  = errors.New("bad list field")
+)
+
+// cutList reads a list that appendList wrote, after its marker: its fields, and the rest of b.
+// At a bad field it stops, with the fields before it.
+func cutList(b []byte) (fields []string, rest []byte, err error) {
+	n, rest, ok := cutLength(b)
+	if !ok || n > len(rest) {
+		return nil, nil, errListLength
+	}
+	list, rest := rest[:n], rest[n:]
+	for len(list) > 0 {
+		var field []byte
+		if field, list, ok = cutField(list); !ok {
+			return fields, nil, errListField
+		}
+		fields = append(fields, string(field))
+	}
+	return fields, rest, nil
+}
+
+// cutLength reads a decimal length and its ":".
+func cutLength(b []byte) (n int, rest []byte, ok bool) {
+	i := 0
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 10 {
+		n = n*10 + int(b[i]-'0')
+		i++
+	}
+	if i == 0 || i >= len(b) || b[i] != ':' {
+		return 0, nil, false
+	}
+	return n, b[i+1:], true
+}
+
+// cutField reads a length-prefixed field.
+func cutField(b []byte) (field, rest []byte, ok bool) {
+	n, rest, ok := cutLength(b)
+	if !ok || n > len(rest) {
+		return nil, nil, false
+	}
+	return rest[:n], rest[n:], true
 }
 
 // decodeIdentityOnly is decodeIdentityRecord without the sessions.
@@ -294,24 +336,16 @@ type decoder struct {
 	err error
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = errors.New("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return readNumber(d, binary.Uvarint) }
 
-func (d *decoder) varint() int64 {
+func (d *decoder) varint() int64 { return readNumber(d, binary.Varint) }
+
+// readNumber reads a number with read (binary.Uvarint or binary.Varint).
+func readNumber[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
 		d.err = errors.New("bad number")
 		return 0
@@ -322,16 +356,10 @@ func (d *decoder) varint() int64 {
 
 func (d *decoder) string() string {
 	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
+	if d.err == nil && n > uint64(len(d.b)) {
 		d.err = errors.New("string runs past the end")
-		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return string(d.bytes(int(n)))
 }
 
 func (d *decoder) bytes(n int) []byte {

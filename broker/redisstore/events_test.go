@@ -38,71 +38,66 @@ func receive(t testing.TB, ch <-chan broker.Event, within time.Duration) (broker
 }
 
 func TestEvents(t *testing.T) {
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u, prefix := url(t), newPrefix()
-			a := replica(t, u, prefix, redisstore.EventsOptions{})
-			b := replica(t, u, prefix, redisstore.EventsOptions{})
-			ctx := t.Context()
+	topologies(t, func(t *testing.T, _, url string) {
+		prefix := newPrefix()
+		a := replica(t, url, prefix, redisstore.EventsOptions{})
+		b := replica(t, url, prefix, redisstore.EventsOptions{})
+		ctx := t.Context()
 
-			onB, cancelB, err := b.Subscribe(ctx, "s1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cancelB()
-			onA, cancelA, err := a.Subscribe(ctx, "s1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cancelA()
-			other, cancelOther, _ := b.Subscribe(ctx, "s2")
-			defer cancelOther()
+		onB, cancelB, err := b.Subscribe(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancelB()
+		onA, cancelA, err := a.Subscribe(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancelA()
+		other, cancelOther, _ := b.Subscribe(ctx, "s2")
+		defer cancelOther()
 
-			at := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
-			sent := broker.Event{SessionID: "s1", Status: broker.StatusVerified, At: at, Version: 4}
-			if err := a.Publish(ctx, sent); err != nil {
-				t.Fatalf("Publish = %v", err)
+		at := time.Date(2031, 3, 14, 9, 26, 53, 589793238, time.UTC)
+		sent := broker.Event{SessionID: "s1", Status: broker.StatusVerified, At: at, Version: 4}
+		if err := a.Publish(ctx, sent); err != nil {
+			t.Fatalf("Publish = %v", err)
+		}
+		for replica, ch := range map[string]<-chan broker.Event{"B (other replica)": onB, "A (publisher)": onA} {
+			if got, _ := receive(t, ch, 5*time.Second); got != sent {
+				t.Errorf("%s received %+v, want %+v", replica, got, sent)
 			}
-			for replica, ch := range map[string]<-chan broker.Event{"B (other replica)": onB, "A (publisher)": onA} {
-				if got, _ := receive(t, ch, 5*time.Second); got != sent {
-					t.Errorf("%s received %+v, want %+v", replica, got, sent)
-				}
+		}
+		// A second event shows nothing else was queued: no echo on A, nothing for s2.
+		next := broker.Event{SessionID: "s1", Status: broker.StatusRejected, Reason: "revoked", At: at, Version: 5}
+		if err := b.Publish(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		for replica, ch := range map[string]<-chan broker.Event{"A": onA, "B": onB} {
+			if got, _ := receive(t, ch, 5*time.Second); got != next {
+				t.Errorf("%s received %+v, want the second event %+v", replica, got, next)
 			}
-			// A second event shows nothing else was queued: no echo on A, nothing for s2.
-			next := broker.Event{SessionID: "s1", Status: broker.StatusRejected, Reason: "revoked", At: at, Version: 5}
-			if err := b.Publish(ctx, next); err != nil {
-				t.Fatal(err)
-			}
-			for replica, ch := range map[string]<-chan broker.Event{"A": onA, "B": onB} {
-				if got, _ := receive(t, ch, 5*time.Second); got != next {
-					t.Errorf("%s received %+v, want the second event %+v", replica, got, next)
-				}
-			}
-			select {
-			case ev := <-other:
-				t.Errorf("subscriber of s2 received %+v", ev)
-			default:
-			}
+		}
+		select {
+		case ev := <-other:
+			t.Errorf("subscriber of s2 received %+v", ev)
+		default:
+		}
 
-			cancelB()
-			cancelB() // idempotent
-			if err := a.Publish(ctx, broker.Event{SessionID: "s1", Version: 6}); err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := receive(t, onA, 5*time.Second); got.Version != 6 {
-				t.Errorf("A received %+v", got)
-			}
-			time.Sleep(50 * time.Millisecond)
-			select {
-			case ev := <-onB:
-				t.Errorf("cancelled subscriber received %+v", ev)
-			default:
-			}
-		})
-	}
+		cancelB()
+		cancelB() // idempotent
+		if err := a.Publish(ctx, broker.Event{SessionID: "s1", Version: 6}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := receive(t, onA, 5*time.Second); got.Version != 6 {
+			t.Errorf("A received %+v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case ev := <-onB:
+			t.Errorf("cancelled subscriber received %+v", ev)
+		default:
+		}
+	})
 }
 
 // TestIdentityChangesReachEveryReplica: an identity change announced on one replica reaches

@@ -79,7 +79,6 @@ func equal(a, b []bool) bool {
 // twoReplicas opens two stores (two clients, as two replicas would) on one private server.
 func twoReplicas(t *testing.T) (*redisstore.Store, *redisstore.Store) {
 	t.Helper()
-	srv := redistest.Server(t)
-	prefix := newPrefix()
-	return open(t, srv.URL(), prefix), open(t, srv.URL(), prefix)
+	replicas := openReplicas(t, redistest.Server(t).URL(), 2)
+	return replicas[0], replicas[1]
 }

@@ -16,30 +16,17 @@ const listBudget = 1024
 
 // Identity returns the identity with that ID, or an error matching broker.ErrNotFound.
 func (s *Store) Identity(ctx context.Context, id string) (*broker.Identity, error) {
-	if id == "" {
-		return nil, fmt.Errorf("redisstore: empty identity ID: %w", broker.ErrNotFound)
-	}
-	rec, err := s.client.Get(ctx, s.keys.identity(id)).Bytes()
-	if err != nil {
-		return nil, s.errf(err, "identity %q", id)
-	}
-	ident, err := decodeIdentityOnly(id, rec)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
-	}
-	return ident, nil
+	return get(ctx, s, "identity", id, s.keys.identity(id), identityOf)
 }
 
 // IdentityByFlex returns the identity whose FlexIdentity is flexIdentity, or an error matching
 // broker.ErrNotFound. One round trip.
 func (s *Store) IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.Identity, error) {
-	if flexIdentity == "" {
-		return nil, fmt.Errorf("redisstore: empty flex identity: %w", broker.ErrNotFound)
-	}
-	id, rec, err := s.via(ctx, s.keys.flex(flexIdentity), s.keys.identityPrefix())
-	if err != nil {
-		return nil, s.errf(err, "identity with flex identity %q", flexIdentity)
-	}
+	return getVia(ctx, s, "identity", "flex identity", flexIdentity, s.keys.flex(flexIdentity), s.keys.identityPrefix(), identityOf)
+}
+
+// identityOf decodes the record of identity id.
+func identityOf(id string, rec []byte) (*broker.Identity, error) {
 	ident, err := decodeIdentityOnly(id, rec)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
@@ -77,9 +64,9 @@ func (s *Store) ListIdentities(ctx context.Context, f broker.IdentityFilter, aft
 		for i := 2; i < len(res) && len(out) < limit; i += 2 {
 			id, _ := res[i].(string)
 			rec, _ := res[i+1].(string)
-			ident, err := decodeIdentityOnly(id, []byte(rec))
+			ident, err := identityOf(id, []byte(rec))
 			if err != nil {
-				return nil, fmt.Errorf("redisstore: identity %q: %w", id, err)
+				return nil, err
 			}
 			if f.Match(ident) {
 				out = append(out, ident)
@@ -168,12 +155,7 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 	}
 	indexes := k.identityIndexes(ident)
 	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix(), k.b}, rewrites...)
-	for _, ix := range indexes {
-		keys = append(keys, ix.key)
-		args = ix.args(args)
-	}
-	keys = append(keys, outboxKeys...)
-	args = append(args, outboxArgs...)
+	keys, args = appendWrites(keys, args, indexes, outboxKeys, outboxArgs)
 	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {
 		return s.errf(err, "delete identity %q", id)

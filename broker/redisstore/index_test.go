@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/redisstore"
+	"github.com/hearro/trustbroker/broker/storetest"
 	"github.com/hearro/trustbroker/internal/testenv/redistest"
 )
 
@@ -49,83 +50,78 @@ func chunkedIdentity(i int, now time.Time) *broker.Identity {
 // identities (among them chunk bounds, which name chunks) leaves none of their IDs behind.
 func TestIndexChunks(t *testing.T) {
 	const n = 600
-	for name, url := range map[string]func(t *testing.T) string{
-		"standalone": func(t *testing.T) string { return redistest.Server(t).URL() },
-		"cluster":    func(t *testing.T) string { return sharedCluster(t).URL() },
-	} {
-		t.Run(name, func(t *testing.T) {
-			st := open(t, url(t), "")
-			now := time.Now()
-			for _, i := range rand.Perm(n) {
-				verify(t, st, fmt.Sprint("s", i), chunkedIdentity(i, now), now)
-			}
-			check := func(live func(i int) bool) {
-				t.Helper()
-				var all, ada1 []string
-				for i := range n {
-					if live(i) {
-						all = append(all, realIdentity(i, now).ID)
-						if i%3 == 1 {
-							ada1 = append(ada1, realIdentity(i, now).ID)
-						}
-					}
-				}
-				issuer := realIdentity(0, now).IssuerDID
-				for _, tc := range []struct {
-					name string
-					f    broker.IdentityFilter
-					want []string
-				}{
-					{"all", broker.IdentityFilter{}, all},
-					{"issuer", broker.IdentityFilter{Issuer: issuer}, all},
-					{"shared claim value", broker.IdentityFilter{Claims: map[string]string{"givenName": "Ada1"}}, ada1},
-					{"shared claim value and type", broker.IdentityFilter{CredentialType: "VerifiedCustomer",
-						Claims: map[string]string{"givenName": "Ada1"}}, ada1},
-					{"unique claim value", broker.IdentityFilter{Issuer: issuer,
-						Claims: map[string]string{"givenName": "Ada1", "memberId": "10301"}}, slices.DeleteFunc([]string{realIdentity(301, now).ID}, func(string) bool { return !live(301) })},
-					{"no match", broker.IdentityFilter{Claims: map[string]string{"givenName": "Ada1", "memberId": "10300"}}, nil},
-				} {
-					for _, page := range []int{7, 128, 1000} {
-						if got := listIDs(t, st, tc.f, page); !slices.Equal(got, tc.want) {
-							t.Errorf("%s, pages of %d: %d IDs, want %d\n got %q\nwant %q", tc.name, page, len(got), len(tc.want), got, tc.want)
-						}
+	topologies(t, func(t *testing.T, name, url string) {
+		st := open(t, url, "")
+		now := time.Now()
+		for _, i := range rand.Perm(n) {
+			verify(t, st, fmt.Sprint("s", i), chunkedIdentity(i, now), now)
+		}
+		check := func(live func(i int) bool) {
+			t.Helper()
+			var all, ada1 []string
+			for i := range n {
+				if live(i) {
+					all = append(all, realIdentity(i, now).ID)
+					if i%3 == 1 {
+						ada1 = append(ada1, realIdentity(i, now).ID)
 					}
 				}
 			}
-			check(func(int) bool { return true })
-			if name == "standalone" {
-				ctx, c := t.Context(), st.Client()
-				chunks := 0
-				iter := c.Scan(ctx, 0, st.Prefix()+":{b}:i[dx]*", 1000).Iterator()
-				for iter.Next(ctx) {
-					chunks++
-					if enc, err := c.ObjectEncoding(ctx, iter.Val()).Result(); err != nil || enc != "listpack" {
-						t.Errorf("OBJECT ENCODING %s = %s, %v; want listpack", iter.Val(), enc, err)
-					}
-				}
-				if chunks < 5*3 {
-					t.Errorf("%d index keys for %d identities; want several chunks per index", chunks, n)
-				}
-			}
-			for i := 0; i < n; i += 3 {
-				if err := st.DeleteIdentity(t.Context(), realIdentity(i, now).ID); err != nil {
-					t.Fatalf("DeleteIdentity(%d) = %v", i, err)
-				}
-			}
-			check(func(i int) bool { return i%3 != 0 })
-			if name == "standalone" {
-				dump := redistest.Dump(t, st.Client(), st.Prefix())
-				for i := 0; i < n; i += 3 {
-					id := realIdentity(i, now).ID
-					for key, content := range dump {
-						if strings.Contains(key, id) || strings.Contains(content, id) {
-							t.Errorf("key %q still holds erased ID %s", key, id)
-						}
+			issuer := realIdentity(0, now).IssuerDID
+			for _, tc := range []struct {
+				name string
+				f    broker.IdentityFilter
+				want []string
+			}{
+				{"all", broker.IdentityFilter{}, all},
+				{"issuer", broker.IdentityFilter{Issuer: issuer}, all},
+				{"shared claim value", broker.IdentityFilter{Claims: map[string]string{"givenName": "Ada1"}}, ada1},
+				{"shared claim value and type", broker.IdentityFilter{CredentialType: "VerifiedCustomer",
+					Claims: map[string]string{"givenName": "Ada1"}}, ada1},
+				{"unique claim value", broker.IdentityFilter{Issuer: issuer,
+					Claims: map[string]string{"givenName": "Ada1", "memberId": "10301"}}, slices.DeleteFunc([]string{realIdentity(301, now).ID}, func(string) bool { return !live(301) })},
+				{"no match", broker.IdentityFilter{Claims: map[string]string{"givenName": "Ada1", "memberId": "10300"}}, nil},
+			} {
+				for _, page := range []int{7, 128, 1000} {
+					if got := listIDs(t, st, tc.f, page); !slices.Equal(got, tc.want) {
+						t.Errorf("%s, pages of %d: %d IDs, want %d\n got %q\nwant %q", tc.name, page, len(got), len(tc.want), got, tc.want)
 					}
 				}
 			}
-		})
-	}
+		}
+		check(func(int) bool { return true })
+		if name == "standalone" {
+			ctx, c := t.Context(), st.Client()
+			chunks := 0
+			iter := c.Scan(ctx, 0, st.Prefix()+":{b}:i[dx]*", 1000).Iterator()
+			for iter.Next(ctx) {
+				chunks++
+				if enc, err := c.ObjectEncoding(ctx, iter.Val()).Result(); err != nil || enc != "listpack" {
+					t.Errorf("OBJECT ENCODING %s = %s, %v; want listpack", iter.Val(), enc, err)
+				}
+			}
+			if chunks < 5*3 {
+				t.Errorf("%d index keys for %d identities; want several chunks per index", chunks, n)
+			}
+		}
+		for i := 0; i < n; i += 3 {
+			if err := st.DeleteIdentity(t.Context(), realIdentity(i, now).ID); err != nil {
+				t.Fatalf("DeleteIdentity(%d) = %v", i, err)
+			}
+		}
+		check(func(i int) bool { return i%3 != 0 })
+		if name == "standalone" {
+			gone, kept := map[string]string{}, map[string]string{}
+			for i := range n {
+				if id := realIdentity(i, now).ID; i%3 == 0 {
+					gone[fmt.Sprint("ID of ", i)] = id
+				} else {
+					kept[fmt.Sprint("ID of ", i)] = id
+				}
+			}
+			storetest.NoTrace(t, redistest.Dump(t, st.Client(), st.Prefix()), gone, kept)
+		}
+	})
 }
 
 // TestIndexLegacyLayout reads and writes indexes as an earlier version left them: one sorted

@@ -54,6 +54,16 @@ type index struct {
 // args appends the index's script arguments: its member prefix and legacy key.
 func (ix index) args(a []any) []any { return append(a, ix.prefix, ix.legacy) }
 
+// appendWrites appends to a write script's keys and arguments those of the indexes it
+// changes, then those of the deliveries it queues (see outboxArgs).
+func appendWrites(keys []string, args []any, indexes []index, outboxKeys []string, outboxArgs []any) ([]string, []any) {
+	for _, ix := range indexes {
+		keys = append(keys, ix.key)
+		args = ix.args(args)
+	}
+	return append(keys, outboxKeys...), append(args, outboxArgs...)
+}
+
 // byClaim is the index of one claim name and text value: in the claim's set, the members that
 // start with the value's length and the value. The legacy key is the sorted set earlier
 // versions kept; the name's length there keeps any name apart from any value.

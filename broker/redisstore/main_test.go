@@ -49,6 +49,32 @@ func sharedCluster(t testing.TB) *redistest.ClusterServers {
 	return cluster
 }
 
+// topologies runs test on a private standalone Redis and on the binary's Cluster, in subtests
+// named for them ("standalone", "cluster"), with the server's URL.
+func topologies(t *testing.T, test func(t *testing.T, name, url string)) {
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"standalone", func(t *testing.T) string { return redistest.Server(t).URL() }},
+		{"cluster", func(t *testing.T) string { return sharedCluster(t).URL() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { test(t, tc.name, tc.url(t)) })
+	}
+}
+
+// openReplicas opens n stores on url under one fresh prefix, each with its own client, as n
+// replicas of the service would.
+func openReplicas(t testing.TB, url string, n int) []*redisstore.Store {
+	t.Helper()
+	prefix := newPrefix()
+	replicas := make([]*redisstore.Store, n)
+	for i := range replicas {
+		replicas[i] = open(t, url, prefix)
+	}
+	return replicas
+}
+
 // testMasterKey seals the service secrets of the stores open opens.
 var testMasterKey = []byte("0123456789abcdef0123456789abcdef")
 

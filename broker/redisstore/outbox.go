@@ -3,12 +3,12 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 )
 
 var _ broker.Outbox = (*Store)(nil)
@@ -75,18 +75,14 @@ func (s *Store) outboxArgs(ds []broker.Delivery) ([]string, []any, error) {
 	args := make([]any, 0, 1+8*len(ds))
 	keys = append(keys, s.keys.outboxDue())
 	args = append(args, len(ds))
-	seen := make(map[string]bool, len(ds))
+	var check storekit.Outbox
 	for i := range ds {
 		d := &ds[i]
-		if d.ID == "" {
-			return nil, nil, errors.New("delivery with an empty ID")
+		if err := check.CheckID(d); err != nil {
+			return nil, nil, err
 		}
-		if seen[d.ID] {
-			return nil, nil, fmt.Errorf("delivery %q given twice: %w", d.ID, broker.ErrExists)
-		}
-		seen[d.ID] = true
-		if len(d.Payload) > 0 && !json.Valid(d.Payload) {
-			return nil, nil, fmt.Errorf("delivery %q: payload is not valid JSON", d.ID)
+		if err := storekit.CheckPayload(d); err != nil {
+			return nil, nil, err
 		}
 		meta := *d
 		meta.Payload, meta.Attempts, meta.NextAttempt, meta.LastError = nil, 0, time.Time{}, ""

@@ -69,7 +69,7 @@ return {id, rec}
 //	ARGV: key prefix of identities, key prefix of sessions
 //	→ {session[, identity ID, identity record, "1" or "0" per session of the identity]}, or
 //	  nil without session
-var scriptTransitionRead = redis.NewScript(luaSessions + `
+var scriptTransitionRead = redis.NewScript(luaFields + `
 local s = redis.call('GET', KEYS[1])
 if not s then return false end
 if #KEYS < 2 then return {s} end
@@ -78,15 +78,17 @@ if not id then return {s} end
 local rec = redis.call('GET', ARGV[1] .. id)
 if not rec then return {s, id, ''} end
 local live = ''
-for _, sid in ipairs(sessions(rec)) do
+for _, sid in ipairs(fields(rec)) do
   live = live .. redis.call('EXISTS', ARGV[2] .. sid)
 end
 return {s, id, rec, live}
 `)
 
-// luaSessions parses the list of sessions at the head of an identity record (see codec.go).
-const luaSessions = `
-local function sessions(rec)
+// luaFields returns the fields of the list at the head of a record (see appendList in
+// codec.go): the sessions of an identity record; the name and value of each tag, in turn, of
+// an agent record.
+const luaFields = `
+local function fields(rec)
   local out = {}
   local colon = string.find(rec, ':', 2, true)
   local len = tonumber(string.sub(rec, 2, colon - 1))
@@ -198,11 +200,11 @@ end
 //	KEYS: identity
 //	ARGV: key prefix of sessions
 //	→ {identity record, session ID, session record or nil, …}, or nil without identity
-var scriptIdentityRead = redis.NewScript(luaSessions + `
+var scriptIdentityRead = redis.NewScript(luaFields + `
 local rec = redis.call('GET', KEYS[1])
 if not rec then return false end
 local out = {rec}
-for _, sid in ipairs(sessions(rec)) do
+for _, sid in ipairs(fields(rec)) do
   out[#out + 1] = sid
   out[#out + 1] = redis.call('GET', ARGV[1] .. sid)
 end
@@ -469,7 +471,7 @@ end
 //	ARGV: 1 now (Unix ms), 2 now (ns within the ms), 3 n, 4 end of the lease (Unix ms),
 //	      5 end of the lease (ns within the ms, six digits), 6 key prefix of queued deliveries
 //	→ {ID, j, p, a, n, e, …}
-var scriptLease = redis.NewScript(`
+var scriptLease = redis.NewScript(luaDelivery + `
 local nowMs, nowNs = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
@@ -481,17 +483,26 @@ for i = 1, #due, 2 do
   local id = string.sub(m, 7)
   local key = ARGV[6] .. id
   redis.call('ZREM', KEYS[1], m)
-  local rec = redis.call('HMGET', key, 'j', 'p', 'a', 'n', 'e')
-  if rec[1] then
+  if delivery(out, key, id) then
     local leased = ARGV[5] .. id
     redis.call('ZADD', KEYS[1], ARGV[4], leased)
     redis.call('HSET', key, 'm', leased)
-    out[#out + 1] = id
-    for j = 1, 5 do out[#out + 1] = rec[j] end
   end
 end
 return out
 `)
+
+// luaDelivery reads deliveries for Lease and DeadLetters: delivery appends id and the fields
+// of the delivery at key (j, p, a, n, e) to out, if it exists, and says whether it does.
+const luaDelivery = `
+local function delivery(out, key, id)
+  local rec = redis.call('HMGET', key, 'j', 'p', 'a', 'n', 'e')
+  if not rec[1] then return false end
+  out[#out + 1] = id
+  for j = 1, 5 do out[#out + 1] = rec[j] end
+  return true
+end
+`
 
 // scriptDone removes a queued delivery, if it is queued, with its members of the due index and
 // of its subject's set.
@@ -555,44 +566,20 @@ return 'OK'
 //	KEYS: the dead-letter index
 //	ARGV: cursor ("" for the start), limit, key prefix of dead letters
 //	→ {ID, j, p, a, n, e, …}
-var scriptDeadLetters = redis.NewScript(`
+var scriptDeadLetters = redis.NewScript(luaDelivery + `
 local min = '-'
 if ARGV[1] ~= '' then min = '(' .. ARGV[1] end
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, tonumber(ARGV[2]))) do
-  local rec = redis.call('HMGET', ARGV[3] .. id, 'j', 'p', 'a', 'n', 'e')
-  if rec[1] then
-    out[#out + 1] = id
-    for j = 1, 5 do out[#out + 1] = rec[j] end
-  end
+  delivery(out, ARGV[3] .. id, id)
 end
 return out
 `)
 
-// The agent's record value is "1", the length of its tag list in decimal, ":", the tag list,
-// then the value; the tag list is, for each tag, len(name) ":" name len(value) ":" value (see
-// agent.go). luaTags parses it; the index of a tag is a sorted set of keys under the shard's
-// key prefix: n:<name> for the tag, v:<name>:<value> for the tag with that value.
-const luaTags = `
-local function tags(rec)
-  local out = {}
-  local colon = string.find(rec, ':', 2, true)
-  local len = tonumber(string.sub(rec, 2, colon - 1))
-  local pos, stop = colon + 1, colon + len
-  while pos <= stop do
-    local c1 = string.find(rec, ':', pos, true)
-    local nl = tonumber(string.sub(rec, pos, c1 - 1))
-    local name = string.sub(rec, c1 + 1, c1 + nl)
-    pos = c1 + nl + 1
-    local c2 = string.find(rec, ':', pos, true)
-    local vl = tonumber(string.sub(rec, pos, c2 - 1))
-    out[#out + 1] = name
-    out[#out + 1] = string.sub(rec, c2 + 1, c2 + vl)
-    pos = c2 + vl + 1
-  end
-  return out
-end
-`
+// The agent's record value is the list of its tags' names and values, then the value (see
+// encodeRecord in agent.go); luaFields reads the tags. The index of a tag is a sorted set of
+// keys under the shard's key prefix: n:<name> for the tag, v:<name>:<value> for the tag with
+// that value.
 
 // scriptAgentOpen records an agent store (its configuration key), keeping the shard count of a
 // store that exists.
@@ -623,7 +610,7 @@ return 'OK'
 //	ARGV: key prefix of the shard, then per operation: kind ("p" put, "n" put of a new key,
 //	      "d" delete), key, record ("" for a delete)
 //	→ "OK", or {"DUPLICATE", index of the operation}
-var scriptAgentWrite = redis.NewScript(luaTags + `
+var scriptAgentWrite = redis.NewScript(luaFields + `
 local base = ARGV[1]
 local n = (#ARGV - 1) / 3
 local present = {}
@@ -641,7 +628,7 @@ for i = 0, n - 1 do
   local rk = base .. 'r:' .. key
   local old = redis.call('GET', rk)
   if old then
-    local t = tags(old)
+    local t = fields(old)
     for j = 1, #t, 2 do
       redis.call('ZREM', base .. 'n:' .. t[j], key)
       redis.call('ZREM', base .. 'v:' .. t[j] .. ':' .. t[j + 1], key)
@@ -651,7 +638,7 @@ for i = 0, n - 1 do
     if old then redis.call('DEL', rk) end
   else
     redis.call('SET', rk, rec)
-    local t = tags(rec)
+    local t = fields(rec)
     for j = 1, #t, 2 do
       redis.call('ZADD', base .. 'n:' .. t[j], 0, key)
       redis.call('ZADD', base .. 'v:' .. t[j] .. ':' .. t[j + 1], 0, key)
@@ -669,7 +656,7 @@ return 'OK'
 //	ARGV: key prefix of the shard, sort tag ("" for none), number of groups, then per group
 //	      the number of indexes and their names relative to the prefix
 //	→ {key, …} or, sorting, {key, value, …}
-var scriptAgentQuery = redis.NewScript(luaTags + `
+var scriptAgentQuery = redis.NewScript(luaFields + `
 local base, sortTag = ARGV[1], ARGV[2]
 local seen, hits = {}, {}
 local pos = 4
@@ -707,7 +694,7 @@ for _, k in ipairs(hits) do
   local v = false
   local rec = redis.call('GET', base .. 'r:' .. k)
   if rec then
-    local t = tags(rec)
+    local t = fields(rec)
     for j = 1, #t, 2 do
       if t[j] == sortTag then v = t[j + 1] break end
     end

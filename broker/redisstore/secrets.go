@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 )
 
 // Service secrets (the API signing key, the pseudonym key, the session-token key) are kept
@@ -146,17 +146,11 @@ func (s *Store) Secret(ctx context.Context, name string, generate func() ([]byte
 			return plain, nil
 		case !errors.Is(err, redis.Nil):
 			return nil, s.errf(err, "secret %q", name)
-		case generate == nil:
-			return nil, fmt.Errorf("redisstore: secret %q: %w and no generator given", name, broker.ErrNotFound)
 		}
-		fresh, err := generate()
+		fresh, err := storekit.NewSecret(name, generate)
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: secret %q: generate: %w", name, err)
+			return nil, fmt.Errorf("redisstore: %w", err)
 		}
-		if len(fresh) == 0 {
-			return nil, fmt.Errorf("redisstore: secret %q: generator returned an empty secret", name)
-		}
-		fresh = bytes.Clone(fresh)
 		sealed, err := s.seal(name, fresh)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: secret %q: seal: %w", name, err)

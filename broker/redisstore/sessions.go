@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hearro/trustbroker/broker"
+	"github.com/hearro/trustbroker/broker/internal/storekit"
 )
 
 // maxAttempts bounds the optimistic retries of one Transition or DeleteIdentity. Each round of
@@ -85,18 +86,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *broker.Session) error {
 
 // Session returns the session with that ID, or an error matching broker.ErrNotFound.
 func (s *Store) Session(ctx context.Context, id string) (*broker.Session, error) {
-	if id == "" {
-		return nil, fmt.Errorf("redisstore: empty session ID: %w", broker.ErrNotFound)
-	}
-	rec, err := s.client.Get(ctx, s.keys.session(id)).Bytes()
-	if err != nil {
-		return nil, s.errf(err, "session %q", id)
-	}
-	sess, err := decodeSession(rec)
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: session %q: %w", id, err)
-	}
-	return sess, nil
+	return get(ctx, s, "session", id, s.keys.session(id), sessionOf)
 }
 
 // SessionByInvitation returns the session whose InvitationID is invitationID, or an error
@@ -112,18 +102,46 @@ func (s *Store) SessionByThread(ctx context.Context, threadID string) (*broker.S
 }
 
 func (s *Store) sessionVia(ctx context.Context, what, key string, index func(string) string) (*broker.Session, error) {
-	if key == "" {
-		return nil, fmt.Errorf("redisstore: empty %s ID: %w", what, broker.ErrNotFound)
-	}
-	id, rec, err := s.via(ctx, index(key), s.keys.sessionPrefix())
-	if err != nil {
-		return nil, s.errf(err, "session with %s ID %q", what, key)
-	}
+	return getVia(ctx, s, "session", what+" ID", key, index(key), s.keys.sessionPrefix(), sessionOf)
+}
+
+// sessionOf decodes the record of session id.
+func sessionOf(id string, rec []byte) (*broker.Session, error) {
 	sess, err := decodeSession(rec)
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: session %q: %w", id, err)
 	}
 	return sess, nil
+}
+
+// get reads the record of the what ("session", "identity") with that id, under key, and
+// decodes it; an empty id is broker.ErrNotFound.
+func get[T any](ctx context.Context, s *Store, what, id, key string, decode func(id string, rec []byte) (T, error)) (T, error) {
+	var none T
+	if id == "" {
+		return none, fmt.Errorf("redisstore: empty %s ID: %w", what, broker.ErrNotFound)
+	}
+	rec, err := s.client.Get(ctx, key).Bytes()
+	if err != nil {
+		return none, s.errf(err, "%s %q", what, id)
+	}
+	return decode(id, rec)
+}
+
+// getVia reads the record of the what that the index entry of key (label says what key is:
+// "invitation ID", "flex identity") names, in one round trip (see via), and decodes it; an
+// empty key is broker.ErrNotFound.
+func getVia[T any](ctx context.Context, s *Store, what, label, key, index, recordPrefix string,
+	decode func(id string, rec []byte) (T, error)) (T, error) {
+	var none T
+	if key == "" {
+		return none, fmt.Errorf("redisstore: empty %s: %w", label, broker.ErrNotFound)
+	}
+	id, rec, err := s.via(ctx, index, recordPrefix)
+	if err != nil {
+		return none, s.errf(err, "%s with %s %q", what, label, key)
+	}
+	return decode(id, rec)
 }
 
 // via follows an index entry to the record it names, in one script.
@@ -162,14 +180,8 @@ func (s *Store) via(ctx context.Context, index, recordPrefix string) (id string,
 // (broker.ErrExists), or if a delivery of t.Outbox has no ID, a payload that is not JSON, or an
 // ID that is queued, dead or given twice (broker.ErrExists).
 func (s *Store) Transition(ctx context.Context, id string, t broker.Transition, now time.Time) (*broker.Session, error) {
-	if id == "" {
-		return nil, fmt.Errorf("redisstore: transition: empty session ID: %w", broker.ErrNotFound)
-	}
-	if !t.To.Valid() {
-		return nil, fmt.Errorf("redisstore: transition of session %q: invalid target status %q", id, t.To)
-	}
-	if t.Identity != nil && t.Identity.FlexIdentity == "" {
-		return nil, fmt.Errorf("redisstore: transition of session %q: identity has an empty FlexIdentity", id)
+	if err := storekit.CheckTransition(id, t); err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	outboxKeys, outboxArgs, err := s.outboxArgs(t.Outbox)
 	if err != nil {
@@ -288,12 +300,7 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	args := []any{raw[:sessionHeaderLen], val, s.expiry(next), id,
 		cur.InvitationID, next.InvitationID, cur.ThreadID, next.ThreadID,
 		mode, identityID, oldRec, newRec, len(leave), len(join), k.b}
-	for _, ix := range append(leave, join...) {
-		writeKeys = append(writeKeys, ix.key)
-		args = ix.args(args)
-	}
-	writeKeys = append(writeKeys, outboxKeys...)
-	args = append(args, outboxArgs...)
+	writeKeys, args = appendWrites(writeKeys, args, append(leave, join...), outboxKeys, outboxArgs)
 	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys, args...).Text()
 	if err != nil {
 		return nil, "", s.errf(err, "transition of session %q", id)

@@ -84,7 +84,13 @@ func parseURL(rawURL string) (*clientConfig, error) {
 	// go-redis parses the URL with the plain scheme; its messages name the option at fault.
 	plain := *u
 	plain.Scheme = base
-	wrap := func(err error) error { return fail("%w", err) }
+	// parsed returns c, the configuration of what go-redis parsed, or go-redis's error.
+	parsed := func(c *clientConfig, err error) (*clientConfig, error) {
+		if err != nil {
+			return nil, fail("%w", err)
+		}
+		return c, nil
+	}
 
 	switch kind {
 	case "":
@@ -95,19 +101,13 @@ func parseURL(rawURL string) (*clientConfig, error) {
 			return nil, fail("several addresses (addr=…) need redis+cluster:// (Cluster) or redis+sentinel:// (Sentinel)")
 		}
 		o, err := redis.ParseURL(plain.String())
-		if err != nil {
-			return nil, wrap(err)
-		}
-		return &clientConfig{topology: Standalone, single: o}, nil
+		return parsed(&clientConfig{topology: Standalone, single: o}, err)
 	case "sentinel":
 		if q.Get("master_name") == "" {
 			return nil, fail("a Sentinel URL needs master_name=<name of the monitored master>")
 		}
 		o, err := redis.ParseFailoverURL(plain.String())
-		if err != nil {
-			return nil, wrap(err)
-		}
-		return &clientConfig{topology: Sentinel, failover: o}, nil
+		return parsed(&clientConfig{topology: Sentinel, failover: o}, err)
 	case "cluster":
 		if u.Path != "" && u.Path != "/" {
 			return nil, fail("a Cluster has no database number (path %q): remove it", u.Path)
@@ -117,10 +117,7 @@ func parseURL(rawURL string) (*clientConfig, error) {
 		}
 		plain.Path = ""
 		o, err := redis.ParseClusterURL(plain.String())
-		if err != nil {
-			return nil, wrap(err)
-		}
-		return &clientConfig{topology: Cluster, cluster: o}, nil
+		return parsed(&clientConfig{topology: Cluster, cluster: o}, err)
 	default:
 		return nil, fail("unknown scheme %q: the part after '+' must be sentinel or cluster", u.Scheme)
 	}

@@ -57,8 +57,7 @@ func testChatLinks(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a linked session whose chat is another is not returned", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		if err := st.LinkChat(t.Context(), "CH1", "s1", base.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}

@@ -107,20 +107,6 @@ func base58(b []byte) string {
 	return string(out)
 }
 
-// verifyIn stores ident through a fresh session, the only way the contract offers.
-func verifyIn(t *testing.T, st broker.Store, sid string, ident *broker.Identity) {
-	t.Helper()
-	s := newSession(sid)
-	s.Status = broker.StatusRequested
-	s.ThreadID = "th-" + sid
-	create(t, st, s)
-	if _, err := st.Transition(t.Context(), sid, broker.Transition{
-		From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified, Identity: ident,
-	}, base); err != nil {
-		t.Fatalf("verify %s: %v", sid, err)
-	}
-}
-
 // testErasureLeavesNoTrace erases a customer who verified twice, was bound to a chat and has
 // webhook deliveries about them (Subject their ID) queued, leased and dead, then reads
 // everything the store holds (h.Dump: every key, names and contents, whatever its kind) and
@@ -138,16 +124,16 @@ func testErasureLeavesNoTrace(t *testing.T, h Harness) {
 	ctx, now := t.Context(), base
 	gone, keep := Customer(7, base), Customer(8, base)
 	gone.Claims["address"] = map[string]any{"street": "12 Erasure Lane"} // structured claim
-	verifyIn(t, st, "s1", gone)
+	Verify(t, st, "s1", gone, base)
 	again := *gone
 	again.ID = "01JZ-ignored-for-a-returning-customer"
 	again.SessionID = "s2"
-	verifyIn(t, st, "s2", &again)
+	Verify(t, st, "s2", &again, base)
 	if _, err := st.Transition(ctx, "s2", broker.Transition{From: []broker.Status{broker.StatusVerified}, To: broker.StatusBound,
 		Apply: func(s *broker.Session) { s.Chat = &broker.Chat{Identity: gone.FlexIdentity, ConversationSID: "CH1"} }}, now); err != nil {
 		t.Fatal(err)
 	}
-	verifyIn(t, st, "s3", keep)
+	Verify(t, st, "s3", keep, base)
 
 	// Webhooks about each customer carry their claims and DIDs: the erased one's are queued,
 	// leased and dead; the other's is queued.

@@ -27,6 +27,13 @@ func outboxOf(t *testing.T, st broker.Store) broker.Outbox {
 	return ob
 }
 
+// openOutbox opens a fresh store and returns it with its outbox.
+func openOutbox(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox) {
+	t.Helper()
+	st := open(t)
+	return st, outboxOf(t, st)
+}
+
 // cet is a zone other than UTC: stores keep the instant, and JSON keeps the offset.
 var cet = time.FixedZone("CET", 3600)
 
@@ -136,8 +143,7 @@ func bury(t *testing.T, st broker.Store, ob broker.Outbox, ds ...broker.Delivery
 
 func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("deliveries are queued with the transition and lease back exactly as given", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		create(t, st, newSession("s1"))
 		first := newDelivery(1, base.In(cet))
 		first.Attempts, first.LastError = 2, "HTTP 503 from a previous owner"
@@ -171,8 +177,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 				Apply: func(s *broker.Session) { s.InvitationID = "inv-s2" }}, broker.ErrExists},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				st := open(t)
-				ob := outboxOf(t, st)
+				st, ob := openOutbox(t, open)
 				s := newSession("s1")
 				create(t, st, s)
 				create(t, st, newSession("s2"))
@@ -187,8 +192,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery without ID is an error and the transition writes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		s := newSession("s1")
 		create(t, st, s)
 		empty := newDelivery(2, base)
@@ -204,8 +208,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		noneDue(t, ob, "after the refused transition", far)
 	})
 	t.Run("a delivery whose ID is queued, dead or given twice is ErrExists and the transition writes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, far))     // stays queued
 		bury(t, st, ob, newDelivery(2, base)) // dead
 		s := newSession("s1")
@@ -229,8 +232,7 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery is due at NextAttempt, not before", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base.In(cet)) // due instants compare across zones
 		queue(t, st, d)
 		noneDue(t, ob, "a nanosecond before NextAttempt", base.Add(-time.Nanosecond))
@@ -238,10 +240,26 @@ func testTransitionOutbox(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// erasuresFindNothing erases erased (which is erased already), an unknown ID and "", each with
+// a notify delivery (first, first+1, first+2), and checks that each is ErrNotFound.
+func erasuresFindNothing(t *testing.T, st broker.Store, erased string, first int) {
+	t.Helper()
+	for i, c := range []struct{ name, id string }{{"erased before", erased}, {"unknown", "nope"}, {`""`, ""}} {
+		isNotFound(t, "DeleteIdentity("+c.name+")", st.DeleteIdentity(t.Context(), c.id, newDelivery(first+i, base)))
+	}
+}
+
+// unchanged checks that the outbox holds the dead letters dead and the queued deliveries
+// queued, and leases the queued ones.
+func unchanged(t *testing.T, ob broker.Outbox, dead, queued []broker.Delivery) {
+	t.Helper()
+	sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
+	sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+}
+
 func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("queues the deliveries with the erasure", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		ident := newIdentity(ulidLike(1), "hr_erased")
 		putIdentity(t, st, ident)
 		first, second := newDelivery(1, base), newDelivery(2, base.Add(time.Second).In(cet))
@@ -255,25 +273,21 @@ func testDeleteIdentityNotify(t *testing.T, open func(t *testing.T) broker.Store
 		sameDeliveries(t, "Lease", want, lease(t, ob, far, 10, time.Minute))
 	})
 	t.Run("an erasure that finds nothing queues nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		putIdentity(t, st, newIdentity(ulidLike(1), "hr_once"))
 		if err := st.DeleteIdentity(t.Context(), ulidLike(1), newDelivery(1, base)); err != nil {
 			t.Fatalf("first DeleteIdentity = %v", err)
 		}
-		isNotFound(t, "DeleteIdentity(erased before)", st.DeleteIdentity(t.Context(), ulidLike(1), newDelivery(2, base)))
-		isNotFound(t, "DeleteIdentity(unknown)", st.DeleteIdentity(t.Context(), "nope", newDelivery(3, base)))
-		isNotFound(t, `DeleteIdentity("")`, st.DeleteIdentity(t.Context(), "", newDelivery(4, base)))
+		erasuresFindNothing(t, st, ulidLike(1), 2)
 		if got := leasedIDs(t, ob, far); !slices.Equal(got, []string{deliveryID(1)}) {
 			t.Errorf("queued: %v, want only the first erasure's %s", got, deliveryID(1))
 		}
 	})
 }
 
-func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
+func testLease(t *testing.T, open func(t *testing.T) broker.Store, replicas func(t *testing.T, st broker.Store) []broker.Store) {
 	t.Run("oldest due first, by NextAttempt then ID, at most n", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		hour := base.Add(-time.Hour)
 		due := map[int]time.Time{
 			7: base.Add(-2 * time.Hour),
@@ -294,8 +308,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 		noneDue(t, ob, "third Lease", base)
 	})
 	t.Run("a leased delivery is hidden from Lease until now+lease, then handed out again", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d, e := newDelivery(1, base), newDelivery(2, base.Add(10*time.Second))
 		queue(t, st, d, e)
 		sameDeliveries(t, "Lease", []broker.Delivery{d}, lease(t, ob, base, 10, 30*time.Second))
@@ -306,22 +319,25 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameDeliveries(t, "Lease when the second lease ends", []broker.Delivery{d}, lease(t, ob, base.Add(time.Minute), 10, 30*time.Second))
 	})
 	t.Run("racing Lease calls never hand out a delivery twice within its lease", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		const total = 60
+		st, ob := openOutbox(t, open)
+		var obs []broker.Outbox // racer i leases through obs[i%len(obs)]: st's, its replicas'
+		for _, r := range replicas(t, st) {
+			obs = append(obs, outboxOf(t, r))
+		}
+		const total = 150
 		var all []broker.Delivery
 		for i := range total {
-			all = append(all, newDelivery(i+1, base.Add(-time.Duration(i%7)*time.Millisecond)))
+			all = append(all, about(newDelivery(i+1, base.Add(-time.Duration(i%7)*time.Millisecond)), ulidLike(i%5)))
 		}
-		queue(t, st, all[:20]...)
-		queue(t, st, all[20:40]...)
-		queue(t, st, all[40:]...)
+		for i := 0; i < total; i += 50 {
+			queue(t, st, all[i:i+50]...)
+		}
 		got := make([][]string, racers)
 		errs := race(func(i int) error {
 			// Each racer leases until nothing is left; a store that hands deliveries out again
 			// would never run dry, so a racer stops after more calls than can be needed.
 			for range total {
-				ds, err := ob.Lease(t.Context(), base, 4, time.Minute)
+				ds, err := obs[i%len(obs)].Lease(t.Context(), base, 3, time.Minute)
 				if err != nil || len(ds) == 0 {
 					return err
 				}
@@ -347,13 +363,12 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 			t.Errorf("%d distinct deliveries leased, want %d", len(count), total)
 		}
 		noneDue(t, ob, "just before the leases end", base.Add(time.Minute-time.Nanosecond))
-		if got := leasedIDs(t, ob, base.Add(time.Minute)); len(got) != total {
+		if got := lease(t, ob, base.Add(time.Minute), total, time.Minute); len(got) != total {
 			t.Errorf("when the leases end, %d deliveries are leased again, want %d", len(got), total)
 		}
 	})
 	t.Run("n and lease must be positive", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d)
 		for _, tc := range []struct {
@@ -370,8 +385,7 @@ func testLease(t *testing.T, open func(t *testing.T) broker.Store) {
 
 func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the delivery, leased or not; unknown IDs are not an error", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base), newDelivery(2, base), newDelivery(3, base.Add(time.Hour)))
 		if got := leasedIDs(t, ob, base); !slices.Equal(got, []string{deliveryID(1), deliveryID(2)}) {
 			t.Fatalf("Lease = %v", got)
@@ -386,8 +400,7 @@ func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("dead letters are not removed", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		bury(t, st, ob, newDelivery(1, base))
 		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
 			t.Fatalf("Done(a dead letter) = %v", err)
@@ -399,10 +412,20 @@ func testDone(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// withDone opens a store whose outbox queued delivery 1, which is done.
+func withDone(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox) {
+	t.Helper()
+	st, ob := openOutbox(t, open)
+	queue(t, st, newDelivery(1, base))
+	if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
+		t.Fatal(err)
+	}
+	return st, ob
+}
+
 func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("stores Attempts, NextAttempt and LastError, keeps the rest, and is due at NextAttempt", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d)
 		got := lease(t, ob, base, 1, time.Hour)
@@ -432,12 +455,7 @@ func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameDeliveries(t, "Lease at the second NextAttempt", []broker.Delivery{want}, lease(t, ob, r.NextAttempt, 10, time.Minute))
 	})
 	t.Run("a delivery that is not queued is ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		queue(t, st, newDelivery(1, base))
-		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
-			t.Fatal(err)
-		}
+		st, ob := withDone(t, open)
 		bury(t, st, ob, newDelivery(2, base))
 		for name, d := range map[string]broker.Delivery{
 			"unknown": newDelivery(3, base), "done": newDelivery(1, base), "buried": newDelivery(2, base),
@@ -451,8 +469,7 @@ func testRetry(t *testing.T, open func(t *testing.T) broker.Store) {
 
 func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("moves the delivery to the dead letters with its final Attempts and LastError", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		d := newDelivery(1, base)
 		queue(t, st, d, newDelivery(2, base))
 		got := lease(t, ob, base, 1, time.Minute)
@@ -484,12 +501,7 @@ func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a delivery that is not queued is ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		queue(t, st, newDelivery(1, base))
-		if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
-			t.Fatal(err)
-		}
+		_, ob := withDone(t, open)
 		isNotFound(t, "Bury(done)", ob.Bury(t.Context(), newDelivery(1, base)))
 		isNotFound(t, "Bury(unknown)", ob.Bury(t.Context(), newDelivery(2, base)))
 		if dead, err := ob.DeadLetters(t.Context(), "", 10); err != nil || len(dead) != 0 {
@@ -500,8 +512,7 @@ func testBury(t *testing.T, open func(t *testing.T) broker.Store) {
 
 func testDeadLetters(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("ID order, paged after the last ID seen; after is a position", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		for _, i := range []int{5, 2, 7, 1, 3, 6, 4} {
 			bury(t, st, ob, newDelivery(i, base.Add(-time.Duration(i)*time.Second)))
 		}
@@ -550,8 +561,7 @@ func testDeadLetters(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("a non-positive limit is an error", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		bury(t, st, ob, newDelivery(1, base))
 		for _, limit := range []int{0, -1} {
 			if _, err := ob.DeadLetters(t.Context(), "", limit); err == nil {
@@ -592,8 +602,7 @@ func buried(d broker.Delivery, got []broker.Delivery) broker.Delivery {
 
 func testSubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("Subject is kept through Lease, Retry, Bury and DeadLetters", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		x, y, z := about(newDelivery(1, base), ulidLike(1)), about(newDelivery(2, base), ulidLike(2)), newDelivery(3, base)
 		queue(t, st, x, y, z)
 		got := lease(t, ob, base, 10, time.Minute)
@@ -626,10 +635,86 @@ func testSubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 }
 
+// withBuriedSubject opens a store with an identity, gone, and a dead letter about it (1).
+func withBuriedSubject(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, broker.Outbox, *broker.Identity) {
+	t.Helper()
+	st, ob := openOutbox(t, open)
+	gone := newIdentity(ulidLike(1), "hr_gone")
+	putIdentity(t, st, gone)
+	bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+	return st, ob, gone
+}
+
+// testSubjectIndex follows the store's index of deliveries by Subject (Harness.Subjects)
+// through the outbox: queuing adds a delivery about someone, Retry and Bury keep it, Done of a
+// queued delivery takes it out (not Done of a dead letter, which Done does not remove), and the
+// erasure of the subject takes out all of theirs, while its own deliveries about them (kept by
+// design) are listed anew.
+func testSubjectIndex(t *testing.T, h Harness) {
+	if h.Subjects == nil {
+		t.Fatal("Harness.Subjects is nil: the subject index cannot be followed")
+	}
+	st := h.Open(t)
+	ob := outboxOf(t, st)
+	a, b := newIdentity(ulidLike(1), "hr_a"), newIdentity(ulidLike(2), "hr_b")
+	putIdentity(t, st, a)
+	putIdentity(t, st, b)
+	index := func(what string, subject *broker.Identity, want ...int) {
+		t.Helper()
+		got := h.Subjects(t, st, subject.ID)
+		slices.Sort(got)
+		var ids []string
+		for _, i := range want {
+			ids = append(ids, deliveryID(i))
+		}
+		if !slices.Equal(got, ids) {
+			t.Errorf("%s: index of %s's deliveries = %v, want %v", what, subject.FlexIdentity, got, ids)
+		}
+	}
+	queue(t, st, about(newDelivery(1, base), a.ID), about(newDelivery(2, base), a.ID), about(newDelivery(3, base), a.ID),
+		newDelivery(4, base), about(newDelivery(5, base), b.ID))
+	index("queued", a, 1, 2, 3)
+	index("queued", b, 5)
+	leased := lease(t, ob, base, 10, time.Minute)
+	if len(leased) != 5 {
+		t.Fatalf("Lease = %v", deliveryIDs(leased))
+	}
+	if err := ob.Retry(t.Context(), leased[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Bury(t.Context(), leased[1]); err != nil {
+		t.Fatal(err)
+	}
+	index("after Retry and Bury", a, 1, 2, 3)
+	for _, i := range []int{2, 3, 4} { // a dead letter, a queued delivery, one about no one
+		if err := ob.Done(t.Context(), deliveryID(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index("after Done of the dead letter and of a queued delivery", a, 1, 2)
+	index("after Done of the dead letter and of a queued delivery", b, 5)
+	if err := ob.Done(t.Context(), deliveryID(1)); err != nil {
+		t.Fatal(err)
+	}
+	index("after Done of the last queued delivery", a, 2)
+
+	if err := st.DeleteIdentity(t.Context(), a.ID, about(newDelivery(6, base), a.ID), newDelivery(7, base)); err != nil {
+		t.Fatal(err)
+	}
+	index("after the erasure", a, 6)
+	index("after the erasure", b, 5)
+	if dead := deadLetters(t, ob); len(dead) != 0 {
+		t.Errorf("DeadLetters after the erasure = %v; want none", deliveryIDs(dead))
+	}
+	if err := ob.Done(t.Context(), deliveryID(6)); err != nil {
+		t.Fatal(err)
+	}
+	index("after Done of the erasure's delivery", a)
+}
+
 func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Store) {
 	t.Run("removes the subject's deliveries, queued, leased or dead, and keeps the others and the notify deliveries", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		gone, other, third := newIdentity(ulidLike(1), "hr_gone"), newIdentity(ulidLike(2), "hr_other"), newIdentity(ulidLike(3), "hr_third")
 		putIdentity(t, st, gone)
 		putIdentity(t, st, other)
@@ -675,8 +760,7 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 			[]broker.Delivery{o(8, base), newDelivery(9, base), o(10, base), n11, n12}, lease(t, ob, far, 100, time.Minute))
 	})
 	t.Run("an erasure that finds no identity removes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		erased := newIdentity(ulidLike(1), "hr_erased")
 		putIdentity(t, st, erased)
 		bury(t, st, ob, about(newDelivery(1, base), "nope"), newDelivery(2, base))
@@ -687,18 +771,11 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 		}
 		queued := []broker.Delivery{n3, about(newDelivery(4, base), erased.ID), about(newDelivery(5, base), "nope"), newDelivery(6, base)}
 		queue(t, st, queued[1:]...)
-		isNotFound(t, "DeleteIdentity(erased before)", st.DeleteIdentity(t.Context(), erased.ID, newDelivery(7, base)))
-		isNotFound(t, "DeleteIdentity(unknown)", st.DeleteIdentity(t.Context(), "nope", newDelivery(8, base)))
-		isNotFound(t, `DeleteIdentity("")`, st.DeleteIdentity(t.Context(), "", newDelivery(9, base)))
-		sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
-		sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+		erasuresFindNothing(t, st, erased.ID, 7)
+		unchanged(t, ob, dead, queued)
 	})
 	t.Run("a refused erasure removes nothing", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		gone := newIdentity(ulidLike(1), "hr_gone")
-		putIdentity(t, st, gone)
-		bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+		st, ob, gone := withBuriedSubject(t, open)
 		dead := deadLetters(t, ob)
 		queued := []broker.Delivery{about(newDelivery(2, base), gone.ID), about(newDelivery(3, base), ulidLike(2))}
 		queue(t, st, queued...)
@@ -707,15 +784,10 @@ func testDeleteIdentitySubject(t *testing.T, open func(t *testing.T) broker.Stor
 			t.Fatalf("DeleteIdentity with a notify delivery whose ID is queued = %v, want ErrExists", err)
 		}
 		sameJSON(t, "Identity after the refused erasure", gone, mustIdentity(t, st, gone.ID))
-		sameDeliveries(t, "dead letters", dead, deadLetters(t, ob))
-		sameDeliveries(t, "queued", queued, lease(t, ob, far, 100, time.Minute))
+		unchanged(t, ob, dead, queued)
 	})
 	t.Run("a removed delivery is unknown to Done, Retry and Bury, and its ID is free", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
-		gone := newIdentity(ulidLike(1), "hr_gone")
-		putIdentity(t, st, gone)
-		bury(t, st, ob, about(newDelivery(1, base), gone.ID))
+		st, ob, gone := withBuriedSubject(t, open)
 		queue(t, st, about(newDelivery(2, base), gone.ID), about(newDelivery(3, base.Add(time.Hour)), gone.ID))
 		leased := lease(t, ob, base, 10, time.Hour)
 		if !slices.Equal(deliveryIDs(leased), []string{deliveryID(2)}) {
@@ -760,8 +832,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	}
 	t.Run("a lease that ran out and was taken over", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		first := lease(t, ob, base, 1, time.Minute)
 		// The first sender stalls past its lease; a second sender leases the delivery.
@@ -793,8 +864,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameDeliveries(t, "Lease at NextAttempt", []broker.Delivery{want}, lease(t, ob, owner.NextAttempt, 10, time.Minute))
 	})
 	t.Run("a delivery without a lease is not checked", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		lease(t, ob, base, 1, time.Minute)
 		d := newDelivery(1, base)
@@ -804,8 +874,7 @@ func testLeaseOwnership(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("Done by a stale sender still removes the delivered event", func(t *testing.T) {
-		st := open(t)
-		ob := outboxOf(t, st)
+		st, ob := openOutbox(t, open)
 		queue(t, st, newDelivery(1, base))
 		lease(t, ob, base, 1, time.Minute)
 		lease(t, ob, base.Add(2*time.Minute), 1, time.Minute)

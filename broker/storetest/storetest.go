@@ -9,6 +9,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 )
 
 // racers is how many goroutines the concurrency cases start at once.
-const racers = 20
+const racers = 30
 
 // Harness is what the suite needs of an implementation.
 type Harness struct {
@@ -38,37 +39,69 @@ type Harness struct {
 	// queued delivery and the erasure's own delivery in (its key layout): each must be in the
 	// dump. It is called before Dump.
 	Kept func(st broker.Store, k Kept) []Record
+	// Subjects returns the IDs of the deliveries the store's index of deliveries by Subject
+	// (which DeleteIdentity finds them through) lists for subject, in any order, and may check
+	// what else the store keeps with the index. The subject index case follows it through the
+	// outbox. It is required.
+	Subjects func(t *testing.T, st broker.Store, subject string) []string
+	// Replica, if set, opens another store on st's data, as another replica of the service
+	// would (its own connections to the backend, the same data): the concurrency cases race
+	// st and two replicas. Without it they race st alone.
+	Replica func(t *testing.T, st broker.Store) broker.Store
+}
+
+// replicas returns st and, if the harness opens replicas, two more on its data.
+func (h Harness) replicas(t *testing.T, st broker.Store) []broker.Store {
+	if h.Replica == nil {
+		return []broker.Store{st}
+	}
+	return []broker.Store{st, h.Replica(t, st), h.Replica(t, st)}
 }
 
 // Run runs the conformance suite. Every subtest calls h.Open for a fresh, empty store.
 // Run the suite with -race: several cases are races.
 func Run(t *testing.T, h Harness) {
-	open := h.Open
-	t.Run("CreateSession", func(t *testing.T) { testCreateSession(t, open) })
-	t.Run("Lookup", func(t *testing.T) { testLookup(t, open) })
-	t.Run("Transition", func(t *testing.T) { testTransition(t, open) })
-	t.Run("Transition with identity", func(t *testing.T) { testTransitionIdentity(t, open) })
-	t.Run("ListIdentities", func(t *testing.T) { testListIdentities(t, open) })
-	t.Run("DeleteIdentity", func(t *testing.T) { testDeleteIdentity(t, open) })
-	t.Run("Chat links", func(t *testing.T) { testChatLinks(t, open) })
-	t.Run("Secret", func(t *testing.T) { testSecret(t, open) })
-	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
-	t.Run("Transition with outbox", func(t *testing.T) { testTransitionOutbox(t, open) })
-	t.Run("DeleteIdentity with notify", func(t *testing.T) { testDeleteIdentityNotify(t, open) })
-	t.Run("DeleteIdentity removes the subject's deliveries", func(t *testing.T) { testDeleteIdentitySubject(t, open) })
-	t.Run("Outbox Subject", func(t *testing.T) { testSubject(t, open) })
-	t.Run("Outbox Lease", func(t *testing.T) { testLease(t, open) })
-	t.Run("Outbox Done", func(t *testing.T) { testDone(t, open) })
-	t.Run("Outbox Retry", func(t *testing.T) { testRetry(t, open) })
-	t.Run("Outbox Bury", func(t *testing.T) { testBury(t, open) })
-	t.Run("Outbox lease ownership", func(t *testing.T) { testLeaseOwnership(t, open) })
-	t.Run("Outbox DeadLetters", func(t *testing.T) { testDeadLetters(t, open) })
-	t.Run("DeleteIdentity leaves no trace", func(t *testing.T) { testErasureLeavesNoTrace(t, h) })
-	t.Run("Ping", func(t *testing.T) {
-		if err := open(t).Ping(t.Context()); err != nil {
-			t.Fatalf("Ping on a healthy store = %v, want nil", err)
-		}
-	})
+	for _, c := range []struct {
+		name string
+		test func(t *testing.T, h Harness)
+	}{
+		{"CreateSession", onOpen(testCreateSession)},
+		{"Lookup", onOpen(testLookup)},
+		{"Transition", onOpen(testTransition)},
+		{"Transition with identity", onOpen(testTransitionIdentity)},
+		{"ListIdentities", onOpen(testListIdentities)},
+		{"DeleteIdentity", onOpen(testDeleteIdentity)},
+		{"Chat links", onOpen(testChatLinks)},
+		{"Secret", onOpen(testSecret)},
+		{"Concurrency", func(t *testing.T, h Harness) { testConcurrency(t, h.Open, h.replicas) }},
+		{"Transition with outbox", onOpen(testTransitionOutbox)},
+		{"DeleteIdentity with notify", onOpen(testDeleteIdentityNotify)},
+		{"DeleteIdentity removes the subject's deliveries", onOpen(testDeleteIdentitySubject)},
+		{"Outbox Subject", onOpen(testSubject)},
+		{"Outbox subject index", testSubjectIndex},
+		{"Outbox Lease", func(t *testing.T, h Harness) { testLease(t, h.Open, h.replicas) }},
+		{"Outbox Done", onOpen(testDone)},
+		{"Outbox Retry", onOpen(testRetry)},
+		{"Outbox Bury", onOpen(testBury)},
+		{"Outbox lease ownership", onOpen(testLeaseOwnership)},
+		{"Outbox DeadLetters", onOpen(testDeadLetters)},
+		{"DeleteIdentity leaves no trace", testErasureLeavesNoTrace},
+		{"Bad input", onOpen(testBadInput)},
+		{"Ping", onOpen(testPing)},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.test(t, h) })
+	}
+}
+
+// onOpen makes a case of the suite of one that needs only Harness.Open.
+func onOpen(test func(t *testing.T, open func(t *testing.T) broker.Store)) func(t *testing.T, h Harness) {
+	return func(t *testing.T, h Harness) { test(t, h.Open) }
+}
+
+func testPing(t *testing.T, open func(t *testing.T) broker.Store) {
+	if err := open(t).Ping(t.Context()); err != nil {
+		t.Fatalf("Ping on a healthy store = %v, want nil", err)
+	}
 }
 
 // base is a fixed point in time with nanoseconds, so that stores which drop precision fail.
@@ -109,6 +142,14 @@ func newIdentity(id, flex string) *broker.Identity {
 	}
 }
 
+// withSession opens a fresh store and creates session s1 in it (newSession); it returns both.
+func withSession(t *testing.T, open func(t *testing.T) broker.Store) (broker.Store, *broker.Session) {
+	t.Helper()
+	st, s := open(t), newSession("s1")
+	create(t, st, s)
+	return st, s
+}
+
 // create stores s and fails the test if that does not work.
 func create(t *testing.T, st broker.Store, s *broker.Session) {
 	t.Helper()
@@ -130,11 +171,23 @@ func move(t *testing.T, st broker.Store, id string, to broker.Status, apply func
 
 func mustSession(t *testing.T, st broker.Store, id string) *broker.Session {
 	t.Helper()
-	s, err := st.Session(t.Context(), id)
+	return must(t, "Session", st.Session, id)
+}
+
+func mustIdentity(t *testing.T, st broker.Store, id string) *broker.Identity {
+	t.Helper()
+	return must(t, "Identity", st.Identity, id)
+}
+
+// must returns what get, the store method named what, returns for key, and fails the test on
+// an error.
+func must[T any](t *testing.T, what string, get func(context.Context, string) (T, error), key string) T {
+	t.Helper()
+	v, err := get(t.Context(), key)
 	if err != nil {
-		t.Fatalf("Session(%q) = %v", id, err)
+		t.Fatalf("%s(%q) = %v", what, key, err)
 	}
-	return s
+	return v
 }
 
 // stored returns what a store must return for s once it is stored with version v: s itself,
@@ -327,9 +380,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 	now := time.Date(2031, time.March, 14, 10, 0, 0, 123456789, time.FixedZone("CET", 3600))
 
 	t.Run("success increments Version by one, sets Status and UpdatedAt and runs Apply", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		got, err := st.Transition(t.Context(), "s1", broker.Transition{
 			From:  []broker.Status{broker.StatusCreated, broker.StatusInvited},
 			To:    broker.StatusConnected,
@@ -355,8 +406,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "stored session", want, again)
 	})
 	t.Run("each transition increments Version by exactly one", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		for i, to := range []broker.Status{broker.StatusInvited, broker.StatusConnected, broker.StatusRequested, broker.StatusVerified} {
 			got := move(t, st, "s1", to, nil)
 			if want := int64(i + 2); got.Version != want {
@@ -365,9 +415,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("Apply sees the stored session", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		move(t, st, "s1", broker.StatusInvited, nil)
 		var seen *broker.Session
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{
@@ -386,9 +434,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "session passed to Apply", want, seen)
 	})
 	t.Run("From not matching is a *StateError matching ErrConflict and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		ident := newIdentity("idn-1", "hr_one")
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{
 			From: []broker.Status{broker.StatusRequested},
@@ -424,9 +470,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		isNotFound(t, "Identity(identity of the refused transition)", err)
 	})
 	t.Run("Apply changing what only the store sets, or the confirmation code, is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
+		st, s := withSession(t, open)
 		for field, apply := range map[string]func(*broker.Session){
 			"ID":               func(s *broker.Session) { s.ID = "other" },
 			"Status":           func(s *broker.Session) { s.Status = broker.StatusClosed },
@@ -444,8 +488,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "session after refused transitions", stored(s, 1), mustSession(t, st, "s1"))
 	})
 	t.Run("empty From allows no state", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		_, err := st.Transition(t.Context(), "s1", broker.Transition{To: broker.StatusInvited}, now)
 		var se *broker.StateError
 		if !errors.As(err, &se) {
@@ -456,8 +499,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("unknown and empty session IDs are ErrNotFound", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		for _, id := range []string{"unknown", ""} {
 			_, err := st.Transition(t.Context(), id, broker.Transition{
 				From: []broker.Status{broker.StatusCreated}, To: broker.StatusInvited,
@@ -466,8 +508,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		}
 	})
 	t.Run("thread index follows ThreadID", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		move(t, st, "s1", broker.StatusRequested, func(s *broker.Session) { s.ThreadID = "th-1" })
 		got, err := st.SessionByThread(t.Context(), "th-1")
@@ -488,8 +529,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		isNotFound(t, "SessionByThread(cleared thread)", err)
 	})
 	t.Run("thread index follows a transition that leaves ThreadID alone", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		move(t, st, "s1", broker.StatusRequested, func(s *broker.Session) { s.ThreadID = "th-1" })
 		move(t, st, "s1", broker.StatusVerified, nil)
 		got, err := st.SessionByThread(t.Context(), "th-1")
@@ -499,8 +539,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		sameJSON(t, "SessionByThread", mustSession(t, st, "s1"), got)
 	})
 	t.Run("invitation index follows InvitationID", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		move(t, st, "s1", broker.StatusInvited, func(s *broker.Session) { s.InvitationID = "inv-new" })
 		_, err := st.SessionByInvitation(t.Context(), "inv-s1")
 		isNotFound(t, "SessionByInvitation(previous invitation)", err)
@@ -513,8 +552,7 @@ func testTransition(t *testing.T, open func(t *testing.T) broker.Store) {
 		create(t, st, s)
 	})
 	t.Run("returned session is a copy", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		got := move(t, st, "s1", broker.StatusInvited, func(s *broker.Session) { s.Chat = &broker.Chat{Identity: "hr_abc"} })
 		want := mustSession(t, st, "s1")
 		got.Chat.Identity = "changed"
@@ -537,35 +575,36 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		return got
 	}
 
-	t.Run("new flex identity is stored with the given ID and linked", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
-		ident := newIdentity("idn-1", "hr_one")
-		want := *ident
-		got := verify(t, st, "s1", ident, base)
-		if got.IdentityID != "idn-1" {
-			t.Errorf("returned IdentityID = %q, want idn-1", got.IdentityID)
+	// linked checks a verifying transition of session sid with ident, which returned got: the
+	// returned and the stored session, and ident.ID, name the stored identity want, which reads
+	// back by ID and by flex identity.
+	linked := func(t *testing.T, st broker.Store, sid string, got *broker.Session, ident, want *broker.Identity) {
+		t.Helper()
+		if got.IdentityID != want.ID {
+			t.Errorf("returned IdentityID = %q, want %s", got.IdentityID, want.ID)
 		}
-		if s := mustSession(t, st, "s1"); s.IdentityID != "idn-1" {
-			t.Errorf("stored IdentityID = %q, want idn-1", s.IdentityID)
+		if s := mustSession(t, st, sid); s.IdentityID != want.ID {
+			t.Errorf("stored IdentityID = %q, want %s", s.IdentityID, want.ID)
 		}
-		if ident.ID != "idn-1" {
-			t.Errorf("Identity.ID = %q, want idn-1", ident.ID)
+		if ident.ID != want.ID {
+			t.Errorf("Identity.ID after the transition = %q, want the stored ID %s", ident.ID, want.ID)
 		}
-		byID, err := st.Identity(t.Context(), "idn-1")
-		if err != nil {
-			t.Fatalf("Identity = %v", err)
-		}
-		sameJSON(t, "Identity", &want, byID)
-		byFlex, err := st.IdentityByFlex(t.Context(), "hr_one")
+		sameJSON(t, "Identity", want, mustIdentity(t, st, want.ID))
+		byFlex, err := st.IdentityByFlex(t.Context(), want.FlexIdentity)
 		if err != nil {
 			t.Fatalf("IdentityByFlex = %v", err)
 		}
-		sameJSON(t, "IdentityByFlex", &want, byFlex)
+		sameJSON(t, "IdentityByFlex", want, byFlex)
+	}
+
+	t.Run("new flex identity is stored with the given ID and linked", func(t *testing.T) {
+		st, _ := withSession(t, open)
+		ident := newIdentity("idn-1", "hr_one")
+		want := *ident
+		linked(t, st, "s1", verify(t, st, "s1", ident, base), ident, &want)
 	})
 	t.Run("existing flex identity keeps its ID and CreatedAt and takes every other field", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		first := newIdentity("idn-1", "hr_one")
 		verify(t, st, "s1", first, base)
@@ -585,32 +624,12 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		want.ID = "idn-1"
 		want.CreatedAt = first.CreatedAt
 
-		got := verify(t, st, "s2", second, base.Add(time.Hour))
-		if got.IdentityID != "idn-1" {
-			t.Errorf("returned IdentityID = %q, want the first ID idn-1", got.IdentityID)
-		}
-		if s := mustSession(t, st, "s2"); s.IdentityID != "idn-1" {
-			t.Errorf("stored IdentityID = %q, want idn-1", s.IdentityID)
-		}
-		if second.ID != "idn-1" {
-			t.Errorf("Identity.ID after the transition = %q, want the stored ID idn-1", second.ID)
-		}
-		byID, err := st.Identity(t.Context(), "idn-1")
-		if err != nil {
-			t.Fatalf("Identity = %v", err)
-		}
-		sameJSON(t, "Identity", &want, byID)
-		byFlex, err := st.IdentityByFlex(t.Context(), "hr_one")
-		if err != nil {
-			t.Fatalf("IdentityByFlex = %v", err)
-		}
-		sameJSON(t, "IdentityByFlex", &want, byFlex)
-		_, err = st.Identity(t.Context(), "idn-2")
+		linked(t, st, "s2", verify(t, st, "s2", second, base.Add(time.Hour)), second, &want)
+		_, err := st.Identity(t.Context(), "idn-2")
 		isNotFound(t, "Identity(the ID proposed for an existing flex identity)", err)
 	})
 	t.Run("different flex identities are different records", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		create(t, st, newSession("s2"))
 		verify(t, st, "s1", newIdentity("idn-1", "hr_one"), base)
 		verify(t, st, "s2", newIdentity("idn-2", "hr_two"), base)
@@ -622,8 +641,7 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		}
 	})
 	t.Run("returned identities are copies", func(t *testing.T) {
-		st := open(t)
-		create(t, st, newSession("s1"))
+		st, _ := withSession(t, open)
 		ident := newIdentity("idn-1", "hr_one")
 		verify(t, st, "s1", ident, base)
 		want, _ := st.Identity(t.Context(), "idn-1")
@@ -636,43 +654,31 @@ func testTransitionIdentity(t *testing.T, open func(t *testing.T) broker.Store) 
 		got.HolderDID = "changed"
 		sameJSON(t, "Identity after changing copies", want, mustIdentity(t, st, "idn-1"))
 	})
-	t.Run("empty FlexIdentity is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
-		_, err := st.Transition(t.Context(), "s1", broker.Transition{
-			From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: newIdentity("idn-1", ""),
-		}, base)
-		if err == nil {
-			t.Fatal("Transition with an empty FlexIdentity = nil, want an error")
-		}
-		sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
-		_, err = st.Identity(t.Context(), "idn-1")
-		isNotFound(t, "Identity", err)
-	})
-	t.Run("new identity with an empty ID is an error and writes nothing", func(t *testing.T) {
-		st := open(t)
-		s := newSession("s1")
-		create(t, st, s)
-		_, err := st.Transition(t.Context(), "s1", broker.Transition{
-			From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: newIdentity("", "hr_one"),
-		}, base)
-		if err == nil {
-			t.Fatal("Transition with a new identity without ID = nil, want an error")
-		}
-		sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
-		_, err = st.IdentityByFlex(t.Context(), "hr_one")
-		isNotFound(t, "IdentityByFlex", err)
-	})
-}
-
-func mustIdentity(t *testing.T, st broker.Store, id string) *broker.Identity {
-	t.Helper()
-	got, err := st.Identity(t.Context(), id)
-	if err != nil {
-		t.Fatalf("Identity(%q) = %v", id, err)
+	for _, tc := range []struct {
+		name, what string
+		ident      *broker.Identity
+		lookup     func(ctx context.Context, st broker.Store) error // of the identity: ErrNotFound
+	}{
+		{"empty FlexIdentity is an error and writes nothing", "an empty FlexIdentity", newIdentity("idn-1", ""),
+			func(ctx context.Context, st broker.Store) error { _, err := st.Identity(ctx, "idn-1"); return err }},
+		{"new identity with an empty ID is an error and writes nothing", "a new identity without ID", newIdentity("", "hr_one"),
+			func(ctx context.Context, st broker.Store) error {
+				_, err := st.IdentityByFlex(ctx, "hr_one")
+				return err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, s := withSession(t, open)
+			_, err := st.Transition(t.Context(), "s1", broker.Transition{
+				From: []broker.Status{broker.StatusCreated}, To: broker.StatusVerified, Identity: tc.ident,
+			}, base)
+			if err == nil {
+				t.Fatalf("Transition with %s = nil, want an error", tc.what)
+			}
+			sameJSON(t, "Session", stored(s, 1), mustSession(t, st, "s1"))
+			isNotFound(t, "the identity", tc.lookup(t.Context(), st))
+		})
 	}
-	return got
 }
 
 func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
@@ -719,53 +725,90 @@ func testSecret(t *testing.T, open func(t *testing.T) broker.Store) {
 			t.Error("Secret with an empty name = nil error, want an error")
 		}
 	})
+	t.Run("without a generator a missing secret is ErrNotFound; an empty generated secret is an error", func(t *testing.T) {
+		st := open(t)
+		_, err := st.Secret(t.Context(), "missing", nil)
+		isNotFound(t, "Secret(nil generator)", err)
+		if _, err := st.Secret(t.Context(), "empty", func() ([]byte, error) { return nil, nil }); err == nil {
+			t.Error("Secret with an empty generated value = nil error")
+		}
+	})
 }
 
-func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
-	t.Run("racing transitions from one state: exactly one wins", func(t *testing.T) {
-		st, ctx := open(t), t.Context()
-		create(t, st, newSession("s1"))
-		start := move(t, st, "s1", broker.StatusRequested, nil).Version
-
-		errs := race(func(int) error {
-			_, err := st.Transition(ctx, "s1", broker.Transition{
-				From: []broker.Status{broker.StatusRequested}, To: broker.StatusVerified,
-			}, base)
+func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store, replicas func(t *testing.T, st broker.Store) []broker.Store) {
+	// raceTransitions stores session sid, moves it to requested and has racers goroutines try
+	// transition trOf(i) on it at once, racer i through stores[i%len(stores)]; it returns the
+	// session's Version before the race and the racers' errors.
+	raceTransitions := func(t *testing.T, stores []broker.Store, sid string, trOf func(i int) broker.Transition) (int64, []error) {
+		ctx := t.Context()
+		create(t, stores[0], newSession(sid))
+		start := move(t, stores[0], sid, broker.StatusRequested, nil).Version
+		return start, race(func(i int) error {
+			_, err := stores[i%len(stores)].Transition(ctx, sid, trOf(i), base)
 			return err
 		})
-		wins := 0
-		for _, err := range errs {
-			var se *broker.StateError
-			switch {
-			case err == nil:
-				wins++
-			case errors.As(err, &se):
-				if se.Current != broker.StatusVerified {
-					t.Errorf("loser's StateError.Current = %s, want verified", se.Current)
+	}
+	requested := []broker.Status{broker.StatusRequested}
+	t.Run("racing transitions from one state: exactly one wins", func(t *testing.T) {
+		// In each round half the racers verify the session, each with an identity of its own,
+		// and half reject it.
+		stores := replicas(t, open(t))
+		last := stores[len(stores)-1]
+		for round := range 5 {
+			sid := fmt.Sprintf("s%d", round)
+			trOf := func(i int) broker.Transition {
+				if i%2 == 0 {
+					return broker.Transition{From: requested, To: broker.StatusVerified,
+						Identity: newIdentity(fmt.Sprintf("idn-%d-%02d", round, i), fmt.Sprintf("hr_%d_%02d", round, i))}
 				}
-			default:
-				t.Errorf("loser's error = %v, want a *broker.StateError", err)
+				return broker.Transition{From: requested, To: broker.StatusRejected, Apply: func(s *broker.Session) { s.Reason = "revoked" }}
 			}
-		}
-		if wins != 1 {
-			t.Errorf("%d of %d racing transitions succeeded, want exactly 1", wins, racers)
-		}
-		if got := mustSession(t, st, "s1"); got.Version != start+1 || got.Status != broker.StatusVerified {
-			t.Errorf("after the race: Version %d, Status %s; want %d, verified", got.Version, got.Status, start+1)
+			start, errs := raceTransitions(t, stores, sid, trOf)
+			wins, won := 0, broker.Status("")
+			for i, err := range errs {
+				if err == nil {
+					wins, won = wins+1, trOf(i).To
+				}
+			}
+			if wins != 1 {
+				t.Fatalf("round %d: %d of %d racing transitions succeeded, want exactly 1", round, wins, racers)
+			}
+			for _, err := range errs {
+				var se *broker.StateError
+				switch {
+				case err == nil:
+				case errors.As(err, &se):
+					if se.Current != won {
+						t.Errorf("round %d: loser's StateError.Current = %s, want %s", round, se.Current, won)
+					}
+				default:
+					t.Errorf("round %d: loser's error = %v, want a *broker.StateError", round, err)
+				}
+			}
+			if got := mustSession(t, last, sid); got.Version != start+1 || got.Status != won {
+				t.Fatalf("round %d: after the race: Version %d, Status %s; want %d, %s", round, got.Version, got.Status, start+1, won)
+			}
+			if won == broker.StatusRejected {
+				_, err := last.Transition(t.Context(), sid, broker.Transition{
+					From: []broker.Status{broker.StatusRequested, broker.StatusVerified}, To: broker.StatusVerified,
+				}, base)
+				if !errors.Is(err, broker.ErrConflict) {
+					t.Errorf("round %d: rejected session verified afterwards: %v", round, err)
+				}
+			}
+			if ids, err := last.ListIdentities(t.Context(), broker.IdentityFilter{}, "", 1000); err != nil || len(ids) > round+1 {
+				t.Errorf("round %d: %d identities stored, want at most one per round (%v)", round, len(ids), err)
+			}
 		}
 	})
 	t.Run("racing transitions that all match lose no update", func(t *testing.T) {
-		st, ctx := open(t), t.Context()
-		create(t, st, newSession("s1"))
-		start := move(t, st, "s1", broker.StatusRequested, nil).Version
-
-		errs := race(func(int) error {
-			_, err := st.Transition(ctx, "s1", broker.Transition{
+		stores := replicas(t, open(t))
+		start, errs := raceTransitions(t, stores, "s1", func(int) broker.Transition {
+			return broker.Transition{
 				From:  []broker.Status{broker.StatusRequested, broker.StatusVerified},
 				To:    broker.StatusRequested,
 				Apply: func(s *broker.Session) { s.Reason += "+" },
-			}, base)
-			return err
+			}
 		})
 		wins := 0
 		for _, err := range errs {
@@ -778,7 +821,7 @@ func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
 		if wins == 0 {
 			t.Fatal("no racing transition succeeded")
 		}
-		got := mustSession(t, st, "s1")
+		got := mustSession(t, stores[0], "s1")
 		if got.Version != start+int64(wins) {
 			t.Errorf("after %d successful transitions: Version %d, want %d (lost update)", wins, got.Version, start+int64(wins))
 		}
@@ -789,12 +832,13 @@ func testConcurrency(t *testing.T, open func(t *testing.T) broker.Store) {
 	})
 	t.Run("racing Secret calls all get the same value", func(t *testing.T) {
 		st, ctx := open(t), t.Context()
+		stores := replicas(t, st)
 		var mu sync.Mutex
 		generated := map[string]bool{}
 		results := make([][]byte, racers)
 		errs := race(func(i int) error {
 			var err error
-			results[i], err = st.Secret(ctx, "x", func() ([]byte, error) {
+			results[i], err = stores[i%len(stores)].Secret(ctx, "x", func() ([]byte, error) {
 				v := fmt.Appendf(nil, "secret-%02d", i)
 				mu.Lock()
 				generated[string(v)] = true

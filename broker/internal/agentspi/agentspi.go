@@ -1,7 +1,9 @@
 // Package agentspi holds what the broker's two implementations of aries-framework-go's storage
-// SPI (bbolt in boltstore, Redis in redisstore) share: the SPI's rules for keys and tags, the
-// query expressions they accept, how query results are sorted and paged, and the Iterator
-// over them. Each store finds the matching keys and reads records its own way.
+// SPI (bbolt in boltstore, Redis in redisstore) share: the SPI's rules for keys and tags and
+// the checks of every call's arguments (calls.go), the query expressions they accept, how
+// query results are sorted and paged, the Iterator over them, Get and GetTags over a store's
+// reader, and the list of open stores. Each store finds the matching keys and reads and writes
+// records its own way.
 package agentspi
 
 import (
@@ -324,8 +326,9 @@ func (it *Iterator) Close() error {
 	return nil
 }
 
-// OpenStores is a provider's list of open stores by (lower-cased) name, for GetOpenStores. It
-// is safe for concurrent use; the zero value is empty.
+// OpenStores is a provider's list of open stores by (lower-cased) name. A provider embeds it
+// for its GetOpenStores and Close, which only take stores off the list. It is safe for
+// concurrent use; the zero value is empty.
 type OpenStores[S interface {
 	comparable
 	spi.Store
@@ -359,8 +362,8 @@ func (o *OpenStores[S]) Remove(name string, s S) {
 	}
 }
 
-// List returns the open stores, ordered by name.
-func (o *OpenStores[S]) List() []spi.Store {
+// GetOpenStores returns the open stores, ordered by name.
+func (o *OpenStores[S]) GetOpenStores() []spi.Store {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	names := slices.Sorted(maps.Keys(o.m))
@@ -371,9 +374,10 @@ func (o *OpenStores[S]) List() []spi.Store {
 	return stores
 }
 
-// Clear empties the list.
-func (o *OpenStores[S]) Clear() {
+// Close empties the list. The provider, and the stores on it, stay usable.
+func (o *OpenStores[S]) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	clear(o.m)
+	return nil
 }

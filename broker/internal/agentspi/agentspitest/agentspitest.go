@@ -96,15 +96,7 @@ func testStore(t *testing.T, open Backend) {
 		if err := s.Put("old2", []byte("value-old2")); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Batch(ops); !errors.Is(err, spi.ErrDuplicateKey) {
-			t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
-		}
-		if _, err := s.Get("new0"); !errors.Is(err, spi.ErrDataNotFound) {
-			t.Errorf("Get(new0) after the failed batch = %v, want ErrDataNotFound", err)
-		}
-		if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
-			t.Errorf("query after the failed batch = %v, want [old]", got)
-		}
+		DuplicateChangesNothing(t, s, ops, "new0")
 	})
 	t.Run("batch: IsNewKey after a delete of the same key is allowed", func(t *testing.T) {
 		s := openStore(t, map[string][]spi.Tag{"k": nil, "j": nil})
@@ -152,33 +144,7 @@ func testStore(t *testing.T, open Backend) {
 				[]string{"n\x00", "n\x00:\x01v é}", "n", "12:3"}},
 		} {
 			_, p := open(t)
-			for _, name := range []string{"test", "a}b", "{x}", "50%/2", "ünï"} {
-				s, err := p.OpenStore(name)
-				if err != nil {
-					t.Fatalf("OpenStore(%q) = %v", name, err)
-				}
-				if err := s.Put(tc.key, []byte{}, tc.tags...); err != nil {
-					t.Fatalf("Put = %v", err)
-				}
-				if v, err := s.Get(tc.key); err != nil || v == nil || len(v) != 0 {
-					t.Errorf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, err)
-				}
-				if got, err := s.GetTags(tc.key); err != nil || len(got) != len(tc.tags) || got[0] != tc.tags[0] {
-					t.Errorf("GetTags = %q, %v", got, err)
-				}
-				for _, expr := range tc.exprs {
-					it, err := s.Query(expr)
-					if err != nil {
-						t.Fatalf("Query(%q) = %v", expr, err)
-					}
-					ok, _ := it.Next()
-					k, _ := it.Key()
-					if !ok || k != tc.key {
-						t.Errorf("store %q: Query(%q) found %q, %v; want the record", name, expr, k, ok)
-					}
-					it.Close()
-				}
-			}
+			AnyBytes(t, p, tc.key, tc.tags, tc.exprs...)
 		}
 	})
 	t.Run("values are copies", func(t *testing.T) {
@@ -234,6 +200,58 @@ func testStore(t *testing.T, open Backend) {
 			t.Errorf("GetStoreConfig of a store never configured = %+v, %v; want empty", c, err)
 		}
 	})
+}
+
+// DuplicateChangesNothing runs ops on s, a store that holds the record "old" tagged t, and
+// checks that the batch fails with spi.ErrDuplicateKey and changes nothing: put, a key the
+// batch puts, is not there, and a query of t finds old alone.
+func DuplicateChangesNothing(t *testing.T, s spi.Store, ops []spi.Operation, put string) {
+	t.Helper()
+	if err := s.Batch(ops); !errors.Is(err, spi.ErrDuplicateKey) {
+		t.Fatalf("Batch = %v, want ErrDuplicateKey", err)
+	}
+	if _, err := s.Get(put); !errors.Is(err, spi.ErrDataNotFound) {
+		t.Errorf("Get(%s) after the failed batch = %v, want ErrDataNotFound", put, err)
+	}
+	if got, _ := Collect(t, s, "t"); !slices.Equal(got, []string{"old"}) {
+		t.Errorf("query after the failed batch = %v, want [old]", got)
+	}
+}
+
+// AnyBytes checks that p keeps any bytes in store names and keys, and the tags as given:
+// in a store of each of a few names with braces, '%', '/' and non-ASCII letters, it puts an
+// empty value under key with tags and reads it back: Get returns an empty value, not nil,
+// GetTags the tags, and a Query of each of exprs finds the record. The suite checks any text;
+// a store that keeps more (bytes that are not UTF-8) checks that through it too.
+func AnyBytes(t *testing.T, p spi.Provider, key string, tags []spi.Tag, exprs ...string) {
+	t.Helper()
+	for _, name := range []string{"test", "a}b", "{x}", "50%/2", "ünï"} {
+		s, err := p.OpenStore(name)
+		if err != nil {
+			t.Fatalf("OpenStore(%q) = %v", name, err)
+		}
+		if err := s.Put(key, []byte{}, tags...); err != nil {
+			t.Fatalf("Put = %v", err)
+		}
+		if v, err := s.Get(key); err != nil || v == nil || len(v) != 0 {
+			t.Errorf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, err)
+		}
+		if got, err := s.GetTags(key); err != nil || len(got) != len(tags) || got[0] != tags[0] {
+			t.Errorf("GetTags = %q, %v", got, err)
+		}
+		for _, expr := range exprs {
+			it, err := s.Query(expr)
+			if err != nil {
+				t.Fatalf("Query(%q) = %v", expr, err)
+			}
+			ok, _ := it.Next()
+			k, _ := it.Key()
+			if !ok || k != key {
+				t.Errorf("store %q: Query(%q) found %q, %v; want the record", name, expr, k, ok)
+			}
+			it.Close()
+		}
+	}
 }
 
 // Collect runs a query and returns the keys it yields, in order, and TotalItems; it checks
@@ -413,4 +431,71 @@ func testIterator(t *testing.T, openStore Opener) {
 			t.Error("Tags after Close = nil error")
 		}
 	})
+}
+
+// Unavailable checks that every call of p and of s, one of its stores, whose backend is gone
+// (a closed file, a Redis that is down), fails with an error matching broker.ErrUnavailable.
+// Each store's tests take the backend away their own way and call it.
+func Unavailable(t *testing.T, p spi.Provider, s spi.Store) {
+	t.Helper()
+	for name, call := range map[string]func() error{
+		"Put":            func() error { return s.Put("k", []byte("v")) },
+		"Get":            func() error { _, err := s.Get("k"); return err },
+		"GetTags":        func() error { _, err := s.GetTags("k"); return err },
+		"GetBulk":        func() error { _, err := s.GetBulk("k", "j"); return err },
+		"Delete":         func() error { return s.Delete("k") },
+		"Batch":          func() error { return s.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b"}}) },
+		"Query":          func() error { _, err := s.Query("t"); return err },
+		"OpenStore":      func() error { _, err := p.OpenStore("other"); return err },
+		"SetStoreConfig": func() error { return p.SetStoreConfig("other", spi.StoreConfiguration{}) },
+		"GetStoreConfig": func() error { _, err := p.GetStoreConfig("other"); return err },
+	} {
+		if err := call(); !errors.Is(err, broker.ErrUnavailable) {
+			t.Errorf("agent %s with the backend gone = %v, want an error matching broker.ErrUnavailable", name, err)
+		}
+	}
+}
+
+// BeforeRestart opens a store of p, configures it and puts a tagged record in it, and returns
+// the check to run on the provider after a restart (the file reopened, the Redis back): the
+// configuration, the record's value and tags are there, queries find it, and batches work.
+func BeforeRestart(t *testing.T, p spi.Provider) (after func(t *testing.T, p spi.Provider)) {
+	t.Helper()
+	s, err := p.OpenStore("Connections")
+	if err != nil {
+		t.Fatalf("OpenStore = %v", err)
+	}
+	if err := p.SetStoreConfig("connections", spi.StoreConfiguration{TagNames: []string{"conn_"}}); err != nil {
+		t.Fatalf("SetStoreConfig = %v", err)
+	}
+	tags := []spi.Tag{{Name: "conn_"}, {Name: "theirDID", Value: "z6Mk"}, {Name: "state", Value: "completed"}}
+	if err := s.Put("conn_1", []byte("value-conn_1"), tags...); err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+
+	return func(t *testing.T, p spi.Provider) {
+		t.Helper()
+		config, err := p.GetStoreConfig("CONNECTIONS")
+		if err != nil || !slices.Equal(config.TagNames, []string{"conn_"}) {
+			t.Errorf("after the restart: GetStoreConfig = %+v, %v", config, err)
+		}
+		s, err := p.OpenStore("connections")
+		if err != nil {
+			t.Fatalf("after the restart: OpenStore = %v", err)
+		}
+		if v, err := s.Get("conn_1"); err != nil || string(v) != "value-conn_1" {
+			t.Errorf("after the restart: Get = %q, %v", v, err)
+		}
+		if got, err := s.GetTags("conn_1"); err != nil || !slices.Equal(got, tags) {
+			t.Errorf("after the restart: GetTags = %v, %v; want %v", got, err, tags)
+		}
+		for _, expr := range []string{"theirDID:z6Mk", "state:completed"} {
+			if keys, total := Collect(t, s, expr); total != 1 || !slices.Equal(keys, []string{"conn_1"}) {
+				t.Errorf("after the restart: Query(%q) = %v (%d), want [conn_1]", expr, keys, total)
+			}
+		}
+		if err := s.Batch([]spi.Operation{{Key: "a", Value: []byte("v")}, {Key: "b", Value: []byte("w")}}); err != nil {
+			t.Errorf("after the restart: Batch = %v", err)
+		}
+	}
 }
