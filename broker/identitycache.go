@@ -146,7 +146,8 @@ func cloneIdentity(in *Identity) *Identity {
 
 // cachingStore is the store with the identity cache in front of its identity reads. Its
 // writes of identities (a verification, an erasure) drop the identity from this replica's
-// cache and announce the change to the others; watch follows theirs.
+// cache; an erasure is announced to the other replicas here, a verification by
+// Service.transition after the session's event; watch follows the others' notices.
 type cachingStore struct {
 	Store
 	cache   *identityCache
@@ -181,7 +182,10 @@ func (c *cachingStore) read(cached func() (*Identity, bool), read func() (*Ident
 func (c *cachingStore) Transition(ctx context.Context, id string, t Transition, now time.Time) (*Session, error) {
 	sess, err := c.Store.Transition(ctx, id, t, now)
 	if t.Identity != nil && err == nil {
-		c.changed(ctx, t.Identity.ID) // a returning customer's identity was updated
+		// A returning customer's identity was updated: this replica forgets it now; the
+		// others hear of it from Service.transition, once the session's event is out (see
+		// there).
+		c.cache.drop(t.Identity.ID)
 	}
 	return sess, err
 }

@@ -229,6 +229,11 @@ func (s *Service) transition(ctx context.Context, id string, t Transition) (*Ses
 	}
 	s.log.Debug("session transition", "session_id", id, "status", sess.Status, "reason", sess.Reason)
 	s.publish(ctx, sess)
+	if s.cache != nil && t.Identity != nil {
+		// After the event, not before: on Redis Cluster a notice published just before a
+		// session's event made that event never reach the subscribers (TestCrossReplicaEvents).
+		s.cache.changed(ctx, t.Identity.ID)
+	}
 	return sess, nil
 }
 

@@ -39,15 +39,15 @@ type EventsOptions struct {
 // closed channel, and its client (a browser's EventSource) reconnects and starts again from
 // the session's current state.
 //
-// Identity changes (broker.IdentityChanges) travel the same way on a channel of their own,
-// "prefix:identity-changes", each message the changed identity's ID; a resubscription closes
-// the identity change watchers too.
+// Identity changes (broker.IdentityChanges) travel the same way, on the same channel, as
+// messages of their own kind: "identity-changed " and the identity's ID where an event's JSON
+// would be, so that one subscription carries both. A resubscription closes the identity
+// change watchers too.
 //
 // Events is safe for concurrent use.
 type Events struct {
 	client  redis.UniversalClient
 	channel string
-	idChan  string // identity changes
 	origin  []byte // this instance's ID: the first line of every message it publishes
 	log     *slog.Logger
 	buffer  int
@@ -87,7 +87,6 @@ func NewEvents(store *Store, opts EventsOptions) *Events {
 	e := &Events{
 		client:  store.client,
 		channel: store.keys.prefix + ":events",
-		idChan:  store.keys.prefix + ":identity-changes",
 		origin:  []byte(hex.EncodeToString(origin)),
 		log:     store.log,
 		buffer:  opts.Buffer,
@@ -107,7 +106,7 @@ func NewEvents(store *Store, opts EventsOptions) *Events {
 	// from the receive loop, so NewEvents never waits long for a Redis that is down.
 	e.ps = e.client.Subscribe(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	if err := e.ps.Subscribe(ctx, e.channel, e.idChan); err != nil {
+	if err := e.ps.Subscribe(ctx, e.channel); err != nil {
 		e.log.Warn("event bus: subscribe failed; retrying in the background", "channel", e.channel, "err", err)
 	}
 	cancel()
@@ -201,12 +200,15 @@ func (e *Events) Subscribe(_ context.Context, sessionID string) (<-chan broker.E
 // broker.ErrUnavailable.
 func (e *Events) AnnounceIdentityChange(ctx context.Context, id string) error {
 	e.deliverChange(id)
-	msg := append(append(append([]byte{}, e.origin...), '\n'), id...)
-	if err := e.client.Publish(ctx, e.idChan, msg).Err(); err != nil {
+	msg := append(append(append(append([]byte{}, e.origin...), '\n'), identityChanged...), id...)
+	if err := e.client.Publish(ctx, e.channel, msg).Err(); err != nil {
 		return fmt.Errorf("redisstore: events: announce identity change: %w", classifyErr(err))
 	}
 	return nil
 }
+
+// identityChanged starts the body of an identity change message (an event's starts with '{').
+const identityChanged = "identity-changed "
 
 // IdentityChanges returns the IDs of identities changed from now on, on any replica, until
 // cancel is called (or the channel is closed after a resubscription).
@@ -286,29 +288,24 @@ func (e *Events) dropAllLocked() {
 // receive reads the subscription until it is closed.
 func (e *Events) receive(in <-chan any) {
 	defer close(e.done)
-	subscribed := map[string]bool{}
+	subscribed := false
 	for msg := range in {
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind != "subscribe" || (m.Channel != e.channel && m.Channel != e.idChan) {
+			if m.Kind != "subscribe" || m.Channel != e.channel {
 				continue
 			}
-			if subscribed[m.Channel] {
+			if subscribed {
 				// go-redis lost the connection and subscribed again: messages may have been
-				// missed, so make every watcher of the channel start again from the store.
-				e.log.Warn("event bus: resubscribed after a lost connection; restarting this replica's watchers", "channel", m.Channel)
+				// missed, so make every watcher start again from the stored state.
+				e.log.Warn("event bus: resubscribed after a lost connection; restarting this replica's watchers", "channel", e.channel)
 				e.mu.Lock()
-				if m.Channel == e.channel {
-					e.dropAllLocked()
-				} else {
-					e.dropChangesLocked()
-				}
+				e.dropAllLocked()
+				e.dropChangesLocked()
 				e.mu.Unlock()
 			}
-			subscribed[m.Channel] = true
-			if m.Channel == e.channel {
-				e.readyOnce.Do(func() { close(e.ready) })
-			}
+			subscribed = true
+			e.readyOnce.Do(func() { close(e.ready) })
 		case *redis.Message:
 			origin, body, ok := bytes.Cut([]byte(m.Payload), []byte{'\n'})
 			if !ok {
@@ -318,8 +315,8 @@ func (e *Events) receive(in <-chan any) {
 			if bytes.Equal(origin, e.origin) {
 				continue // published here, delivered by Publish already
 			}
-			if m.Channel == e.idChan {
-				e.deliverChange(string(body))
+			if id, ok := bytes.CutPrefix(body, []byte(identityChanged)); ok {
+				e.deliverChange(string(id))
 				continue
 			}
 			var ev broker.Event

@@ -101,8 +101,8 @@ func TestEvents(t *testing.T) {
 }
 
 // TestIdentityChangesReachEveryReplica: an identity change announced on one replica reaches
-// the watchers of every replica once (the announcer's directly, without Redis's echo), on a
-// channel of its own: session subscribers see nothing of it.
+// the watchers of every replica once (the announcer's directly, without Redis's echo), as a
+// message of its own kind: session subscribers see nothing of it.
 func TestIdentityChangesReachEveryReplica(t *testing.T) {
 	u, prefix := redistest.Server(t).URL(), newPrefix()
 	a := replica(t, u, prefix, redisstore.EventsOptions{})
