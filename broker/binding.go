@@ -81,14 +81,15 @@ const (
 	ChatErrorRejected       = "twilio_rejected"      // Twilio refused the request
 	bindRetryMinimumBackoff = 500 * time.Millisecond
 	bindRetryMaximumBackoff = 15 * time.Second
-	// rebindAfter: a verified session read by its customer gets a new attempt if none started
-	// on this replica for that long.
+	// rebindAfter: a verified session gets a new attempt from the sweep if it has not changed
+	// for that long and none is under way on this replica.
 	rebindAfter = 2 * time.Second
 )
 
 // bindLater opens the chat in the background (the wallet has its answer already), retrying
-// with backoff for Config.BindRetryFor. Only one attempt per session runs on a replica; the
-// chat's idempotency key (the session ID) keeps replicas from opening two.
+// with backoff for Config.BindRetryFor; after that, the sweep starts it again. Only one attempt
+// per session runs on a replica; the chat's idempotency key (the session ID) keeps replicas
+// from opening two.
 func (s *Service) bindLater(id string) {
 	s.bindMu.Lock()
 	if _, busy := s.binding[id]; busy {
@@ -128,12 +129,26 @@ func (s *Service) bindLater(id string) {
 	}()
 }
 
-// retryBind starts a background bind of a verified session unless one is under way here.
-func (s *Service) retryBind(sess *Session) {
-	if s.now().Sub(sess.UpdatedAt) < rebindAfter {
-		return // just verified: the first attempt is still running somewhere
+// rebindWaiting starts a background bind of each verified session still waiting for its chat,
+// unless an attempt is under way here or the session was just verified (its first attempt is
+// still running, here or on another replica). This is how a session whose attempts gave up
+// (Twilio down longer than BindRetryFor, or its replica stopped) gets its chat once Twilio is
+// back.
+func (s *Service) rebindWaiting(ctx context.Context) {
+	ids, err := s.store.SessionsAwaitingChat(ctx, sweepBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("sessions waiting for a chat not read", "err", err)
+		}
+		return
 	}
-	s.bindLater(sess.ID)
+	for _, id := range ids {
+		sess, err := s.store.Session(ctx, id)
+		if err != nil || sess.Status != StatusVerified || s.now().Sub(sess.UpdatedAt) < rebindAfter {
+			continue
+		}
+		s.bindLater(id)
+	}
 }
 
 func temporary(err error) bool {

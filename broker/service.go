@@ -55,6 +55,9 @@ type Config struct {
 	// in the background after a failure; default 2 minutes. After that, reading the session
 	// (the customer's browser polls it) starts a new attempt.
 	BindRetryFor time.Duration
+	// SweepInterval is how often the broker looks for sessions whose time is up (to record
+	// their expiry) and for verified sessions still without a chat (to try again); default 1 s.
+	SweepInterval time.Duration
 	// IdentityCacheTTL, if positive, keeps identities read for the CRM (Identity,
 	// IdentityByFlex) in memory that long at most; changes and erasures drop them at once on
 	// this replica and, over Events, on the others. Zero: every read goes to the store.
@@ -161,6 +164,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if cfg.BindRetryFor <= 0 {
 		cfg.BindRetryFor = 2 * time.Minute
 	}
+	if cfg.SweepInterval <= 0 {
+		cfg.SweepInterval = time.Second
+	}
 	if cfg.InvitationGoal == "" {
 		cfg.InvitationGoal = "Prove who you are to talk to an agent"
 	}
@@ -184,17 +190,58 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Run does the service's own work until ctx ends: it delivers the CRM's webhooks and, with
-// an identity cache, follows the identity changes other replicas announce (until Run runs,
-// nothing is cached). Any number of replicas may run it on one store.
+// Run does the service's own work until ctx ends: it records the expiry of sessions whose time
+// is up, opens the chats of verified sessions whose earlier attempts gave up, delivers the
+// CRM's webhooks and, with an identity cache, follows the identity changes other replicas
+// announce (until Run runs, nothing is cached). Any number of replicas may run it on one store:
+// every step is an atomic transition, and a chat's idempotency key is its session.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Go(func() { s.sweep(ctx) })
 	wg.Go(func() { s.runWebhooks(ctx) })
 	if s.cache != nil {
 		wg.Go(func() { s.cache.watch(ctx) })
 	}
 	wg.Wait()
 	return nil
+}
+
+// sweepBatch bounds the sessions one sweep handles of each kind; the next takes the rest.
+const sweepBatch = 100
+
+// sweep expires due sessions and retries the binding of verified ones, every SweepInterval.
+func (s *Service) sweep(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.expireDue(ctx)
+		s.rebindWaiting(ctx)
+	}
+}
+
+// expireDue records the expiry of the sessions whose time is up.
+func (s *Service) expireDue(ctx context.Context) {
+	ids, err := s.store.SessionsDue(ctx, s.now(), sweepBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("sessions due to expire not read", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		sess, err := s.store.Session(ctx, id)
+		if err == nil {
+			_, err = s.expireIfDue(ctx, sess)
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+			s.log.Warn("session expiry not recorded", "session_id", id, "err", err)
+		}
+	}
 }
 
 // Close waits for background work (chat binding) to finish, cancelling it after ctx ends.

@@ -237,7 +237,7 @@ func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
 	cfg := broker.Config{
 		Domain: "https://verify.example.com", Policies: testPolicies(),
 		DefaultPolicy: "default", PseudonymKey: make([]byte, 32), SessionTTL: time.Minute, Now: h.clock.Now,
-		BindRetryFor: 5 * time.Second,
+		BindRetryFor: 5 * time.Second, SweepInterval: 10 * time.Millisecond,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -247,6 +247,7 @@ func newHarnessWith(t *testing.T, mutate func(*broker.Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.svc.Close(context.Background()) })
+	run(t, h.svc)
 	return h
 }
 
@@ -525,7 +526,7 @@ func TestBindFailureLeavesVerifiedAndRetries(t *testing.T) {
 			t.Fatalf("%d chats", h.chats.count())
 		}
 	})
-	t.Run("reading a verified session starts a new attempt", func(t *testing.T) {
+	t.Run("the sweep starts a new attempt once Twilio is back; reading does not", func(t *testing.T) {
 		h := newHarnessWith(t, func(c *broker.Config) { c.BindRetryFor = 50 * time.Millisecond })
 		h.chats.failures = 1 << 30
 		s, peer := h.requested(t)
@@ -535,9 +536,6 @@ func TestBindFailureLeavesVerifiedAndRetries(t *testing.T) {
 		h.chats.failures = 0
 		h.chats.mu.Unlock()
 		h.clock.Advance(10 * time.Second)
-		if _, err := h.svc.DescribeSession(context.Background(), s.ID); err != nil {
-			t.Fatal(err)
-		}
 		h.status(t, s.ID, broker.StatusBound)
 	})
 }
@@ -618,6 +616,50 @@ func TestReturningCustomerKeepsOneIdentity(t *testing.T) {
 	}
 }
 
+// TestReadingNeverWrites: reading a session neither records its expiry nor starts a chat
+// attempt (the sweep does both); it shows a due session as expired at once.
+func TestReadingNeverWrites(t *testing.T) {
+	h := newHarnessWith(t, func(c *broker.Config) { c.BindRetryFor, c.SweepInterval = 50*time.Millisecond, time.Hour })
+	ctx := context.Background()
+	h.chats.failures = 1 << 30
+	verified, peer := h.requested(t)
+	present(h, peer, "ok:did:key:holder")
+	time.Sleep(200 * time.Millisecond) // the background attempts give up
+	h.chats.mu.Lock()
+	attempts := h.chats.attempts
+	h.chats.failures = 0
+	h.chats.mu.Unlock()
+	waiting, err := h.svc.CreateSession(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(10 * time.Second) // past rebindAfter
+	for range 3 {
+		if v, err := h.svc.DescribeSession(ctx, verified.ID); err != nil || v.Status != broker.StatusVerified {
+			t.Fatalf("verified session reads as %+v (%v)", v, err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	h.chats.mu.Lock()
+	if h.chats.attempts != attempts {
+		t.Errorf("reading started %d chat attempts", h.chats.attempts-attempts)
+	}
+	h.chats.mu.Unlock()
+	h.clock.Advance(10 * time.Minute) // past both sessions' ExpiresAt
+	for _, id := range []string{verified.ID, waiting.ID} {
+		v, err := h.svc.DescribeSession(ctx, id)
+		if err != nil || v.Status != broker.StatusExpired {
+			t.Fatalf("%s reads as %+v (%v), want expired", id, v, err)
+		}
+	}
+	for _, id := range []string{verified.ID, waiting.ID} {
+		stored, err := h.store.Session(ctx, id)
+		if err != nil || stored.Status == broker.StatusExpired {
+			t.Errorf("reading wrote session %s: %+v (%v)", id, stored, err)
+		}
+	}
+}
+
 func TestWatchEndsAtTerminalStateAndExpires(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
@@ -633,9 +675,10 @@ func TestWatchEndsAtTerminalStateAndExpires(t *testing.T) {
 		t.Fatalf("first event %s, want the current state", ev.Status)
 	}
 	h.clock.Advance(2 * time.Minute)
-	// Watch's timer uses the wall clock; read the session to expire it now.
-	if _, err := h.svc.Session(ctx, s.ID); err != nil {
-		t.Fatal(err)
+	// Watch's timer uses the wall clock; the sweep, on the test's clock, records the expiry.
+	// A read shows it at once and writes nothing.
+	if got, err := h.svc.Session(ctx, s.ID); err != nil || got.Status != broker.StatusExpired {
+		t.Fatalf("a due session reads as %v (%v), want expired", got, err)
 	}
 	select {
 	case ev := <-events:

@@ -13,46 +13,82 @@ import (
 // invitation for the wallet whose goal carries the code (so the wallet shows the code the
 // customer's page shows). An empty policy means the default one.
 func (s *Service) CreateSession(ctx context.Context, policy string) (*Session, error) {
-	if policy == "" {
-		policy = s.cfg.DefaultPolicy
-	}
-	if _, ok := s.cfg.Policies[policy]; !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, policy)
+	policy, err := s.policy(policy)
+	if err != nil {
+		return nil, err
 	}
 	code := confirm.New()
 	inv, err := s.deps.Wallets.CreateInvitation(ctx, s.cfg.InvitationGoal, code)
 	if err != nil {
 		return nil, fmt.Errorf("create invitation: %w", err)
 	}
+	sess, err := s.newSession(ctx, policy, code, func(x *Session) {
+		x.Status, x.InvitationID, x.Invitation = StatusInvited, inv.ID, inv.JSON
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("session created", "session_id", sess.ID, "policy", policy)
+	return sess, nil
+}
+
+// policy returns the name of the policy a session asks for: the default for "", or
+// ErrUnknownPolicy.
+func (s *Service) policy(name string) (string, error) {
+	if name == "" {
+		name = s.cfg.DefaultPolicy
+	}
+	if _, ok := s.cfg.Policies[name]; !ok {
+		return "", fmt.Errorf("%w: %q", ErrUnknownPolicy, name)
+	}
+	return name, nil
+}
+
+// newSession stores and announces a new session under policy, with a fresh nonce, the
+// confirmation code, and its time; with sets what else it starts with (status created if not).
+func (s *Service) newSession(ctx context.Context, policy, code string, with func(*Session)) (*Session, error) {
 	now := s.now()
 	sess := &Session{
 		ID:               s.ids.next(now),
-		Status:           StatusInvited,
+		Status:           StatusCreated,
 		Policy:           policy,
 		Nonce:            newNonce(),
 		ConfirmationCode: code,
-		InvitationID:     inv.ID,
-		Invitation:       inv.JSON,
 		CreatedAt:        now,
 		UpdatedAt:        now,
 		ExpiresAt:        now.Add(s.cfg.SessionTTL),
 		Version:          1, // what the store records for a new session
 	}
+	with(sess)
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("store session: %w", err)
 	}
-	s.log.Info("session created", "session_id", sess.ID, "policy", policy)
 	s.publish(ctx, sess)
 	return sess, nil
 }
 
-// Session returns a session, expiring it first if its time is up.
+// Session returns a session. One whose time is up reads as expired at once, as the expiry
+// will record it: reading never writes; the broker's expiry sweep (Run) records the expiry and
+// queues its webhook.
 func (s *Service) Session(ctx context.Context, id string) (*Session, error) {
 	sess, err := s.store.Session(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.expireIfDue(ctx, sess)
+	if s.due(sess) {
+		x := *sess
+		x.Status, x.Version = StatusExpired, sess.Version+1
+		if x.UpdatedAt.Before(sess.ExpiresAt) {
+			x.UpdatedAt = sess.ExpiresAt
+		}
+		return &x, nil
+	}
+	return sess, nil
+}
+
+// due reports whether a session's time is up while it still waits (for a wallet or a chat).
+func (s *Service) due(sess *Session) bool {
+	return !sess.Status.Terminal() && sess.Status != StatusBound && !s.now().Before(sess.ExpiresAt)
 }
 
 // SessionView is a session as its customer sees it: with a fresh chat token once bound.
@@ -71,8 +107,6 @@ func (s *Service) DescribeSession(ctx context.Context, id string) (*SessionView,
 	}
 	v := &SessionView{Session: sess}
 	switch {
-	case sess.Status == StatusVerified:
-		s.retryBind(sess) // the customer is waiting: try again if nothing is under way
 	case sess.Status == StatusBound && sess.Chat != nil:
 		v.ChatToken, v.ChatTokenExpiresAt, err = s.ChatToken(ctx, sess)
 		if err != nil && !errors.Is(err, ErrIdentityGone) && !errors.Is(err, ErrIdentityExpired) {
@@ -84,7 +118,7 @@ func (s *Service) DescribeSession(ctx context.Context, id string) (*SessionView,
 
 // Watch streams a session's state: first its current state, then one event per change, until
 // ctx ends or the session reaches a terminal state (the last event is sent, then the channel
-// closes). A session that runs out of time while watched is expired on the spot.
+// closes). A session that runs out of time while watched ends with its expiry at once.
 func (s *Service) Watch(ctx context.Context, id string) (<-chan Event, error) {
 	events, cancel, err := s.deps.Events.Subscribe(ctx, id)
 	if err != nil {
@@ -142,9 +176,10 @@ func send(ctx context.Context, out chan<- Event, ev Event) bool {
 	}
 }
 
-// expireIfDue moves a session whose time is up, and that has not reached a chat, to expired.
+// expireIfDue moves a session whose time is up, and that has not reached a chat, to expired:
+// the expiry sweep does, and so does a wallet's message arriving for it.
 func (s *Service) expireIfDue(ctx context.Context, sess *Session) (*Session, error) {
-	if sess.Status.Terminal() || sess.Status == StatusBound || s.now().Before(sess.ExpiresAt) {
+	if !s.due(sess) {
 		return sess, nil
 	}
 	out, err := s.transition(ctx, sess.ID, Transition{From: live, To: StatusExpired,

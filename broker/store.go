@@ -111,6 +111,14 @@ type Store interface {
 	// follow the session's fields.
 	Transition(ctx context.Context, id string, t Transition, now time.Time) (*Session, error)
 
+	// SessionsDue returns the IDs of up to limit sessions that still wait (created, invited,
+	// connected, requested or verified) and whose ExpiresAt is not after now, earliest
+	// ExpiresAt first. limit must be positive.
+	SessionsDue(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// SessionsAwaitingChat returns the IDs of up to limit verified sessions (waiting for their
+	// chat), earliest ExpiresAt first. limit must be positive.
+	SessionsAwaitingChat(ctx context.Context, limit int) ([]string, error)
+
 	// Identity returns the identity with that ID, or ErrNotFound.
 	Identity(ctx context.Context, id string) (*Identity, error)
 	// IdentityByFlex returns the identity whose FlexIdentity is flexIdentity, or ErrNotFound.

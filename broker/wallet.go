@@ -328,11 +328,9 @@ func (s *Service) Connections(ctx context.Context) ([]WalletConnection, error) {
 // they already have with this service — no QR code. It returns the new session, already
 // requested (or rejected at once if the wallet cannot be reached).
 func (s *Service) VerifyConnection(ctx context.Context, connectionID, policy string) (*Session, error) {
-	if policy == "" {
-		policy = s.cfg.DefaultPolicy
-	}
-	if _, ok := s.cfg.Policies[policy]; !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownPolicy, policy)
+	policy, err := s.policy(policy)
+	if err != nil {
+		return nil, err
 	}
 	conn, err := s.deps.Wallets.Connection(ctx, connectionID)
 	if errors.Is(err, ErrUnknownConnection) {
@@ -344,23 +342,10 @@ func (s *Service) VerifyConnection(ctx context.Context, connectionID, policy str
 	if !conn.Completed {
 		return nil, fmt.Errorf("%w: connection %s is %s, not completed", ErrInvalidInput, connectionID, conn.State)
 	}
-	now := s.now()
-	sess := &Session{
-		ID:               s.ids.next(now),
-		Status:           StatusCreated,
-		Policy:           policy,
-		Nonce:            newNonce(),
-		ConfirmationCode: confirm.New(),
-		ConnectionID:     connectionID,
-		CreatedAt:        now,
-		UpdatedAt:        now,
-		ExpiresAt:        now.Add(s.cfg.SessionTTL),
-		Version:          1,
+	sess, err := s.newSession(ctx, policy, confirm.New(), func(x *Session) { x.ConnectionID = connectionID })
+	if err != nil {
+		return nil, err
 	}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
-		return nil, fmt.Errorf("store session: %w", err)
-	}
-	s.publish(ctx, sess)
 	if sess, err = s.transition(ctx, sess.ID, Transition{From: []Status{StatusCreated}, To: StatusConnected}); err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type Options struct {
 // given (see encodeDelivery). Deliveries are kept until Done, Bury or the erasure of their
 // Subject, dead letters until the erasure of their Subject; nothing in the file expires.
 //
+// sessions_due and sessions_awaiting_chat (sweep.go) were added the same way: Open builds
+// them from the sessions of a file that lacks them.
+//
 // outbox_subject was added after schema version 1 without changing it: Open creates it in a
 // file that lacks it, whose deliveries (written before Subject existed) have no Subject. A
 // build without it that opens a newer file leaves entries of the deliveries it removes behind;
@@ -112,7 +115,8 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
+		indexed := tx.Bucket(bucketSessionsDue) != nil
+		for _, name := range [][]byte{bucketSessionsDue, bucketAwaitingChat, bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
 			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketChatSessions, bucketSecrets,
 			bucketOutbox, bucketOutboxDue, bucketDeadLetters, bucketOutboxSubj, bucketAgent} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -125,6 +129,9 @@ func Open(path string, opts Options) (*DB, error) {
 			return meta.Put(keySchema, []byte(schemaVersion))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("file has schema version %q, this build reads %q", v, schemaVersion)
+		}
+		if !indexed {
+			return buildSweepIndexes(tx)
 		}
 		return nil
 	})

@@ -45,6 +45,9 @@ func (db *DB) CreateSession(ctx context.Context, s *broker.Session) error {
 		if err := sessions.Put([]byte(rec.ID), val); err != nil {
 			return fmt.Errorf("boltstore: create session %q: %w", rec.ID, err)
 		}
+		if err := indexSweep(tx, nil, &rec); err != nil {
+			return fmt.Errorf("boltstore: create session %q: %w", rec.ID, err)
+		}
 		return nil
 	})
 }
@@ -161,6 +164,9 @@ func (db *DB) Transition(ctx context.Context, id string, t broker.Transition, no
 			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 		}
 		if err := sessions.Put([]byte(id), out); err != nil {
+			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
+		}
+		if err := indexSweep(tx, &cur, &next); err != nil {
 			return fmt.Errorf("boltstore: transition of session %q: %w", id, err)
 		}
 		if err := putOutbox(tx, t.Outbox, deliveries); err != nil {

@@ -34,6 +34,9 @@
 //	prefix:{b}:s:<session ID>              session: 0x01, version (8 bytes, big endian), JSON
 //	prefix:{b}:si:<invitation ID>          → session ID
 //	prefix:{b}:st:<thread ID>              → session ID
+//	prefix:{b}:sw:due                      sorted set of the IDs of sessions that still wait,
+//	                                       by ExpiresAt (Unix µs): the expiry sweep
+//	prefix:{b}:sw:chat                     the same of verified sessions: the rebind sweep
 //	prefix:{b}:i:<identity ID>             identity: the sessions that verified it, then the
 //	                                       identity, compact binary (see codec.go)
 //	prefix:{b}:if:<flex identity>          → identity ID

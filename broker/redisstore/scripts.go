@@ -11,7 +11,7 @@ import (
 // before they write anything, so a refusal writes nothing.
 var (
 	allScripts = []*redis.Script{
-		scriptCreateSession, scriptVia, scriptTransitionRead, scriptTransitionWrite,
+		scriptCreateSession, scriptVia, scriptSweepRead, scriptTransitionRead, scriptTransitionWrite,
 		scriptIdentityRead, scriptDeleteIdentity, scriptListIdentities,
 		scriptLease, scriptDone, scriptRetry, scriptBury, scriptDeadLetters,
 		scriptAgentOpen, scriptAgentSetConfig, scriptAgentWrite, scriptAgentQuery, scriptSwap,
@@ -31,11 +31,12 @@ const (
 	statusLeaseLost  = "LEASE"      // the delivery's lease is not the caller's any more
 )
 
-// scriptCreateSession stores a new session and its index entries.
+// scriptCreateSession stores a new session, its index entries and its sweep set memberships.
 //
 //	KEYS: session, invitation index, thread index
-//	ARGV: record, expiry (Unix ms, "0" for none), session ID, invitation ID, thread ID
-var scriptCreateSession = redis.NewScript(`
+//	ARGV: record, expiry (Unix ms, "0" for none), session ID, invitation ID, thread ID,
+//	      the broker's key prefix (prefix:{b}:), due and chat sweep scores ("" for none)
+var scriptCreateSession = redis.NewScript(luaSweep + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'SESSION' end
 if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'INVITATION' end
 if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 'THREAD' end
@@ -45,6 +46,7 @@ end
 put(KEYS[1], ARGV[1])
 if ARGV[4] ~= '' then put(KEYS[2], ARGV[3]) end
 if ARGV[5] ~= '' then put(KEYS[3], ARGV[3]) end
+sweep(ARGV[6], ARGV[3], ARGV[7], ARGV[8])
 return 'OK'
 `)
 
@@ -117,9 +119,10 @@ end
 //	      4 session ID, 5 old invitation ID, 6 new invitation ID, 7 old thread ID,
 //	      8 new thread ID, 9 identity mode ("" none, "new", "update"), 10 identity ID,
 //	      11 identity record read (update), 12 new identity record, 13, 14 index counts,
-//	      15 the broker's key prefix (prefix:{b}:), then per index its member prefix and legacy
-//	      key (luaIndex), then the deliveries (luaQueue)
-var scriptTransitionWrite = redis.NewScript(luaQueue + luaIndex + `
+//	      15 the broker's key prefix (prefix:{b}:), 16, 17 the session's due and chat sweep
+//	      scores ("" for none), then per index its member prefix and legacy key (luaIndex),
+//	      then the deliveries (luaQueue)
+var scriptTransitionWrite = redis.NewScript(luaQueue + luaIndex + luaSweep + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
 if string.sub(cur, 1, string.len(ARGV[1])) ~= ARGV[1] then return 'STALE' end
@@ -141,7 +144,7 @@ elseif mode == 'update' then
   if redis.call('GET', KEYS[7]) ~= ARGV[11] then return 'STALE' end
 end
 local nOld, nNew = tonumber(ARGV[13]), tonumber(ARGV[14])
-local outboxKeys, outboxArgs = 9 + nOld + nNew, 16 + 2 * (nOld + nNew)
+local outboxKeys, outboxArgs = 9 + nOld + nNew, 18 + 2 * (nOld + nNew)
 if not queueable(outboxKeys, outboxArgs) then return 'DELIVERY' end
 local function put(key, val)
   if ARGV[3] == '0' then redis.call('SET', key, val) else redis.call('SET', key, val, 'PXAT', ARGV[3]) end
@@ -151,13 +154,14 @@ if ARGV[7] ~= '' and ARGV[7] ~= ARGV[8] and redis.call('GET', KEYS[4]) == sid th
 put(KEYS[1], ARGV[2])
 if ARGV[6] ~= '' then put(KEYS[3], sid) end
 if ARGV[8] ~= '' then put(KEYS[5], sid) end
+sweep(ARGV[15], sid, ARGV[16], ARGV[17])
 if mode ~= '' then
   local id = ARGV[10]
   redis.call('SET', KEYS[7], ARGV[12])
   redis.call('SET', KEYS[6], id)
   ixPrefix = ARGV[15]
   for i = 1, nOld + nNew do
-    local a = 14 + 2 * i
+    local a = 16 + 2 * i
     local n, p = ixOpen(KEYS[8 + i], ARGV[a], ARGV[a + 1], true)
     if i <= nOld then ixRem(n, p .. id) else ixAdd(n, p .. id) end
   end

@@ -72,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 		{"ListIdentities", onOpen(testListIdentities)},
 		{"DeleteIdentity", onOpen(testDeleteIdentity)},
 		{"Chat links", onOpen(testChatLinks)},
+		{"Sweep queries", onOpen(testSweepQueries)},
 		{"Secret", onOpen(testSecret)},
 		{"Concurrency", func(t *testing.T, h Harness) { testConcurrency(t, h.Open, h.replicas) }},
 		{"Transition with outbox", onOpen(testTransitionOutbox)},
