@@ -52,8 +52,8 @@ type Config struct {
 	// Webhooks configures the CRM's webhooks.
 	Webhooks WebhookConfig
 	// BindRetryFor is how long the service keeps retrying to open a verified session's chat
-	// in the background after a failure; default 2 minutes. After that, reading the session
-	// (the customer's browser polls it) starts a new attempt.
+	// in the background after a failure; default 2 minutes. After that, the sweep (Run)
+	// starts a new attempt while the session waits.
 	BindRetryFor time.Duration
 	// SweepInterval is how often the broker looks for sessions whose time is up (to record
 	// their expiry) and for verified sessions still without a chat (to try again); default 1 s.

@@ -140,7 +140,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.FlexMode, "flex-mode", "conversations", "which Flex: conversations (current Flex, web chats on Conversations) or flexflow (legacy Flex Flow with Programmable Chat)")
 	f.DurationVar(&cfg.TwilioRetryTotal, "twilio-retry-total", flex.DefaultRetryTotal, "how long one attempt to open a chat may retry Twilio's 429/5xx answers (backoff with jitter; Retry-After honoured)")
 	f.DurationVar(&cfg.IdentityCacheTTL, "identity-cache-ttl", time.Second, "how long a replica may keep an identity the CRM read in memory (changes and erasures drop it at once, on every replica); 0 reads the store every time")
-	f.DurationVar(&cfg.ChatRetryFor, "chat-retry-for", 2*time.Minute, "how long a verified session keeps trying, in the background, to open its chat after Twilio failed (then it tries again whenever its customer's browser reads it)")
+	f.DurationVar(&cfg.ChatRetryFor, "chat-retry-for", 2*time.Minute, "how long a verified session keeps trying, in the background, to open its chat after Twilio failed (then the service's sweep tries again while the session waits)")
 	f.StringVar(&cfg.TwilioAPIURL, "twilio-api-url", "", "root of a Twilio API emulator to use instead of Twilio, e.g. http://emulator:8081/_twilio (development: the built-in one when no Twilio account is set)")
 	f.StringVar(&cfg.TwilioAccountSID, "twilio-account-sid", "", "Twilio Account SID (AC…); empty in development: the built-in emulator")
 	f.StringVar(&cfg.TwilioAuthToken, "twilio-auth-token", "", "Twilio Auth Token (or use the API key for REST calls)")
