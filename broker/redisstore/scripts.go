@@ -35,7 +35,8 @@ const (
 //
 //	KEYS: session, invitation index, thread index
 //	ARGV: record, expiry (Unix ms, "0" for none), session ID, invitation ID, thread ID,
-//	      the broker's key prefix (prefix:{b}:), due and chat sweep scores ("" for none)
+//	      the broker's key prefix (prefix:{b}:), due and chat sweep scores ("" for none;
+//	      see luaSweep)
 var scriptCreateSession = redis.NewScript(luaSweep + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'SESSION' end
 if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 'INVITATION' end
@@ -120,7 +121,7 @@ end
 //	      8 new thread ID, 9 identity mode ("" none, "new", "update"), 10 identity ID,
 //	      11 identity record read (update), 12 new identity record, 13, 14 index counts,
 //	      15 the broker's key prefix (prefix:{b}:), 16, 17 the session's due and chat sweep
-//	      scores ("" for none), then per index its member prefix and legacy key (luaIndex),
+//	      scores ("" for none, "=" unchanged: see luaSweep), then per index its member prefix and legacy key (luaIndex),
 //	      then the deliveries (luaQueue)
 var scriptTransitionWrite = redis.NewScript(luaQueue + luaIndex + luaSweep + `
 local cur = redis.call('GET', KEYS[1])

@@ -65,7 +65,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *broker.Session) error {
 		return fmt.Errorf("redisstore: create session %q: %w", rec.ID, err)
 	}
 	k := s.keys
-	due, chat := sweepScores(&rec)
+	due, chat := sweepChanges(nil, &rec)
 	status, err := scriptCreateSession.Run(ctx, s.client,
 		[]string{k.session(rec.ID), k.invitation(rec.InvitationID), k.thread(rec.ThreadID)},
 		val, s.expiry(&rec), rec.ID, rec.InvitationID, rec.ThreadID, k.b, due, chat).Text()
@@ -301,7 +301,7 @@ func (s *Store) tryTransition(ctx context.Context, id string, t broker.Transitio
 	args := []any{raw[:sessionHeaderLen], val, s.expiry(next), id,
 		cur.InvitationID, next.InvitationID, cur.ThreadID, next.ThreadID,
 		mode, identityID, oldRec, newRec, len(leave), len(join), k.b}
-	due, chat := sweepScores(next)
+	due, chat := sweepChanges(cur, next)
 	args = append(args, due, chat)
 	writeKeys, args = appendWrites(writeKeys, args, append(leave, join...), outboxKeys, outboxArgs)
 	status, err := scriptTransitionWrite.Run(ctx, s.client, writeKeys, args...).Text()

@@ -34,12 +34,36 @@ func sweepScores(s *broker.Session) (due, chat string) {
 	return due, chat
 }
 
-// luaSweep puts session sid in the sweep sets its scores name (and takes it out of the others):
-// sweep(prefix, sid, dueScore, chatScore).
+// sweepChanges returns what a write must do to the sweep sets when a session goes from cur
+// (nil: new) to next: each set's new score, "" to leave it, or unchanged when it stays as it
+// is (most transitions), which saves the script the sorted-set calls.
+func sweepChanges(cur, next *broker.Session) (due, chat string) {
+	due, chat = sweepScores(next)
+	if cur != nil {
+		oldDue, oldChat := sweepScores(cur)
+		if oldDue == due {
+			due = unchanged
+		}
+		if oldChat == chat {
+			chat = unchanged
+		}
+	}
+	return due, chat
+}
+
+// unchanged tells luaSweep to leave a set as it is.
+const unchanged = "="
+
+// luaSweep puts session sid in the sweep sets with the scores given, takes it out of those
+// whose score is "", and leaves those whose score is "=": sweep(prefix, sid, due, chat).
 const luaSweep = `
+local function sweepSet(key, sid, score)
+  if score == '=' then return end
+  if score == '' then redis.call('ZREM', key, sid) else redis.call('ZADD', key, score, sid) end
+end
 local function sweep(prefix, sid, due, chat)
-  if due == '' then redis.call('ZREM', prefix .. 'sw:due', sid) else redis.call('ZADD', prefix .. 'sw:due', due, sid) end
-  if chat == '' then redis.call('ZREM', prefix .. 'sw:chat', sid) else redis.call('ZADD', prefix .. 'sw:chat', chat, sid) end
+  sweepSet(prefix .. 'sw:due', sid, due)
+  sweepSet(prefix .. 'sw:chat', sid, chat)
 end
 `
 
