@@ -9,7 +9,9 @@
 // (internal/rfcholder) that shares no DIDComm code with the library.
 //
 // didcomm knows nothing of sessions: it reports connections, presentations and problem
-// reports to a Handler and does what it is asked. It must not import broker, api or flex.
+// reports to the Handler that Agent.Serve is given, answers each presentation with the
+// handler's Verdict (an ack or a problem report), and hands messages to the protocols under
+// their HTTP request's context (Receiver.Receive). It must not import broker, api or flex.
 package didcomm
 
 import (
