@@ -33,6 +33,7 @@ type Broker interface {
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
 	ChatToken(ctx context.Context, sess *broker.Session) (string, time.Time, error)
 	ChatClosed(ctx context.Context, chatSID string) error
+	ChatSummary(ctx context.Context, chatSID string) (map[string]any, error)
 	DeadLetters(ctx context.Context, after string, limit int) ([]broker.Delivery, error)
 }
 
@@ -65,6 +66,11 @@ type Config struct {
 	Twilio http.Handler
 	// Webhooks checks Twilio's webhooks; nil: the webhook routes answer 404.
 	Webhooks Webhooks
+	// AgentTokens checks Flex agents' tokens for the agent route; nil: that route answers 404.
+	AgentTokens AgentTokens
+	// FlexOrigins are the origins (scheme://host[:port]) of the Flex UI whose pages may call
+	// the agent route from the browser (CORS); none: no cross-origin access.
+	FlexOrigins []string
 	// Ready reports whether the service can take traffic (GET /readyz).
 	Ready func(ctx context.Context) error
 	// Logger receives one access line per request; nil discards.
@@ -141,6 +147,9 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/connections", s.listConnections, read)
 	e.POST("/v1/connections/:id/verify", s.verifyConnection, sessions, s.limitSessions)
 	e.GET("/v1/webhooks/dead-letters", s.deadLetters, read)
+
+	// The Flex plugin: the agent's Flex token, never a CRM token.
+	s.agentRoutes(e)
 
 	// The customer's chat page (api/web).
 	e.GET("/", s.chatPage)

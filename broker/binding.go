@@ -295,6 +295,35 @@ func (s *Service) ChatClosed(ctx context.Context, chatSID string) error {
 	return nil
 }
 
+// ChatSummary returns the verification summary (Summary) the agent of chat chatSID is shown:
+// that of the chat's bound session, the most recently updated when a returning customer's
+// sessions share the chat. ErrNotFound when no bound session with a standing identity is on
+// that chat (unknown, closed, or its identity erased). It is what the agent-facing API
+// serves: never the holder DID, never a claim the policy does not display.
+func (s *Service) ChatSummary(ctx context.Context, chatSID string) (map[string]any, error) {
+	sessions, err := s.store.SessionsByChat(ctx, chatSID)
+	if err != nil {
+		return nil, err
+	}
+	var latest *Session
+	for _, sess := range sessions {
+		if sess.Status != StatusBound || sess.IdentityID == "" {
+			continue
+		}
+		if latest == nil || sess.UpdatedAt.After(latest.UpdatedAt) {
+			latest = sess
+		}
+	}
+	if latest == nil {
+		return nil, fmt.Errorf("chat %s: %w", chatSID, ErrNotFound)
+	}
+	ident, err := s.deps.Store.Identity(ctx, latest.IdentityID) // fresh, not the CRM cache
+	if err != nil {
+		return nil, err
+	}
+	return Summary(ident, s.cfg.Policies[latest.Policy]), nil
+}
+
 // Summary is what the agent is told about a verified customer: that they are verified, by
 // whom, with what assurance, and the claims the policy lets the agent see — nothing else.
 func Summary(ident *Identity, policy Policy) map[string]any {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -581,6 +582,38 @@ func TestChatLifecycle(t *testing.T) {
 	h.status(t, s.ID, broker.StatusClosed)
 	if _, _, err := h.svc.RefreshChatToken(ctx, s.ID); !errors.Is(err, broker.ErrNoChat) {
 		t.Fatalf("token for a closed session: %v", err)
+	}
+}
+
+// ChatSummary is what the agent route serves: the summary the chat was opened with, for the
+// chat's bound session only.
+func TestChatSummary(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.svc.ChatSummary(ctx, "CH-not-ours"); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("unknown chat: %v", err)
+	}
+	s, peer := h.requested(t)
+	present(h, peer, "ok:did:key:holder")
+	bound := h.status(t, s.ID, broker.StatusBound)
+	sum, err := h.svc.ChatSummary(ctx, bound.Chat.ConversationSID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.chats.mu.Lock()
+	opened := h.chats.opened[len(h.chats.opened)-1].Attributes
+	h.chats.mu.Unlock()
+	if !reflect.DeepEqual(sum, opened) {
+		t.Fatalf("summary %v, but the chat was opened with %v", sum, opened)
+	}
+	if _, ok := sum["holder_did"]; ok {
+		t.Fatalf("summary has the holder DID: %v", sum)
+	}
+	if err := h.svc.ChatClosed(ctx, bound.Chat.ConversationSID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.svc.ChatSummary(ctx, bound.Chat.ConversationSID); !errors.Is(err, broker.ErrNotFound) {
+		t.Fatalf("closed chat: %v", err)
 	}
 }
 

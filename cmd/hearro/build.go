@@ -21,6 +21,7 @@ import (
 	"github.com/hearro/trustbroker/api"
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/wallets"
+	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/identity"
 	"github.com/hearro/trustbroker/identity/didcomm"
 	"github.com/hearro/trustbroker/identity/outbound"
@@ -177,10 +178,21 @@ func buildHTTP(set settings, publicURL string, b *backend, brk *broker.Service, 
 		return nil, nil, err
 	}
 	access := api.NewAccessTokens(b.signing, publicURL, set.OAuthAudience, external)
+	// The Flex plugin's route checks agents' Flex tokens with Twilio (or the emulator the
+	// chats go to), with the same account.
+	agentTokens, err := flex.NewTokenValidator(twilio.client)
+	if err != nil {
+		return nil, nil, fmt.Errorf("twilio configuration: %w", err)
+	}
+	flexOrigins := set.flexOrigins
+	if len(flexOrigins) == 0 && set.Dev {
+		flexOrigins = []string{publicURL, "https://flex.twilio.com"}
+	}
 	handler := api.New(api.Config{
 		PublicURL: publicURL, Tokens: tokens, DIDComm: inbox, Ready: b.ping, Logger: log,
 		AccessTokens: access, OAuthClients: clients, AccessTokenTTL: set.AccessTokenTTL,
 		TrustedProxies: set.trustedProxies, SessionLimiter: b.limiter, Twilio: twilioAPI, Webhooks: webhooks,
+		AgentTokens: agentTokens, FlexOrigins: flexOrigins,
 	}, brk)
 	baseCtx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{

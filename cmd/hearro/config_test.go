@@ -31,6 +31,7 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 		"HEARRO_ADDR":        ":9999", // overridden by the flag below
 
 		"HEARRO_OAUTH_MAX_TOKEN_LIFETIME": "2h",
+		"HEARRO_FLEX_ORIGINS":             "https://flex.twilio.com,https://acme.example.com",
 	}
 	if err := cmd.Flags().Parse([]string{"--addr", ":7000"}); err != nil {
 		t.Fatal(err)
@@ -44,6 +45,9 @@ func TestServeFlagsFromEnvironment(t *testing.T) {
 	}
 	if get("oauth-max-token-lifetime") != (2 * time.Hour).String() {
 		t.Errorf("--oauth-max-token-lifetime = %s from HEARRO_OAUTH_MAX_TOKEN_LIFETIME=2h", get("oauth-max-token-lifetime"))
+	}
+	if got := get("flex-origins"); got != "[https://flex.twilio.com,https://acme.example.com]" {
+		t.Errorf("--flex-origins = %s from HEARRO_FLEX_ORIGINS", got)
 	}
 	if !strings.Contains(cmd.Flags().Lookup("data-dir").Usage, "HEARRO_DATA_DIR") {
 		t.Errorf("help text does not name the environment twin: %q", cmd.Flags().Lookup("data-dir").Usage)
@@ -72,15 +76,18 @@ func TestServeConfigValidate(t *testing.T) {
 		mutate func(*serveConfig)
 		want   string
 	}{
-		"public url with a path":     {func(c *serveConfig) { c.PublicURL = "https://x.example.com/app" }, "--public-url"},
-		"public url not http":        {func(c *serveConfig) { c.PublicURL = "ftp://x" }, "--public-url"},
-		"session ttl too short":      {func(c *serveConfig) { c.SessionTTL = time.Second }, "--session-ttl"},
-		"chat token ttl too long":    {func(c *serveConfig) { c.ChatTokenTTL = 48 * time.Hour }, "--chat-token-ttl"},
-		"bad master key":             {func(c *serveConfig) { c.MasterKey = "short" }, "--master-key"},
-		"production without key":     {func(c *serveConfig) { c.Dev = false }, "--master-key is required"},
-		"production without twilio":  {func(c *serveConfig) { c.Dev = false }, "--twilio-account-sid"},
-		"external tokens unbounded":  {func(c *serveConfig) { c.OAuthMaxLifetime = 0 }, "--oauth-max-token-lifetime"},
-		"external tokens for a year": {func(c *serveConfig) { c.OAuthMaxLifetime = 365 * 24 * time.Hour }, "--oauth-max-token-lifetime"},
+		"public url with a path":         {func(c *serveConfig) { c.PublicURL = "https://x.example.com/app" }, "--public-url"},
+		"public url not http":            {func(c *serveConfig) { c.PublicURL = "ftp://x" }, "--public-url"},
+		"session ttl too short":          {func(c *serveConfig) { c.SessionTTL = time.Second }, "--session-ttl"},
+		"chat token ttl too long":        {func(c *serveConfig) { c.ChatTokenTTL = 48 * time.Hour }, "--chat-token-ttl"},
+		"bad master key":                 {func(c *serveConfig) { c.MasterKey = "short" }, "--master-key"},
+		"production without key":         {func(c *serveConfig) { c.Dev = false }, "--master-key is required"},
+		"production without twilio":      {func(c *serveConfig) { c.Dev = false }, "--twilio-account-sid"},
+		"external tokens unbounded":      {func(c *serveConfig) { c.OAuthMaxLifetime = 0 }, "--oauth-max-token-lifetime"},
+		"external tokens for a year":     {func(c *serveConfig) { c.OAuthMaxLifetime = 365 * 24 * time.Hour }, "--oauth-max-token-lifetime"},
+		"flex origin with a path":        {func(c *serveConfig) { c.FlexOrigins = []string{"https://flex.twilio.com/agent-desktop"} }, "--flex-origins"},
+		"flex origin wildcard":           {func(c *serveConfig) { c.FlexOrigins = []string{"*"} }, "--flex-origins"},
+		"flex origin http in production": {func(c *serveConfig) { c.Dev = false; c.FlexOrigins = []string{"http://flex.example.com"} }, "--flex-origins"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good

@@ -215,6 +215,7 @@ func TestRouteStatuses(t *testing.T) {
 	verify := "/v1/connections/" + ada.ConnectionID + "/verify"
 	chatToken := func(id string) string { return "/v1/sessions/" + id + "/chat-token" }
 	unknownSession := "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+	agentChat := func(sid string) string { return "/v1/agent/chats/" + sid + "/verification" }
 	channel := url.Values{"EventType": {"onChannelUpdated"}, "AccountSid": {dev.AccountSID}, "InstanceSid": {dev.ChatServiceSID},
 		"ChannelSid": {closingState.Chat.ConversationSID}, "Attributes": {`{"status":"INACTIVE"}`}, "Source": {"API"}}
 	noChannel := url.Values{"EventType": {"onChannelUpdated"}, "AccountSid": {dev.AccountSID}, "Attributes": {`{"status":"INACTIVE"}`}}
@@ -306,6 +307,14 @@ func TestRouteStatuses(t *testing.T) {
 		{name: "a CRM token: the chat token is the customer's alone", route: "POST /v1/sessions/{id}/chat-token", path: chatToken(bound.ID), header: auth(sessions), status: 401, code: "invalid_token"},
 		{name: "valid token, session gone", route: "POST /v1/sessions/{id}/chat-token", path: chatToken(unknownSession), header: bearer(sessionTokenFor(t, s, unknownSession)), status: 404, code: "not_found"},
 		{name: "not bound yet", route: "POST /v1/sessions/{id}/chat-token", path: chatToken(invited.ID), header: bearer(invited.SessionToken), status: 409, code: "no_chat"},
+
+		// GET /v1/agent/chats/{chat_sid}/verification (200, CORS, 503: TestAgentChatVerification)
+		{name: "Flex channel, agent's token", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat(st.Chat.ConversationSID), header: bearer(s.emulator.AgentToken(time.Now().Add(time.Hour))), status: 200},
+		{name: "no token", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat(st.Chat.ConversationSID), status: 401, code: "unauthorized"},
+		{name: "expired Flex token", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat(st.Chat.ConversationSID), header: bearer(s.emulator.AgentToken(time.Now().Add(-time.Minute))), status: 401, code: "flex_token_invalid"},
+		{name: "a CRM token is not a Flex token", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat(st.Chat.ConversationSID), header: auth(read), status: 401, code: "flex_token_invalid"},
+		{name: "unknown chat", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat("CH" + strings.Repeat("0", 32)), header: bearer(s.emulator.AgentToken(time.Now().Add(time.Hour))), status: 404, code: "not_found"},
+		{name: "chat not bound yet (no chat)", route: "GET /v1/agent/chats/{chat_sid}/verification", path: agentChat(invited.ID), header: bearer(s.emulator.AgentToken(time.Now().Add(time.Hour))), status: 404, code: "not_found"},
 
 		// POST /oauth/token (401 and the other 400s: TestCRMAuth)
 		{name: "not a form", route: "POST /oauth/token", path: "/oauth/token", header: map[string]string{"Content-Type": "application/json"}, body: `{"grant_type":"client_credentials"}`, status: 400, code: "invalid_request"},

@@ -64,6 +64,7 @@ type serveConfig struct {
 	SessionRate      int
 	SessionBurst     int
 	TrustedProxies   []string
+	FlexOrigins      []string
 
 	FlexMode                      string
 	TwilioRetryTotal              time.Duration
@@ -136,6 +137,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", api.DefaultAccessTokenTTL, "life of access tokens from POST /oauth/token")
 	f.IntVar(&cfg.SessionRate, "session-rate", 30, "sessions a client IP (or CRM client) may start per minute; 0: unlimited")
 	f.IntVar(&cfg.SessionBurst, "session-burst", 10, "sessions a client IP (or CRM client) may start at once")
+	f.StringSliceVar(&cfg.FlexOrigins, "flex-origins", nil, "origins of the Flex UI (e.g. https://flex.twilio.com) whose plugins may call the agent route GET /v1/agent/chats/{chat_sid}/verification from the browser (CORS), comma-separated; development default: this service's own origin (the emulator's agent view) and https://flex.twilio.com")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
 	f.StringVar(&cfg.FlexMode, "flex-mode", "conversations", "which Flex: conversations (current Flex, web chats on Conversations) or flexflow (legacy Flex Flow with Programmable Chat)")
 	f.DurationVar(&cfg.TwilioRetryTotal, "twilio-retry-total", flex.DefaultRetryTotal, "how long one attempt to open a chat may retry Twilio's 429/5xx answers (backoff with jitter; Retry-After honoured)")

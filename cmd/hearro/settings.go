@@ -30,7 +30,9 @@ type settings struct {
 	outboundAllow []netip.Prefix
 	// trustedProxies are the proxies whose X-Forwarded-For is believed.
 	trustedProxies []*net.IPNet
-	flexMode       flex.Mode
+	// flexOrigins are the --flex-origins, as origins (scheme://host[:port]).
+	flexOrigins []string
+	flexMode    flex.Mode
 	// redis is the deployment --redis-url names; empty: the embedded store.
 	redis redisstore.Topology
 }
@@ -89,6 +91,18 @@ func (c *serveConfig) parse() (settings, error) {
 	}
 	if c.OAuthMaxLifetime < time.Minute || c.OAuthMaxLifetime > maxOAuthTokenLifetime {
 		errs = append(errs, fmt.Errorf("--oauth-max-token-lifetime %s: between 1m and %s", c.OAuthMaxLifetime, maxOAuthTokenLifetime))
+	}
+	for _, o := range c.FlexOrigins {
+		u, err := url.Parse(o)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+			errs = append(errs, fmt.Errorf("--flex-origins %q: want an origin such as https://flex.twilio.com", o))
+		case u.Scheme == "http" && !c.Dev:
+			errs = append(errs, fmt.Errorf("--flex-origins %q: use https outside development", o))
+		default:
+			set.flexOrigins = append(set.flexOrigins, u.Scheme+"://"+u.Host)
+		}
 	}
 	for _, p := range c.TrustedProxies {
 		if _, n, err := net.ParseCIDR(p); err != nil {

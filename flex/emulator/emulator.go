@@ -9,7 +9,8 @@
 //     Programmable Chat v2 service, channels, members, messages, users and
 //     user channels they create;
 //   - TaskRouter v1 tasks, one per new chat, with the pre-engagement data in
-//     the task attributes.
+//     the task attributes;
+//   - IAM v1 Flex token validation.
 //
 // It serves Twilio's own paths under /_twilio/{label}/… (label being the
 // first label of the Twilio host: flex-api, conversations, chat, taskrouter),
@@ -31,6 +32,8 @@
 //   - webhooks: signed like Twilio's (X-Twilio-Signature with the auth
 //     token) to the configured URLs when a chat is closed or removed;
 //   - fault injection (InjectFault, and /_twilio/_emulator/faults over HTTP);
+//   - Flex agent tokens (AgentToken) and Twilio's token validation endpoint
+//     (iam: POST /v1/Accounts/{sid}/Tokens/validate) that accepts them;
 //   - an agent view at /_twilio/agent: the chats an agent would get, the
 //     verification summary as the agent sees it, and a reply box.
 //
@@ -304,6 +307,9 @@ func (e *Emulator) routesInit() {
 	// TaskRouter v1.
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks", "ListTask", "", e.listTasks)
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", fetch(e.taskOf, e.taskJSON))
+
+	// Flex token validation (iam.twilio.com), what Flex plugin backends call.
+	handle("POST", "iam", "/v1/Accounts/{account}/Tokens/validate", "ValidateToken", "", e.validateToken)
 
 	m.HandleFunc("/", notFound)
 	e.mux = m

@@ -196,6 +196,13 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w, "Twilio emulator")
 		return
 	}
+	if strings.TrimPrefix(r.URL.Path, ControlPath) == "agent-token" && r.Method == http.MethodPost {
+		// A Flex token of the agent, valid for an hour: what the Flex UI would hand a plugin.
+		exp := e.now().Add(time.Hour)
+		writeJSON(w, http.StatusCreated, map[string]any{"token": e.AgentToken(exp), "identity": e.cfg.AgentIdentity,
+			"expires_at": exp.Format(time.RFC3339)})
+		return
+	}
 	if strings.TrimPrefix(r.URL.Path, ControlPath) != "faults" {
 		notFound(w, r)
 		return
