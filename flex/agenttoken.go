@@ -60,11 +60,8 @@ func NewTokenValidator(cfg Config) (*TokenValidator, error) {
 	if !validSID(cfg.AccountSID, "AC") {
 		return nil, errors.New("flex: token validator: AccountSID missing or malformed")
 	}
-	user, pass := cfg.AccountSID, cfg.AuthToken
-	if pass == "" {
-		user, pass = cfg.APIKeySID, cfg.APIKeySecret
-	}
-	if user == "" || pass == "" {
+	user, pass, ok := cfg.restCredentials()
+	if !ok {
 		return nil, errors.New("flex: token validator: needs the Auth Token or an API key")
 	}
 	base := "https://iam.twilio.com"

@@ -43,6 +43,16 @@ type BaseClient struct {
 
 var _ client.BaseClient = (*BaseClient)(nil)
 
+// restCredentials are the REST API's basic-auth credentials: AccountSID and AuthToken, or the
+// API key when there is no AuthToken; ok is false when neither is complete.
+func (cfg Config) restCredentials() (user, pass string, ok bool) {
+	user, pass = cfg.AccountSID, cfg.AuthToken
+	if pass == "" {
+		user, pass = cfg.APIKeySID, cfg.APIKeySecret
+	}
+	return user, pass, user != "" && pass != ""
+}
+
 // NewBaseClient returns a BaseClient for cfg. It uses cfg.AccountSID, the REST
 // credentials (AccountSID/AuthToken, or APIKeySID/APIKeySecret when AuthToken
 // is empty), cfg.BaseURL and cfg.HTTPClient; it checks only those.
@@ -50,11 +60,8 @@ func NewBaseClient(cfg Config) (*BaseClient, error) {
 	if !validSID(cfg.AccountSID, "AC") {
 		return nil, errors.New("flex: BaseClient: AccountSID is missing or malformed")
 	}
-	user, pass := cfg.AccountSID, cfg.AuthToken
-	if pass == "" {
-		user, pass = cfg.APIKeySID, cfg.APIKeySecret
-	}
-	if user == "" || pass == "" {
+	user, pass, ok := cfg.restCredentials()
+	if !ok {
 		return nil, errors.New("flex: BaseClient: no REST credentials (set AuthToken, or APIKeySID and APIKeySecret)")
 	}
 	if cfg.BaseURL != "" {
