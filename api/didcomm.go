@@ -39,21 +39,23 @@ func (s *server) didcomm(c echo.Context) error {
 // didcommProblem is the problem a refusal of the DIDComm agent's is: its status (RFC 0025's
 // transport), a stable code, and the agent's sentence.
 func didcommProblem(err error) (Problem, bool) {
-	codes := []struct {
-		err  error
-		code string
-	}{
-		{didcomm.ErrUnsupportedMediaType, "unsupported_media_type"},
-		{didcomm.ErrTooLarge, "payload_too_large"},
-		{didcomm.ErrUnreadable, "invalid_message"},
-		{didcomm.ErrInFlight, "message_in_flight"},
-		{didcomm.ErrNotProcessed, "message_not_processed"},
-		{didcomm.ErrNotRunning, "unavailable"},
-	}
-	for _, c := range codes {
+	for _, c := range didcommCodes {
 		if errors.Is(err, c.err) {
 			return newProblem(didcomm.StatusOf(c.err), c.code, c.err.Error()), true
 		}
 	}
 	return Problem{}, false
+}
+
+// didcommCodes are the problem codes of the agent's refusals.
+var didcommCodes = []struct {
+	err  error
+	code string
+}{
+	{didcomm.ErrUnsupportedMediaType, "unsupported_media_type"},
+	{didcomm.ErrTooLarge, "payload_too_large"},
+	{didcomm.ErrUnreadable, "invalid_message"},
+	{didcomm.ErrInFlight, "message_in_flight"},
+	{didcomm.ErrNotProcessed, "message_not_processed"},
+	{didcomm.ErrNotRunning, "unavailable"},
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -63,8 +64,8 @@ func indexSweep(tx *bolt.Tx, old, next *broker.Session) error {
 func buildSweepIndexes(tx *bolt.Tx) error {
 	return tx.Bucket(bucketSessions).ForEach(func(id, v []byte) error {
 		var s broker.Session
-		if err := get(tx.Bucket(bucketSessions), "session", id, &s); err != nil {
-			return err
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("session %q: %w", id, err)
 		}
 		return indexSweep(tx, nil, &s)
 	})
