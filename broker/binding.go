@@ -143,6 +143,12 @@ func (s *Service) rebindWaiting(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
+		s.bindMu.Lock()
+		_, busy := s.binding[id]
+		s.bindMu.Unlock()
+		if busy {
+			continue // an attempt is under way here: no need to read the session every second
+		}
 		sess, err := s.store.Session(ctx, id)
 		if err != nil || sess.Status != StatusVerified || s.now().Sub(sess.UpdatedAt) < rebindAfter {
 			continue
