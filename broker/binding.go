@@ -332,8 +332,9 @@ func (s *Service) ChatSummary(ctx context.Context, chatSID string) (map[string]a
 
 // Summary is what the agent is told about a verified customer: that they are verified, by
 // whom, with what assurance, and the claims the policy lets the agent see — nothing else.
+// The issuer is named as the policy names it ("issuer_name"), when it does.
 func Summary(ident *Identity, policy Policy) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"verified":        true,
 		"issuer":          ident.IssuerDID,
 		"credential_type": ident.CredentialType,
@@ -341,6 +342,10 @@ func Summary(ident *Identity, policy Policy) map[string]any {
 		"assurance":       ident.Assurance,
 		"claims":          policy.Display(ident.Claims),
 	}
+	if name := policy.IssuerNames[ident.IssuerDID]; name != "" {
+		out["issuer_name"] = name
+	}
+	return out
 }
 
 func friendlyName(display map[string]any) string {

@@ -79,6 +79,8 @@ type Policy struct {
 	Assurance string
 	// DisplayClaims are the claims the agent may see.
 	DisplayClaims []string
+	// IssuerNames are the names the agent is shown for issuers, by DID.
+	IssuerNames map[string]string
 	// Definition returns the presentation definition wallets are asked to satisfy, with id.
 	Definition func(id string) map[string]any
 }

@@ -950,3 +950,24 @@ func TestConfirmationCode(t *testing.T) {
 		}
 	})
 }
+
+// TestSummaryNamesTheIssuerOnlyAsThePolicyDoes: the agent sees the policy's name for the
+// issuer, no name when the policy gives none, and only the display claims either way.
+func TestSummaryNamesTheIssuerOnlyAsThePolicyDoes(t *testing.T) {
+	ident := &broker.Identity{IssuerDID: "did:web:bank.example", CredentialType: "VerifiedCustomer",
+		Assurance: "substantial", VerifiedAt: time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC),
+		Claims: map[string]any{"givenName": "Ada", "memberId": "12345"}}
+	named := broker.Policy{DisplayClaims: []string{"givenName"},
+		IssuerNames: map[string]string{"did:web:bank.example": "Example Bank", "did:web:other.example": "Other"}}
+	sum := broker.Summary(ident, named)
+	want := map[string]any{"verified": true, "issuer": "did:web:bank.example", "issuer_name": "Example Bank",
+		"credential_type": "VerifiedCustomer", "assurance": "substantial", "verified_at": "2026-12-06T07:00:00Z",
+		"claims": map[string]any{"givenName": "Ada"}}
+	if !reflect.DeepEqual(sum, want) {
+		t.Fatalf("summary %v, want %v", sum, want)
+	}
+	ident.IssuerDID = "did:web:unnamed.example"
+	if sum := broker.Summary(ident, named); sum["issuer_name"] != nil {
+		t.Fatalf("an issuer the policy does not name got a name: %v", sum)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Policy says what a presentation must prove for a session to be verified, and what of it the
@@ -63,6 +65,9 @@ type Policy struct {
 	// statements either way; refusing inline contexts refuses the rewritten documents that
 	// attacks on JSON-LD verifiers are made of.
 	AllowInlineContexts bool
+	// IssuerNames are the names the agent is shown for trusted issuers, by DID ("Example
+	// Bank" for did:web:issuer.example-bank.com). An issuer without one is shown by its DID.
+	IssuerNames map[string]string
 }
 
 // DefaultHolderDIDMethods are the DID methods a holder may use when a policy names none: the
@@ -223,6 +228,15 @@ func (p *Policy) Validate() error {
 			return fieldErrorf(fmt.Sprintf("holder_did_methods[%d]", i), "policy %q: %q is not a DID method name (say \"web\", not \"did:web\")", p.Name, m)
 		}
 	}
+	for _, did := range sortedKeys(p.IssuerNames) {
+		field := subfield("issuer_names", "'"+did+"'") // quoted: a DID has colons
+		if _, _, err := splitDID(did); err != nil {
+			return fieldErrorf(field, "policy %q: issuer name key %q is not a DID", p.Name, did)
+		}
+		if err := checkIssuerName(p.IssuerNames[did]); err != nil {
+			return fieldErrorf(field, "policy %q: name of issuer %s: %w", p.Name, did, err)
+		}
+	}
 	for i, c := range p.DisplayClaims {
 		if c == "id" {
 			return fieldErrorf(fmt.Sprintf("display_claims[%d]", i), "policy %q: the subject id cannot be a display claim", p.Name)
@@ -293,6 +307,23 @@ func (p *Policy) statusMode() StatusMode {
 // DefaultClockSkew is the clock skew a policy gets when it does not set one.
 const DefaultClockSkew = 2 * time.Minute
 
+// maxIssuerName bounds an issuer's display name, in characters.
+const maxIssuerName = 100
+
+// checkIssuerName accepts a name an agent can be shown: not empty, at most maxIssuerName
+// characters, no control characters.
+func checkIssuerName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return errors.New("empty")
+	case utf8.RuneCountInString(name) > maxIssuerName:
+		return fmt.Errorf("longer than %d characters", maxIssuerName)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errors.New("contains a control character")
+	}
+	return nil
+}
+
 // DevelopmentPolicyName is the name of the built-in development policy.
 const DevelopmentPolicyName = "default"
 
@@ -309,6 +340,7 @@ func DevelopmentPolicy(devIssuerDID string) *Policy {
 		Assurance:      "development",
 		ClockSkew:      DefaultClockSkew,
 		Purpose:        "Prove you are a verified customer so an agent can help you without security questions.",
+		IssuerNames:    map[string]string{devIssuerDID: "HearRo development issuer"},
 	}
 }
 

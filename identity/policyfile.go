@@ -33,6 +33,7 @@ type policyYAML struct {
 	Status           string                 `yaml:"status"`
 	HolderDIDMethods []string               `yaml:"holder_did_methods"`
 	InlineContexts   bool                   `yaml:"allow_inline_contexts"`
+	IssuerNames      map[string]string      `yaml:"issuer_names"`
 }
 
 type credentialYAML struct {
@@ -80,6 +81,8 @@ func LoadPolicies(path string) (map[string]*Policy, error) {
 //	    status: fail_closed             # fail_closed (default), fail_open or off
 //	    holder_did_methods: [key, jwk, peer] # the default: resolved offline
 //	    allow_inline_contexts: false    # the default
+//	    issuer_names:                   # what the agent is shown for an issuer, by DID
+//	      did:web:issuer.example-bank.com: Example Bank
 func ParsePolicies(data []byte) (map[string]*Policy, error) {
 	var f policyFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
@@ -142,6 +145,7 @@ func (py policyYAML) policy() (*Policy, error) {
 		RequiredClaims: py.RequiredClaims, OptionalClaims: py.OptionalClaims, DisplayClaims: py.DisplayClaims,
 		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
 		HolderDIDMethods: py.HolderDIDMethods, AllowInlineContexts: py.InlineContexts,
+		IssuerNames: py.IssuerNames,
 	}
 	if p.Name == "" {
 		return nil, fieldErrorf("name", "policy: name is empty")

@@ -31,6 +31,8 @@ policies:
     max_credential_age: 365d
     clock_skew: 90s
     status: fail_closed
+    issuer_names:
+      did:web:issuer.example-bank.com: Example Bank
   - name: quick
     assurance: low
     credentials:
@@ -47,7 +49,8 @@ func TestParsePolicies(t *testing.T) {
 	p := ps["retail-banking"]
 	if p == nil || p.CredentialType != "VerifiedCustomer" || len(p.Rules()) != 2 || p.MaxCredentialAge != 365*24*time.Hour ||
 		p.ClockSkew != 90*time.Second || p.ClaimFilters["memberId"].Pattern == "" || !p.Rules()[0].Trusts("did:web:branch.example-bank.com") ||
-		p.Rules()[0].Trusts("did:web:example-bank.com.evil.com") || !p.Rules()[1].Matches([]string{"BankCustomer"}) {
+		p.Rules()[0].Trusts("did:web:example-bank.com.evil.com") || !p.Rules()[1].Matches([]string{"BankCustomer"}) ||
+		p.IssuerNames["did:web:issuer.example-bank.com"] != "Example Bank" {
 		t.Fatalf("policy %+v", p)
 	}
 	if q := ps["quick"]; q.ClockSkew != identity.DefaultClockSkew || q.Status != identity.StatusFailOpen {
@@ -88,6 +91,9 @@ func TestParsePoliciesErrorsNameTheLine(t *testing.T) {
 		{"bad pattern", head + creds + "    claim_filters:\n      memberId:\n        type: string\n        pattern: \"(\" # <-\n"},
 		{"unknown filter type", head + creds + "    claim_filters:\n      memberId: {type: text} # <-\n"},
 		{"unknown status mode", head + creds + "    required_claims: [givenName]\n    status: sometimes # <-\n"},
+		{"issuer name for something not a DID", head + creds + "    issuer_names:\n      bank.example: Example Bank # <-\n"},
+		{"empty issuer name", head + creds + "    issuer_names:\n      did:key:z6Mk: Bank\n      did:web:bank.example: \"\" # <-\n"},
+		{"issuer name with a control character", head + creds + "    issuer_names:\n      did:web:bank.example: \"Bank\\u0007\" # <-\n"},
 		{"subject id shown to the agent", head + creds + "    display_claims:\n      - givenName\n      - id # <-\n"},
 		{"credential type listed twice", head + creds + "      - type: T # <-\n        issuers: [\"did:key:z6Mk\"]\n"},
 		{"duplicate policy name", head + creds + "  - name: a # <-\n    assurance: low\n" + creds},

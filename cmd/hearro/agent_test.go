@@ -41,12 +41,12 @@ func TestAgentChatVerification(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		if want := []string{"assurance", "claims", "credential_type", "issuer", "verified", "verified_at"}; !slices.Equal(keys, want) {
+		if want := []string{"assurance", "claims", "credential_type", "issuer", "issuer_name", "verified", "verified_at"}; !slices.Equal(keys, want) {
 			t.Fatalf("fields %v, want %v: %s", keys, want, body)
 		}
 		claims, _ := got["claims"].(map[string]any)
 		if got["verified"] != true || got["issuer"] != issuer.DevelopmentDID() || got["credential_type"] != "VerifiedCustomer" ||
-			got["assurance"] != "development" || len(claims) != 2 || claims["givenName"] != "Ada" || claims["familyName"] != "Lovelace" {
+			got["issuer_name"] != "HearRo development issuer" || got["assurance"] != "development" || len(claims) != 2 || claims["givenName"] != "Ada" || claims["familyName"] != "Lovelace" {
 			t.Fatalf("summary %s", body)
 		}
 		if _, err := time.Parse(time.RFC3339, got["verified_at"].(string)); err != nil {

@@ -135,6 +135,7 @@ func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
 		p := identity.DevelopmentPolicy(issuer.DevelopmentDID())
 		// The development issuer signs BBS+ credentials with a key of its own.
 		p.TrustedIssuers = append(p.TrustedIssuers, issuer.DevelopmentBBSDID())
+		p.IssuerNames[issuer.DevelopmentBBSDID()] = p.IssuerNames[issuer.DevelopmentDID()]
 		policies[p.Name] = p
 	}
 	if _, ok := policies[cfg.DefaultPolicy]; !ok {
