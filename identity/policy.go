@@ -502,66 +502,116 @@ func (f ClaimFilter) schema() map[string]any {
 	return m
 }
 
-// PresentationDefinition is the DIF Presentation Exchange v1 definition asking for the
-// policy's credential (https://identity.foundation/presentation-exchange/spec/v1.0.0/), in the
-// formats the policy accepts. With several credential rules, the wallet picks one of them
-// (a submission requirement "pick 1").
+// PresentationDefinition is the DIF Presentation Exchange v2 definition asking for the
+// policy's credential (https://identity.foundation/presentation-exchange/spec/v2.0.0/), in the
+// formats the policy accepts. Each credential rule gets an input descriptor for its W3C forms
+// (JSON-LD, BBS+, VC-JWT) and one for its SD-JWT VC form, each with its own format; with more
+// than one descriptor the wallet picks one of them (a submission requirement "pick 1").
+//
+// The definition is what wallets check requests with (Sphereon PEX in Credo, ACA-Py's
+// pres_exch): no input descriptor `schema` (v1 only, refused by v2's schema), and every field
+// filter is a JSON Schema with a single `type`. The verifier does not rely on it: it checks
+// the signed credential against the policy whatever the wallet says it submitted.
 func (p *Policy) PresentationDefinition(id string) map[string]any {
-	rules := p.Rules()
-	descriptors := make([]any, 0, len(rules))
-	for i, r := range rules {
-		typeFilter := map[string]any{"type": "array", "contains": map[string]any{"const": r.Type}}
-		paths := []string{"$.type"}
-		if p.AcceptsFormat(FormatJWT) {
-			paths = append(paths, "$.vc.type")
+	w3c := p.AcceptsFormat(FormatLDP) || p.AcceptsFormat(FormatBBS) || p.AcceptsFormat(FormatJWT)
+	sd := p.AcceptsFormat(FormatSDJWT)
+	var descriptors []map[string]any
+	for i, r := range p.Rules() {
+		if w3c {
+			descriptors = append(descriptors, p.w3cDescriptor(descriptorID(i), r))
 		}
-		if p.AcceptsFormat(FormatSDJWT) {
-			paths = append(paths, "$.vct")
-			typeFilter = map[string]any{"anyOf": []any{
-				typeFilter,
-				map[string]any{"type": "string", "enum": append([]string{r.Type}, r.SDJWTTypes...)},
-			}}
-		}
-		fields := []any{map[string]any{"path": paths, "filter": typeFilter}}
-		claim := func(c string, optional bool) {
-			f := map[string]any{"path": claimPaths(p, c)}
-			if filter, ok := p.ClaimFilters[c]; ok {
-				f["filter"] = filter.schema()
+		if sd {
+			sdID := descriptorID(i)
+			if w3c {
+				sdID += "-sd-jwt"
 			}
-			if optional {
-				f["optional"] = true
-			}
-			fields = append(fields, f)
+			descriptors = append(descriptors, p.sdJWTDescriptor(sdID, r))
 		}
-		for _, c := range p.RequiredClaims {
-			claim(c, false)
-		}
-		for _, c := range p.OptionalClaims {
-			claim(c, true)
-		}
-		d := map[string]any{
-			"id":      descriptorID(i),
-			"name":    r.Type,
-			"purpose": p.Purpose,
-			"schema": []any{
-				map[string]any{"uri": "https://www.w3.org/2018/credentials#VerifiableCredential"},
-			},
-			"constraints": map[string]any{"fields": fields},
-		}
-		if len(rules) > 1 {
+	}
+	list := make([]any, len(descriptors))
+	for i, d := range descriptors {
+		if len(descriptors) > 1 {
 			d["group"] = []string{"A"}
 		}
-		descriptors = append(descriptors, d)
+		list[i] = d
 	}
 	def := map[string]any{
 		"id":                id,
 		"format":            p.definitionFormats(),
-		"input_descriptors": descriptors,
+		"input_descriptors": list,
 	}
-	if len(rules) > 1 {
+	if len(descriptors) > 1 {
 		def["submission_requirements"] = []any{map[string]any{"name": "one credential", "rule": "pick", "count": 1, "from": "A"}}
 	}
 	return def
+}
+
+// w3cDescriptor asks for rule r's credential as a W3C verifiable credential: its type in
+// "type" (JSON-LD) or "vc.type" (VC-JWT), and the claims in its subject.
+func (p *Policy) w3cDescriptor(id string, r CredentialRule) map[string]any {
+	typePaths, subject := []string{"$.type"}, []string{"$.credentialSubject."}
+	if p.AcceptsFormat(FormatJWT) {
+		typePaths, subject = append(typePaths, "$.vc.type"), append(subject, "$.vc.credentialSubject.")
+	}
+	fields := []any{map[string]any{"path": typePaths,
+		"filter": map[string]any{"type": "array", "contains": map[string]any{"const": r.Type}}}}
+	fields = append(fields, p.claimFields(subject)...)
+	formats := map[string]any{}
+	for name, f := range p.definitionFormats() {
+		if name == "ldp_vc" || name == "jwt_vc" { // the credential's own formats
+			formats[name] = f
+		}
+	}
+	return p.descriptor(id, r, formats, fields)
+}
+
+// sdJWTDescriptor asks for rule r's credential as an SD-JWT VC: its type in "vct" (the type
+// name or one of the rule's vct URIs) and the claims at the top level.
+func (p *Policy) sdJWTDescriptor(id string, r CredentialRule) map[string]any {
+	fields := []any{map[string]any{"path": []string{"$.vct"},
+		"filter": map[string]any{"type": "string", "enum": append([]string{r.Type}, r.SDJWTTypes...)}}}
+	fields = append(fields, p.claimFields([]string{"$."})...)
+	formats := map[string]any{FormatNameSDJWT: p.definitionFormats()[FormatNameSDJWT]}
+	return p.descriptor(id, r, formats, fields)
+}
+
+func (p *Policy) descriptor(id string, r CredentialRule, formats map[string]any, fields []any) map[string]any {
+	d := map[string]any{
+		"id":          id,
+		"name":        r.Type,
+		"format":      formats,
+		"constraints": map[string]any{"fields": fields},
+	}
+	if p.Purpose != "" {
+		d["purpose"] = p.Purpose
+	}
+	return d
+}
+
+// claimFields are the fields of the required and optional claims, each at every prefix.
+func (p *Policy) claimFields(prefixes []string) []any {
+	var fields []any
+	claim := func(c string, optional bool) {
+		paths := make([]string, len(prefixes))
+		for i, pre := range prefixes {
+			paths[i] = pre + c
+		}
+		f := map[string]any{"path": paths}
+		if filter, ok := p.ClaimFilters[c]; ok {
+			f["filter"] = filter.schema()
+		}
+		if optional {
+			f["optional"] = true
+		}
+		fields = append(fields, f)
+	}
+	for _, c := range p.RequiredClaims {
+		claim(c, false)
+	}
+	for _, c := range p.OptionalClaims {
+		claim(c, true)
+	}
+	return fields
 }
 
 func descriptorID(i int) string {
@@ -569,17 +619,6 @@ func descriptorID(i int) string {
 		return InputDescriptorID
 	}
 	return fmt.Sprintf("%s-%d", InputDescriptorID, i+1)
-}
-
-func claimPaths(p *Policy, c string) []string {
-	paths := []string{"$.credentialSubject." + c}
-	if p.AcceptsFormat(FormatJWT) {
-		paths = append(paths, "$.vc.credentialSubject."+c)
-	}
-	if p.AcceptsFormat(FormatSDJWT) {
-		paths = append(paths, "$."+c)
-	}
-	return paths
 }
 
 func (p *Policy) definitionFormats() map[string]any {
@@ -590,7 +629,10 @@ func (p *Policy) definitionFormats() map[string]any {
 			vc = append(vc, SupportedProofTypes...)
 		}
 		if p.AcceptsFormat(FormatBBS) {
-			vc = append(vc, SupportedBBSProofTypes...)
+			// The proof of the credential the wallet holds, from which it derives the
+			// BbsBlsSignatureProof2020 it presents (the only BBS+ proof the verifier takes):
+			// the identifier wallets and PEX know for "selective disclosure with BBS+".
+			vc = append(vc, ProofBbsBlsSignature2020)
 		}
 		formats["ldp_vp"] = map[string]any{"proof_type": SupportedProofTypes}
 		formats["ldp_vc"] = map[string]any{"proof_type": vc}

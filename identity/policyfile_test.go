@@ -60,9 +60,11 @@ func TestParsePolicies(t *testing.T) {
 	if _, ok := def["submission_requirements"]; !ok {
 		t.Fatal("two credential types and no submission requirement")
 	}
-	// Only derived BBS+ proofs are asked for: the verifier refuses the underived signature.
+	// BBS+ is asked for by the proof of the credential the wallet holds, the identifier wallets
+	// know; the wallet derives a proof from it (the verifier refuses the underived signature:
+	// TestRefusals, "bbs/underived").
 	ldpVC := def["format"].(map[string]any)["ldp_vc"].(map[string]any)["proof_type"].([]string)
-	if !slices.Contains(ldpVC, identity.ProofBbsBlsSignatureProof2020) || slices.Contains(ldpVC, identity.ProofBbsBlsSignature2020) {
+	if !slices.Contains(ldpVC, identity.ProofBbsBlsSignature2020) || slices.Contains(ldpVC, identity.ProofBbsBlsSignatureProof2020) {
 		t.Fatalf("ldp_vc proof types %v", ldpVC)
 	}
 }
