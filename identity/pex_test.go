@@ -127,9 +127,6 @@ policies:
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "cases.json")
-	if d := os.Getenv("PEX_KEEP"); d != "" {
-		file = d
-	}
 	if err := os.WriteFile(file, in, 0o600); err != nil {
 		t.Fatal(err)
 	}
