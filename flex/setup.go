@@ -276,4 +276,3 @@ func normalise(v any) any {
 	_ = json.Unmarshal(raw, &out)
 	return out
 }
-

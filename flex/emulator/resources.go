@@ -107,9 +107,9 @@ type task struct {
 	workflowSID string // the workflow that routed it
 	queueSID    string // the queue it is in
 	channelSID  string // its task channel
-	reason     string
-	created    time.Time
-	updated    time.Time
+	reason      string
+	created     time.Time
+	updated     time.Time
 }
 
 func (t *task) keys() (string, string) { return t.sid, "" }

@@ -343,7 +343,7 @@ func TestWorkflowConfigurationThroughTwilioGo(t *testing.T) {
 	// Everything to Everyone.
 	everyone := deref(queues[0].Sid)
 	if _, err := rc.TaskrouterV1.UpdateWorkflow(dev.WorkspaceSID, dev.WorkflowSID, (&taskrouter.UpdateWorkflowParams{}).
-		SetConfiguration(`{"task_routing":{"filters":[],"default_filter":{"queue":"` + everyone + `"}}}`)); err != nil {
+		SetConfiguration(`{"task_routing":{"filters":[],"default_filter":{"queue":"`+everyone+`"}}}`)); err != nil {
 		t.Fatal(err)
 	}
 	channels, err := rc.TaskrouterV1.ListTaskChannel(dev.WorkspaceSID, nil)
