@@ -73,8 +73,15 @@ func (e *Emulator) CloseChat(sid string) error {
 }
 
 type agentPage struct {
-	Chats []agentChat
-	Agent string
+	Chats     []agentChat
+	Agent     string
+	Addresses []agentAddress
+}
+
+// agentAddress is a web chat address and the Studio flow its chats run.
+type agentAddress struct {
+	SID, Flow, FlowSID string
+	Revision           int
 }
 
 type agentChat struct {
@@ -180,6 +187,16 @@ func (e *Emulator) agentChats() agentPage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	page := agentPage{Agent: e.cfg.AgentIdentity}
+	for _, a := range e.addresses.all() {
+		if a.typ != "chat" {
+			continue
+		}
+		out := agentAddress{SID: a.sid, Flow: "Flex's default Webchat Flow (no Studio flow configured)"}
+		if fl := e.studioFlows.withSID(a.autoStudioFlowSID); fl != nil && a.autoEnabled && a.autoType == "studio" {
+			out.Flow, out.FlowSID, out.Revision = fl.friendlyName, fl.sid, fl.revision
+		}
+		page.Addresses = append(page.Addresses, out)
+	}
 	for _, c := range e.conversations.all() {
 		firstMember := ""
 		if len(c.members) > 0 {
@@ -329,6 +346,9 @@ button{font:inherit;padding:.3rem .9rem;margin-top:.4rem}
 <h1>Agent view</h1>
 <p>The chats a Flex agent would be offered, and what the agent is told about each customer.
 Served by the built-in Twilio emulator, for development only: you are signed in as <strong>{{.Agent}}</strong>.</p>
+{{- range .Addresses}}
+<p>Web chat address <code>{{.SID}}</code> runs {{if .FlowSID}}the Studio flow “{{.Flow}}” (<code>{{.FlowSID}}</code>, revision {{.Revision}}){{else}}{{.Flow}}{{end}} on a customer's first message.</p>
+{{- end}}
 <p><a href="">Refresh</a></p>
 </header>
 <main>

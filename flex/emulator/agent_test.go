@@ -72,6 +72,9 @@ func TestAgentView(t *testing.T) {
 	waiting := *createChat(t, rc, "hr_quiet", "Quiet Customer", "", `{"friendlyName":"Quiet Customer","verified":true}`).ConversationSid
 
 	page := getAgentView(t, srv)
+	if !strings.Contains(page, "runs the Studio flow “HearRo verified web chat”") {
+		t.Error("the agent view does not say which Studio flow the web chat address runs")
+	}
 	if i := strings.Index(page, `id="`+waiting+`"`); i < 0 || !strings.Contains(page[i:], "waiting for the customer's first message") {
 		t.Error("a chat without a task does not say it waits for the customer's first message")
 	}
