@@ -28,9 +28,11 @@ import (
 //
 // Values go through Studio's to_json filter, never between quotes, so a name
 // holding a quote cannot break the JSON or add attributes; an object needs it
-// anyway (Liquid does not print objects as JSON). Studio flows in the wild use
-// to_json in Send to Flex attributes, e.g. techmatters/flex-plugins
-// (twilio-iac/terraform-modules/…: "memory": {{widgets.ChatBot.memory | to_json}});
+// anyway (Liquid does not print objects as JSON). Studio flows in production
+// use to_json to put a conversation attribute holding an object into Send to
+// Flex attributes, e.g. "memory": {{trigger.message.ChannelAttributes.memory | to_json}}
+// in techmatters/flex-plugins,
+// https://github.com/techmatters/flex-plugins/blob/10c46a033241547f144d1304cb977cefceaa2c86/twilio-iac/terraform-modules/studioFlow/default/main.tf.
 // Twilio's Liquid reference: https://www.twilio.com/docs/studio/user-guide/liquid-template-language.
 //
 // The widget's attributes field is limited to 1,024 characters: the

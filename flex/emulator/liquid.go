@@ -19,9 +19,9 @@ import (
 //
 //   - to_json: the value as JSON (nil is null, a string is quoted and
 //     escaped). Studio flows use it to put an object, or a string that may
-//     hold quotes, into JSON attributes: e.g. the Send to Flex attributes of
-//     techmatters/flex-plugins' Studio flows
-//     (twilio-iac/terraform-modules/…: "memory": {{widgets.ChatBot.memory | to_json}}).
+//     hold quotes, into JSON attributes: e.g. the Send to Flex attributes
+//     "memory": {{trigger.message.ChannelAttributes.memory | to_json}} of
+//     https://github.com/techmatters/flex-plugins/blob/10c46a033241547f144d1304cb977cefceaa2c86/twilio-iac/terraform-modules/studioFlow/default/main.tf.
 //   - default: arg — arg when the value is nil, false or "" (standard Liquid).
 //
 // A missing variable is nil and renders as "" (Liquid's rule). Outputting an
