@@ -13,7 +13,10 @@
 // with backoff and jitter, honouring Retry-After, within a bounded time, and
 // every call goes through a circuit breaker. Check validates a live account
 // at startup. WebhookVerifier and ParseWebhook take Twilio's webhooks
-// (X-Twilio-Signature, replays) and say when a chat closed.
+// (X-Twilio-Signature, replays) and say when a chat closed. Setup installs
+// the Studio flow this package ships (flex/studio) on the web chat address,
+// so that the agent's task, which Flex creates on the customer's first
+// message, carries the customer's name and verification summary.
 //
 // Every call to Twilio goes through the official twilio-go client;
 // [BaseClient] gives that client our *http.Client, our credentials and, in

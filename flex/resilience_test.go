@@ -28,7 +28,8 @@ var modes = []struct {
 	{"flexflow", flexFlowMode, "CreateChannel"},
 }
 
-// tasks counts the TaskRouter tasks Flex created: one per chat opened.
+// tasks counts the TaskRouter tasks Flex created: one per chat opened, once
+// its customer wrote (see firstMessage).
 func tasks(t *testing.T, cfg flex.Config) int {
 	t.Helper()
 	list, err := restFor(t, cfg).TaskrouterV1.ListTask(emulator.DevConfig().WorkspaceSID, nil)
@@ -93,6 +94,7 @@ func TestBurstOf429ThenSuccessOpensOneChat(t *testing.T) {
 			if chat.SID() == "" || chat.Reused {
 				t.Errorf("chat = %+v", chat)
 			}
+			firstMessage(t, cfg, chat, "hr_burst")
 			if n := tasks(t, cfg); n != 1 {
 				t.Errorf("%d chats opened, want exactly 1", n)
 			}
@@ -129,6 +131,7 @@ func TestPersistent500ThenALaterCallSucceeds(t *testing.T) {
 			if err != nil || chat.SID() == "" || chat.Reused {
 				t.Fatalf("after the outage: %+v, %v; want a new chat", chat, err)
 			}
+			firstMessage(t, cfg, chat, "hr_outage")
 			if n := tasks(t, cfg); n != 1 {
 				t.Errorf("%d chats opened, want exactly 1", n)
 			}
@@ -203,6 +206,7 @@ func TestLostResponseFindsTheChatTwilioCreated(t *testing.T) {
 				if !chat.Reused {
 					t.Errorf("chat = %+v; want the one the lost call created", chat)
 				}
+				firstMessage(t, cfg, chat, "hr_lost")
 				if n := tasks(t, cfg); n != 1 {
 					t.Errorf("%d chats opened, want exactly 1", n)
 				}
@@ -271,6 +275,7 @@ func TestCircuitBreakerOpensAndRecovers(t *testing.T) {
 					if chat.SID() == "" {
 						t.Fatalf("chat = %+v", chat)
 					}
+					firstMessage(t, cfg, chat, "hr_breaker")
 					break
 				}
 				if !errors.Is(err, flex.ErrCircuitOpen) || time.Now().After(deadline) {
@@ -307,6 +312,7 @@ func TestReturningCustomerKeepsOneChatAndOneUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			firstMessage(t, cfg, first, "hr_returning")
 			// A second verification while the chat is open: the same chat,
 			// with the new summary.
 			newer := request("hr_returning", "s2")
@@ -326,6 +332,7 @@ func TestReturningCustomerKeepsOneChatAndOneUser(t *testing.T) {
 			if err != nil || third.SID() == first.SID() || third.Reused {
 				t.Fatalf("third = %+v, %v; want a new chat", third, err)
 			}
+			firstMessage(t, cfg, third, "hr_returning")
 			// One user for the identity throughout.
 			rc := restFor(t, cfg)
 			if cfg.Mode == flex.ModeFlexFlow {

@@ -80,8 +80,10 @@ func TestChatPageInBrowser(t *testing.T) {
 	}
 	t.Run("shared emulator", func(t *testing.T) {
 		// Replicas in development share one emulator (--twilio-api-url); the page and the
-		// agent view reach it through the service's origin.
-		shared := httptest.NewServer(emulator.New(emulator.DevConfig()))
+		// agent view reach it through the service's origin. It is what `hearro emulator` serves:
+		// an account set up by `hearro flex setup`, whose Studio flow puts the verification
+		// into the agent's task.
+		shared := httptest.NewServer(emulator.New(devEmulatorConfig()))
 		defer shared.Close()
 		s := startTestServiceWith(t, func(c *serveConfig) { c.TwilioAPIURL = shared.URL + "/_twilio" })
 		chatInBrowser(t, browser, s, "shared", "")

@@ -49,6 +49,7 @@ var hearroConstructors = map[string]func() *cobra.Command{
 	"newTokenCmd":    newTokenCmd,
 	"newOAuthCmd":    newOAuthCmd,
 	"newEmulatorCmd": newEmulatorCmd,
+	"newFlexCmd":     newFlexCmd,
 }
 
 func TestDeploymentsMatchTheBinary(t *testing.T) {

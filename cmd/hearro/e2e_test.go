@@ -341,6 +341,37 @@ func TestEndToEndVerifiedChat(t *testing.T) {
 		t.Errorf("verification summary the agent sees: %+v", v)
 	}
 
+	// The agent's task: none until the customer writes; then one, made by the address's Studio
+	// flow, with the customer's name and the summary (display claims only), in the verified
+	// customers' queue.
+	if tasks := s.tasksOf(t, st.Chat.ConversationSID); len(tasks) != 0 {
+		t.Fatalf("%d tasks before the customer wrote", len(tasks))
+	}
+	s.customerWrites(t, st.Chat.ConversationSID, st.Chat.Token, "Hello, my card is blocked")
+	s.customerWrites(t, st.Chat.ConversationSID, st.Chat.Token, "Anyone there?")
+	tasks := s.tasksOf(t, st.Chat.ConversationSID)
+	if len(tasks) != 1 {
+		t.Fatalf("%d tasks after the customer's messages, want 1", len(tasks))
+	}
+	task := tasks[0]
+	taskSummary, _ := json.Marshal(task.Attributes["verification"])
+	var tv struct {
+		Verified       bool              `json:"verified"`
+		Issuer         string            `json:"issuer"`
+		CredentialType string            `json:"credential_type"`
+		Claims         map[string]string `json:"claims"`
+	}
+	_ = json.Unmarshal(taskSummary, &tv)
+	if task.Attributes["name"] != "Ada Lovelace" || task.Attributes["from"] != "Ada Lovelace" || task.Attributes["channelType"] != "web" ||
+		!tv.Verified || tv.Issuer != issuer.DevelopmentDID() || tv.CredentialType != "VerifiedCustomer" ||
+		len(tv.Claims) != 2 || tv.Claims["givenName"] != "Ada" || tv.Claims["familyName"] != "Lovelace" ||
+		task.Queue != emulator.QueueVerified || task.Workflow != dev.WorkflowSID {
+		t.Errorf("the agent's task: queue %q, attributes %s", task.Queue, task.RawAttributes)
+	}
+	if strings.Contains(task.RawAttributes, sum.HolderDID) || strings.Contains(task.RawAttributes, "12345") {
+		t.Errorf("the task carries what the policy keeps private: %s", task.RawAttributes)
+	}
+
 	// Nothing the policy keeps private ever reached "Twilio".
 	assertNothingLeaked(t, s.emulator, sum.HolderDID, "12345", "memberId", "proofValue", "VerifiableCredential")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hearro/trustbroker/flex"
 	"github.com/hearro/trustbroker/flex/emulator"
 )
 
@@ -29,7 +30,7 @@ on its own listener, so that several development replicas share one: start them 
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: emulator.New(emulator.DevConfig()), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: emulator.New(devEmulatorConfig()), ReadHeaderTimeout: 10 * time.Second}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
@@ -48,4 +49,17 @@ on its own listener, so that several development replicas share one: start them 
 	cmd.Flags().StringVar(&addr, "addr", ":8081", "listen address")
 	withEnv(cmd, "HEARRO_EMULATOR_")
 	return cmd
+}
+
+// devEmulatorConfig is the emulator's development account as `hearro flex setup` leaves it: its
+// web chat address runs the Studio flow this product ships, so a customer's first message gives
+// the agent a task with their name and verification summary, as at a set-up Twilio account.
+func devEmulatorConfig() emulator.Config {
+	dev := emulator.DevConfig()
+	def, err := flex.StudioFlow(dev.WorkflowSID, dev.TaskChannelSID)
+	if err != nil {
+		panic("the shipped Studio flow does not take the emulator's SIDs: " + err.Error()) // tested
+	}
+	dev.StudioFlowName, dev.StudioFlowDefinition = flex.StudioFlowName, string(def)
+	return dev
 }

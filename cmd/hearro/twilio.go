@@ -47,7 +47,7 @@ func chooseTwilio(set settings, publicURL, loopback string, log *slog.Logger) tw
 	if !set.Dev || set.TwilioAccountSID != "" {
 		return t
 	}
-	dev := emulator.DevConfig()
+	dev := devEmulatorConfig()
 	if set.TwilioAPIURL == "" {
 		dev.ConversationsWebhookURL = publicURL + "/v1/twilio/conversations"
 		dev.ChatWebhookURL = publicURL + "/v1/twilio/chat"

@@ -73,8 +73,15 @@ func (e *Emulator) CloseChat(sid string) error {
 }
 
 type agentPage struct {
-	Chats []agentChat
-	Agent string
+	Chats     []agentChat
+	Agent     string
+	Addresses []agentAddress
+}
+
+// agentAddress is a web chat address and the Studio flow its chats run.
+type agentAddress struct {
+	SID, Flow, FlowSID string
+	Revision           int
 }
 
 type agentChat struct {
@@ -86,6 +93,9 @@ type agentChat struct {
 	Open         bool
 	TaskSID      string
 	TaskStatus   string
+	TaskQueue    string
+	Waiting      bool   // a web chat whose customer has not written yet: no task
+	FlowError    string // why the address's Studio flow did not make the task
 	Created      time.Time
 	Verification *agentSummary
 	Messages     []agentMessage
@@ -177,12 +187,24 @@ func (e *Emulator) agentChats() agentPage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	page := agentPage{Agent: e.cfg.AgentIdentity}
+	for _, a := range e.addresses.all() {
+		if a.typ != "chat" {
+			continue
+		}
+		out := agentAddress{SID: a.sid, Flow: "Flex's default Webchat Flow (no Studio flow configured)"}
+		if fl := e.studioFlows.withSID(a.autoStudioFlowSID); fl != nil && a.autoEnabled && a.autoType == "studio" {
+			out.Flow, out.FlowSID, out.Revision = fl.friendlyName, fl.sid, fl.revision
+		}
+		page.Addresses = append(page.Addresses, out)
+	}
 	for _, c := range e.conversations.all() {
 		firstMember := ""
 		if len(c.members) > 0 {
 			firstMember = c.members[0].identity
 		}
-		page.Chats = append(page.Chats, e.agentChat("conversation", &c.chat, c.state, c.state != "closed", firstMember))
+		ac := e.agentChat("conversation", &c.chat, c.state, c.state != "closed", firstMember)
+		ac.Waiting, ac.FlowError = c.task == nil && c.customer != "", c.flowError
+		page.Chats = append(page.Chats, ac)
 	}
 	for _, ch := range e.channels.all() {
 		state := "active"
@@ -195,11 +217,19 @@ func (e *Emulator) agentChats() agentPage {
 	return page
 }
 
-// agentChat is c as the agent view shows it. The customer is the "from" of
-// its attributes, else fallback.
+// agentChat is c as the agent view shows it: only what its task and its
+// attributes carry, as Flex shows it. The customer is the task's "name",
+// else the "from" of the chat's attributes, else fallback; the
+// verification is the task's (see summaryOf).
 func (e *Emulator) agentChat(kind string, c *chat, state string, open bool, fallback string) agentChat {
-	attrs := decodeAttrs(c.attributes)
-	customer := stringAttr(attrs, "from")
+	var taskAttrs map[string]any
+	if c.task != nil {
+		taskAttrs = decodeAttrs(c.task.attributes)
+	}
+	customer := stringAttr(taskAttrs, "name")
+	if customer == "" {
+		customer = stringAttr(decodeAttrs(c.attributes), "from")
+	}
 	if customer == "" {
 		customer = fallback
 	}
@@ -207,8 +237,11 @@ func (e *Emulator) agentChat(kind string, c *chat, state string, open bool, fall
 		State: state, Open: open, Created: c.created}
 	if c.task != nil {
 		out.TaskSID, out.TaskStatus = c.task.sid, c.task.status
+		if q := e.queues.withSID(c.task.queueSID); q != nil {
+			out.TaskQueue = q.friendlyName
+		}
+		out.Verification = summaryOf(taskAttrs, kind == "channel")
 	}
-	out.Verification = summaryOf(attrs, c.task)
 	for _, m := range c.messages {
 		out.Messages = append(out.Messages, e.agentMessage(m, customer))
 	}
@@ -237,12 +270,13 @@ func stringAttr(m map[string]any, key string) string {
 	return s
 }
 
-// summaryOf finds the verification summary an agent sees: the chat's
-// "verification" attribute, else the pre-engagement data of its task.
-func summaryOf(attrs map[string]any, t *task) *agentSummary {
-	v, ok := attrs["verification"].(map[string]any)
-	if !ok && t != nil {
-		v, ok = decodeAttrs(t.attributes)["pre_engagement_data"].(map[string]any)
+// summaryOf finds the verification summary an agent sees in a task's
+// attributes: its "verification" attribute or, for a legacy Flex Flow's task
+// (legacy), the pre-engagement data the Flex Flow copied into it.
+func summaryOf(taskAttrs map[string]any, legacy bool) *agentSummary {
+	v, ok := taskAttrs["verification"].(map[string]any)
+	if !ok && legacy {
+		v, ok = taskAttrs["pre_engagement_data"].(map[string]any)
 		if ok && v["verified"] == nil {
 			ok = false
 		}
@@ -312,6 +346,9 @@ button{font:inherit;padding:.3rem .9rem;margin-top:.4rem}
 <h1>Agent view</h1>
 <p>The chats a Flex agent would be offered, and what the agent is told about each customer.
 Served by the built-in Twilio emulator, for development only: you are signed in as <strong>{{.Agent}}</strong>.</p>
+{{- range .Addresses}}
+<p>Web chat address <code>{{.SID}}</code> runs {{if .FlowSID}}the Studio flow “{{.Flow}}” (<code>{{.FlowSID}}</code>, revision {{.Revision}}){{else}}{{.Flow}}{{end}} on a customer's first message.</p>
+{{- end}}
 <p><a href="">Refresh</a></p>
 </header>
 <main>
@@ -322,8 +359,14 @@ Served by the built-in Twilio emulator, for development only: you are signed in 
 <section class="chat" id="{{.SID}}" aria-labelledby="title-{{.SID}}">
 <h2 id="title-{{.SID}}">{{if .Customer}}{{.Customer}}{{else}}Unknown customer{{end}}</h2>
 <p class="meta">{{.FriendlyName}}</p>
-<p class="status">Chat {{.State}}{{if .TaskSID}} · task {{.TaskStatus}}{{end}} · {{.Kind}} <code>{{.SID}}</code> · opened <time datetime="{{iso .Created}}">{{clock .Created}}</time></p>
+<p class="status">Chat {{.State}}{{if .TaskSID}} · task {{.TaskStatus}}{{with .TaskQueue}} in queue “{{.}}”{{end}}{{end}} · {{.Kind}} <code>{{.SID}}</code> · opened <time datetime="{{iso .Created}}">{{clock .Created}}</time></p>
+{{- with .FlowError}}
+<p class="status"><strong>The address's Studio flow did not create the task:</strong> {{.}}</p>
+{{- end}}
 <h3>Identity</h3>
+{{- if .Waiting}}
+<p>No task yet: waiting for the customer's first message, which runs the address's Studio flow.</p>
+{{- else}}
 {{- with .Verification}}
 <p>{{if .Verified}}<span class="badge verified">&#10003; Verified customer</span>{{else}}<span class="badge unverified">Not verified</span>{{end}}</p>
 <dl>
@@ -341,7 +384,8 @@ Served by the built-in Twilio emulator, for development only: you are signed in 
 <p>No claims are shown for this customer.</p>
 {{- end}}
 {{- else}}
-<p><span class="badge unverified">Not verified</span> No verification summary came with this chat.</p>
+<p><span class="badge unverified">Not verified</span> No verification summary came with this chat's task.</p>
+{{- end}}
 {{- end}}
 <h3>Messages</h3>
 {{- if .Messages}}

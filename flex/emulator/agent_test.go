@@ -47,7 +47,7 @@ func agentPost(t *testing.T, srv *httptest.Server, action string, form url.Value
 }
 
 func TestAgentView(t *testing.T) {
-	emu, srv := start(t, nil)
+	emu, srv := startWith(t, shippedFlowConfig(t), nil)
 	rc := devRest(t, srv)
 	dev := emulator.DevConfig()
 
@@ -68,8 +68,16 @@ func TestAgentView(t *testing.T) {
 	}
 	legacy := deref(createChannel(t, rc.FlexV1, "hr_lee", "Lee", "", `{"verified":true,"issuer":"did:web:other.example","claims":{}}`).Sid)
 	unverified := *createChat(t, rc, "hr_anon", "Anonymous", "", "").ConversationSid
+	customerSays(t, srv, unverified, "hr_anon", "hello?")
+	waiting := *createChat(t, rc, "hr_quiet", "Quiet Customer", "", `{"friendlyName":"Quiet Customer","verified":true}`).ConversationSid
 
 	page := getAgentView(t, srv)
+	if !strings.Contains(page, "runs the Studio flow “HearRo verified web chat”") {
+		t.Error("the agent view does not say which Studio flow the web chat address runs")
+	}
+	if i := strings.Index(page, `id="`+waiting+`"`); i < 0 || !strings.Contains(page[i:], "waiting for the customer's first message") {
+		t.Error("a chat without a task does not say it waits for the customer's first message")
+	}
 	for _, want := range []string{
 		`<html lang="en">`, "<title>", "<h1>Agent view</h1>",
 		"Ada Lovelace", "Verified customer", "did:web:bank.example", "VerifiedCustomer", "high", "2025-01-02T03:04:05Z",
@@ -88,8 +96,8 @@ func TestAgentView(t *testing.T) {
 	// Accessible and self-contained: every reply box has its label, no
 	// external asset, no script.
 	boxes := regexp.MustCompile(`<textarea id="([^"]+)"`).FindAllStringSubmatch(page, -1)
-	if len(boxes) != 3 {
-		t.Errorf("%d reply boxes, want 3", len(boxes))
+	if len(boxes) != 4 {
+		t.Errorf("%d reply boxes, want 4", len(boxes))
 	}
 	for _, b := range boxes {
 		if !strings.Contains(page, `<label for="`+b[1]+`">`) {
@@ -134,7 +142,7 @@ func TestAgentView(t *testing.T) {
 		t.Errorf("after close: %v, %v", deref(conv.State), err)
 	}
 	page = getAgentView(t, srv)
-	if strings.Count(page, "<textarea") != 2 || !strings.Contains(page, "task completed") {
+	if strings.Count(page, "<textarea") != 3 || !strings.Contains(page, "task completed") {
 		t.Error("the closed chat still offers a reply box, or its task is not completed")
 	}
 	if len(emu.Requests()) == 0 || strings.Contains(emu.Requests()[len(emu.Requests())-1].Path, "agent") {

@@ -160,7 +160,11 @@ func postMessage[C chatLike, J any](e *Emulator, authorField string, find finder
 			return
 		}
 		if c, ok := find(w, r); ok {
-			writeJSON(w, http.StatusCreated, item(c, e.addMessage(c.base(), author, body, attrs)))
+			m := e.addMessage(c.base(), author, body, attrs)
+			if conv, isConversation := any(c).(*conversation); isConversation {
+				e.conversationMessageAdded(conv, m)
+			}
+			writeJSON(w, http.StatusCreated, item(c, m))
 		}
 	}
 }

@@ -8,12 +8,18 @@
 //   - legacy Flex: Flex API v1 Flex Flows, Channels and WebChannels, and the
 //     Programmable Chat v2 service, channels, members, messages, users and
 //     user channels they create;
-//   - TaskRouter v1 tasks, one per new chat, with the pre-engagement data in
-//     the task attributes;
+//   - Studio v2 flows and the Conversations address configuration: a web
+//     chat's first customer message runs its address's Studio flow, whose
+//     Send to Flex widget creates the task (see studioflow.go);
+//   - TaskRouter v1 tasks, workflows, task queues and task channels; a task
+//     is routed to a queue by its workflow's filters (see routing.go); a
+//     legacy Flex Flow's new chat gets its task at once, with the
+//     pre-engagement data in the task attributes;
 //   - IAM v1 Flex token validation.
 //
 // It serves Twilio's own paths under /_twilio/{label}/… (label being the
-// first label of the Twilio host: flex-api, conversations, chat, taskrouter),
+// first label of the Twilio host: flex-api, conversations, chat, taskrouter,
+// studio, iam),
 // takes the form bodies twilio-go sends, checks HTTP Basic auth like Twilio
 // and answers with Twilio's JSON shapes, status codes and error bodies
 // (code, message, more_info, status). Pointed at it through
@@ -90,6 +96,15 @@ type Config struct {
 	FlexFlowSID             string // FO…; the web Flex Flow that exists at start
 	ChatServiceSID          string // IS…; the Programmable Chat service of Flex Flows
 	WorkspaceSID            string // WS…; the TaskRouter workspace of Flex tasks
+	WorkflowSID             string // WW…; the workspace's workflow (see WorkflowConfigurationTemplate)
+	TaskChannelSID          string // TC…; the workspace's "chat" task channel
+
+	// StudioFlowDefinition, when set, is a Studio flow definition (JSON)
+	// installed at start, published, as StudioFlowName, and run by the web
+	// chat address, as if `hearro flex setup` had configured the account.
+	// Empty: the address runs Flex's default "Webchat Flow".
+	StudioFlowName       string
+	StudioFlowDefinition string
 
 	// ConversationsWebhookURL receives Conversations post-event webhooks
 	// (onConversationStateUpdated, onConversationRemoved), ChatWebhookURL the
@@ -125,6 +140,8 @@ func DevConfig() Config {
 		FlexFlowSID:             "FOde000000000000000000000000000005",
 		ChatServiceSID:          "ISde000000000000000000000000000006",
 		WorkspaceSID:            "WSde000000000000000000000000000007",
+		WorkflowSID:             "WWde000000000000000000000000000008",
+		TaskChannelSID:          "TCde000000000000000000000000000009",
 		AgentIdentity:           "agent",
 	}
 }
@@ -179,9 +196,8 @@ type Emulator struct {
 
 	channelRoleSID string    // RL… given to participants, like a service's default channel role
 	serviceRoleSID string    // RL… given to users, like a service's default service role
-	workflowSID    string    // WW…
-	queueSID       string    // WQ…
-	taskChannelSID string    // TC…
+	queueSID       string    // WQ…; the "Everyone" queue
+	taskChannelSID string    // TC…; the "chat" task channel
 	messagingSID   string    // MG…
 	created        time.Time // when the emulated account's resources were made
 
@@ -192,6 +208,11 @@ type Emulator struct {
 	channels      table[*channel]
 	chatUsers     table[*user] // Programmable Chat users
 	tasks         table[*task]
+	studioFlows   table[*studioFlow]
+	addresses     table[*address]
+	workflows     table[*workflow]
+	queues        table[*taskQueue]
+	taskChannels  table[*taskChannel]
 	faults        []*Fault
 	webhooks      []WebhookDelivery
 	pending       []pendingWebhook // queued for delivery
@@ -219,6 +240,8 @@ func New(cfg Config) *Emulator {
 	fill(&cfg.FlexFlowSID, dev.FlexFlowSID)
 	fill(&cfg.ChatServiceSID, dev.ChatServiceSID)
 	fill(&cfg.WorkspaceSID, dev.WorkspaceSID)
+	fill(&cfg.WorkflowSID, dev.WorkflowSID)
+	fill(&cfg.TaskChannelSID, dev.TaskChannelSID)
 	fill(&cfg.AgentIdentity, dev.AgentIdentity)
 	if cfg.WebhookClient == nil {
 		cfg.WebhookClient = &http.Client{
@@ -232,9 +255,8 @@ func New(cfg Config) *Emulator {
 		now:            func() time.Time { return time.Now().UTC().Truncate(time.Second) },
 		channelRoleSID: newSID("RL"),
 		serviceRoleSID: newSID("RL"),
-		workflowSID:    newSID("WW"),
 		queueSID:       newSID("WQ"),
-		taskChannelSID: newSID("TC"),
+		taskChannelSID: cfg.TaskChannelSID,
 		messagingSID:   newSID("MG"),
 	}
 	created := e.now()
@@ -244,6 +266,8 @@ func New(cfg Config) *Emulator {
 		channelType: "web", enabled: true, integrationType: "task", janitorEnabled: true,
 		created: created, updated: created,
 	})
+	e.newRouting(created)
+	e.newStudio(created)
 	e.routes = map[string]route{}
 	e.routesInit()
 	return e
@@ -278,7 +302,11 @@ func (e *Emulator) routesInit() {
 
 	// Conversations v1.
 	handle("GET", "conversations", "/v1/Configuration", "FetchConfiguration", "", e.fetchConversationsConfiguration)
-	handle("GET", "conversations", "/v1/Configuration/Addresses/{sid}", "FetchConfigurationAddress", "", fetch(singleton("sid", e.cfg.AddressSID), e.addressJSON))
+	handle("GET", "conversations", "/v1/Configuration/Addresses", "ListConfigurationAddress", "", e.listAddresses)
+	handle("POST", "conversations", "/v1/Configuration/Addresses", "CreateConfigurationAddress", "", e.createAddress)
+	handle("GET", "conversations", "/v1/Configuration/Addresses/{sid}", "FetchConfigurationAddress", "", fetch(e.addressOf, e.addressJSON))
+	handle("POST", "conversations", "/v1/Configuration/Addresses/{sid}", "UpdateConfigurationAddress", "", update(nil, e.addressOf, e.applyAddress, e.addressJSON))
+	handle("DELETE", "conversations", "/v1/Configuration/Addresses/{sid}", "DeleteConfigurationAddress", "", e.deleteAddress)
 	handle("GET", "conversations", "/v1/Services/{sid}", "FetchService", "", fetch(singleton("sid", e.cfg.ConversationsServiceSID), e.conversationsServiceJSON))
 	handle("GET", "conversations", "/v1/ParticipantConversations", "ListParticipantConversation", "", e.listParticipantConversations)
 	handle("GET", "conversations", "/v1/Services/{service}/ParticipantConversations", "ListServiceParticipantConversation", "", e.listParticipantConversations)
@@ -307,6 +335,19 @@ func (e *Emulator) routesInit() {
 	// TaskRouter v1.
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks", "ListTask", "", e.listTasks)
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", fetch(e.taskOf, e.taskJSON))
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Workflows", "ListWorkflow", "", listInWorkspace(e, &e.workflows, "workflows", "/Workflows", e.workflowJSON))
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Workflows/{sid}", "FetchWorkflow", "", fetch(inWorkspace(e, &e.workflows), e.workflowJSON))
+	handle("POST", "taskrouter", "/v1/Workspaces/{workspace}/Workflows/{sid}", "UpdateWorkflow", "", update(nil, inWorkspace(e, &e.workflows), e.applyWorkflow, e.workflowJSON))
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/TaskQueues", "ListTaskQueue", "", listInWorkspace(e, &e.queues, "task_queues", "/TaskQueues", e.taskQueueJSON))
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/TaskQueues/{sid}", "FetchTaskQueue", "", fetch(inWorkspace(e, &e.queues), e.taskQueueJSON))
+	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/TaskChannels", "ListTaskChannel", "", listInWorkspace(e, &e.taskChannels, "channels", "/TaskChannels", e.taskChannelJSON))
+
+	// Studio v2.
+	handle("GET", "studio", "/v2/Flows", "ListFlow", "", e.listStudioFlows)
+	handle("POST", "studio", "/v2/Flows", "CreateFlow", "", e.createStudioFlow)
+	handle("GET", "studio", "/v2/Flows/{sid}", "FetchFlow", "", fetch(e.studioFlowOf, e.studioFlowJSON))
+	handle("POST", "studio", "/v2/Flows/{sid}", "UpdateFlow", "", update(func(w http.ResponseWriter, f url.Values) bool { return flowForm(w, f, false) }, e.studioFlowOf, e.applyStudioFlow, e.studioFlowJSON))
+	handle("DELETE", "studio", "/v2/Flows/{sid}", "DeleteFlow", "", e.deleteStudioFlow)
 
 	// Flex token validation (iam.twilio.com), what Flex plugin backends call.
 	handle("POST", "iam", "/v1/Accounts/{account}/Tokens/validate", "ValidateToken", "", e.validateToken)

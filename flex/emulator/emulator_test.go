@@ -25,7 +25,13 @@ import (
 // server; h wraps it when not nil.
 func start(t *testing.T, wrap func(http.Handler) http.Handler) (*emulator.Emulator, *httptest.Server) {
 	t.Helper()
-	emu := emulator.New(emulator.DevConfig())
+	return startWith(t, emulator.DevConfig(), wrap)
+}
+
+// startWith is start for the account cfg describes.
+func startWith(t *testing.T, cfg emulator.Config, wrap func(http.Handler) http.Handler) (*emulator.Emulator, *httptest.Server) {
+	t.Helper()
+	emu := emulator.New(cfg)
 	var h http.Handler = emu
 	if wrap != nil {
 		h = wrap(emu)

@@ -16,6 +16,7 @@ const (
 	codeInvalidAttributes  = 50304 // attributes are not valid JSON
 	codeUniqueNameTaken    = 50353 // a conversation already has this unique name
 	codeChannelNameTaken   = 50307 // a chat channel already has this unique name
+	codeConversationClosed = 50377 // a closed conversation cannot be changed
 	codeAccessTokenInvalid = 20101 // the access token is not valid
 	codeAccessTokenExpired = 20104 // the access token expired
 )
@@ -57,9 +58,10 @@ func preEngagement(w http.ResponseWriter, f url.Values) (any, bool) {
 }
 
 // createWebChat emulates POST https://flex-api.twilio.com/v2/WebChats: like
-// Flex it creates the conversation, the customer's participant, the
-// customer's Conversations user when the identity has none yet, and the task
-// an agent is offered.
+// Flex it creates the conversation, the customer's participant and the
+// customer's Conversations user when the identity has none yet. No task yet:
+// the customer's first message runs the address's Studio flow, which makes
+// it (see studioflow.go).
 func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	f := r.PostForm
@@ -71,7 +73,7 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	case !validSID(address, "IG"):
 		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid AddressSid: "+address)
 		return
-	case address != e.cfg.AddressSID:
+	case e.addresses.withSID(address) == nil || e.addresses.withSID(address).typ != "chat":
 		writeError(w, http.StatusNotFound, codeNotFound, "The requested resource /Configuration/Addresses/"+address+" was not found")
 		return
 	}
@@ -97,10 +99,8 @@ func (e *Emulator) createWebChat(w http.ResponseWriter, r *http.Request) {
 	now := e.now()
 	e.userFor(&e.users, identity, customer, now)
 	c := &conversation{chat: chat{sid: newSID("CH"), friendlyName: chatName, attributes: string(convAttrs),
-		created: now, updated: now}, state: "active"}
+		created: now, updated: now}, state: "active", addressSID: address, customer: identity}
 	e.join(&c.chat, identity, string(partAttrs), now)
-	c.task = e.newTask(map[string]any{"conversationSid": c.sid, "channelType": "web", "name": customer,
-		"from": identity, "pre_engagement_data": pre})
 	e.conversations.add(c)
 
 	writeJSON(w, http.StatusCreated, webChannelJSON{ConversationSID: c.sid, Identity: identity})
@@ -113,12 +113,16 @@ func (e *Emulator) conversationOf(w http.ResponseWriter, r *http.Request) (*conv
 	return customerChat(w, r, &e.conversations, "participant of this conversation")
 }
 
+// conversationClosedMessage is Twilio's message of error 50377
+// (https://www.twilio.com/docs/api/errors/50377).
+const conversationClosedMessage = "Can't update conversation as it's in final closed state"
+
 // openConversationOf finds the conversation like conversationOf, and
-// answers 400 when it is closed.
+// answers Twilio's 50377 when it is closed: closed is final.
 func (e *Emulator) openConversationOf(w http.ResponseWriter, r *http.Request) (*conversation, bool) {
 	c, ok := e.conversationOf(w, r)
 	if ok && c.state == "closed" {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Conversation is closed")
+		writeError(w, http.StatusBadRequest, codeConversationClosed, conversationClosedMessage)
 		return nil, false
 	}
 	return c, ok
@@ -147,6 +151,10 @@ func conversationFormValid(w http.ResponseWriter, f url.Values) bool {
 // applyConversation applies an update's form to c (see update).
 func (e *Emulator) applyConversation(w http.ResponseWriter, r *http.Request, c *conversation) bool {
 	f := r.PostForm
+	if c.state == "closed" { // closed is final: no change, not even reopening
+		writeError(w, http.StatusBadRequest, codeConversationClosed, conversationClosedMessage)
+		return false
+	}
 	if nameTaken(&e.conversations, c, f) {
 		writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
 		return false
@@ -273,24 +281,6 @@ func (e *Emulator) fetchConversationsConfiguration(w http.ResponseWriter, r *htt
 			"addresses": self + "/Addresses",
 		},
 	})
-}
-
-// addressJSON is the web chat address sid, the only one there is.
-func (e *Emulator) addressJSON(sid string) addressJSON {
-	auto, _ := json.Marshal(map[string]any{"enabled": true, "type": "webhook",
-		"conversation_service_sid": e.cfg.ConversationsServiceSID})
-	created := timestamp(e.created)
-	return addressJSON{
-		SID:          sid,
-		AccountSID:   e.cfg.AccountSID,
-		Type:         "chat",
-		Address:      "Web Chat",
-		FriendlyName: "Flex Web Chat",
-		AutoCreation: auto,
-		DateCreated:  created,
-		DateUpdated:  created,
-		URL:          conversationsAPI + "/Configuration/Addresses/" + sid,
-	}
 }
 
 // conversationsServiceJSON is the Conversations service sid, the only one

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,7 +22,14 @@ func newKinValidator(t *testing.T) *kinValidator {
 	t.Helper()
 	k := &kinValidator{docs: map[string]*openapi3.T{}}
 	for _, file := range specFiles {
-		doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join("testdata", "twilio-oai", file))
+		b, err := readSpec(file)
+		if err != nil && file == specFiles["studio/v2"] {
+			continue // see loadSpecs
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		doc, err := openapi3.NewLoader().LoadFromData(b)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}

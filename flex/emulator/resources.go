@@ -33,6 +33,13 @@ func (c *chat) base() *chat { return c }
 type conversation struct {
 	chat
 	state string // initializing | inactive | active | closed
+	// A Flex web chat's address and customer (the identity the web chat
+	// made); "" for other conversations. The customer's messages run the
+	// address's Studio flow until it creates the task; flowError is why
+	// it last failed to.
+	addressSID string
+	customer   string
+	flowError  string
 }
 
 // channel is a Programmable Chat channel.
@@ -94,12 +101,15 @@ func (f *flexFlow) keys() (string, string) { return f.sid, "" }
 
 // task is a TaskRouter task Flex created for a chat.
 type task struct {
-	sid        string
-	attributes string
-	status     string // pending | reserved | assigned | canceled | completed | wrapping
-	reason     string
-	created    time.Time
-	updated    time.Time
+	sid         string
+	attributes  string
+	status      string // pending | reserved | assigned | canceled | completed | wrapping
+	workflowSID string // the workflow that routed it
+	queueSID    string // the queue it is in
+	channelSID  string // its task channel
+	reason      string
+	created     time.Time
+	updated     time.Time
 }
 
 func (t *task) keys() (string, string) { return t.sid, "" }
@@ -537,7 +547,7 @@ func (e *Emulator) userJSON(u *user) userJSON {
 func (e *Emulator) flexFlowJSON(f *flexFlow) flexFlowJSON {
 	integration := map[string]any{}
 	if f.integrationType == "task" {
-		integration = map[string]any{"workspace_sid": e.cfg.WorkspaceSID, "workflow_sid": e.workflowSID,
+		integration = map[string]any{"workspace_sid": e.cfg.WorkspaceSID, "workflow_sid": e.cfg.WorkflowSID,
 			"channel": e.taskChannelSID, "priority": 0, "timeout": 86400, "creation_on_message": false}
 	}
 	raw, _ := json.Marshal(integration)
@@ -675,7 +685,18 @@ func (e *Emulator) userChannelJSON(u *user, x membership[*channel]) userChannelJ
 }
 
 func (e *Emulator) taskJSON(t *task) taskJSON {
-	u := taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID + "/Tasks/" + t.sid
+	ws := taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID
+	u := ws + "/Tasks/" + t.sid
+	var queueName, channelName, workflowName string
+	if q := e.queues.withSID(t.queueSID); q != nil {
+		queueName = q.friendlyName
+	}
+	if ch := e.taskChannels.withSID(t.channelSID); ch != nil {
+		channelName = ch.uniqueName
+	}
+	if wf := e.workflows.withSID(t.workflowSID); wf != nil {
+		workflowName = wf.friendlyName
+	}
 	return taskJSON{
 		AccountSID:            e.cfg.AccountSID,
 		Age:                   int(time.Since(t.created).Seconds()),
@@ -687,19 +708,19 @@ func (e *Emulator) taskJSON(t *task) taskJSON {
 		TaskQueueEnteredDate:  timestamp(t.created),
 		Reason:                nullable(t.reason),
 		SID:                   t.sid,
-		TaskQueueSID:          e.queueSID,
-		TaskQueueFriendlyName: "Everyone",
-		TaskChannelSID:        e.taskChannelSID,
-		TaskChannelUniqueName: "chat",
+		TaskQueueSID:          t.queueSID,
+		TaskQueueFriendlyName: queueName,
+		TaskChannelSID:        t.channelSID,
+		TaskChannelUniqueName: channelName,
 		Timeout:               86400,
-		WorkflowSID:           e.workflowSID,
-		WorkflowFriendlyName:  "Assign to Anyone",
+		WorkflowSID:           t.workflowSID,
+		WorkflowFriendlyName:  workflowName,
 		WorkspaceSID:          e.cfg.WorkspaceSID,
 		URL:                   u,
 		Links: map[string]string{
-			"workspace":    taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID,
-			"workflow":     taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID + "/Workflows/" + e.workflowSID,
-			"task_queue":   taskrouterAPI + "/Workspaces/" + e.cfg.WorkspaceSID + "/TaskQueues/" + e.queueSID,
+			"workspace":    ws,
+			"workflow":     ws + "/Workflows/" + t.workflowSID,
+			"task_queue":   ws + "/TaskQueues/" + t.queueSID,
 			"reservations": u + "/Reservations",
 		},
 		VirtualStartTime: timestamp(t.created),

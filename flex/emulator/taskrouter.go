@@ -2,15 +2,27 @@ package emulator
 
 import (
 	"encoding/json"
+	"log"
 	"net/http"
 )
 
-// newTask creates the pending task Flex offers agents for a new chat; e.mu
+// newTask creates the pending task a legacy Flex Flow offers agents for a
+// new chat, through the workspace's workflow on the chat task channel; e.mu
 // must be held.
 func (e *Emulator) newTask(attrs map[string]any) *task {
+	return e.createTask(attrs, e.cfg.WorkflowSID, e.taskChannels.withSID(e.taskChannelSID))
+}
+
+// createTask creates a pending task with attrs on channel ch, routed by
+// workflow workflowSID (see routeTask); e.mu must be held.
+func (e *Emulator) createTask(attrs map[string]any, workflowSID string, ch *taskChannel) *task {
 	raw, _ := json.Marshal(attrs)
 	now := e.now()
-	t := &task{sid: newSID("WT"), attributes: string(raw), status: "pending", created: now, updated: now}
+	t := &task{sid: newSID("WT"), attributes: string(raw), status: "pending", workflowSID: workflowSID,
+		channelSID: ch.sid, created: now, updated: now}
+	if err := e.routeTask(t); err != nil {
+		log.Printf("twilio emulator: task %s: routing: %v", t.sid, err)
+	}
 	e.tasks.add(t)
 	return t
 }
