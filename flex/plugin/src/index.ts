@@ -1,0 +1,5 @@
+import * as FlexPlugin from '@twilio/flex-plugin';
+
+import HearroPlugin from './HearroPlugin';
+
+FlexPlugin.loadPlugin(HearroPlugin);
