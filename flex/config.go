@@ -149,6 +149,13 @@ type Config struct {
 	// Flow mode only.
 	ChatServiceSID string
 
+	// WorkspaceSID ("WS" + 32 hex digits) is the TaskRouter workspace of the
+	// account's Flex tasks (console: TaskRouter > Workspaces, "Flex Task
+	// Assignment"). Optional: without it, TaskRouter events cannot be
+	// checked as the account's own and erasure cannot find the tasks a chat
+	// made.
+	WorkspaceSID string
+
 	// BaseURL is empty for Twilio's real hosts. Otherwise it is the root of a
 	// Twilio API emulator, e.g. "http://127.0.0.1:8080/_twilio": a request for
 	// https://{label}.twilio.com/{path} is sent to {BaseURL}/{label}/{path}.
@@ -221,6 +228,7 @@ func (c Config) Validate() error {
 	default:
 		bad("Mode", "%q is not %q or %q", c.Mode, ModeConversations, ModeFlexFlow)
 	}
+	optionalSID("WorkspaceSID", c.WorkspaceSID, "WS")
 	if c.BaseURL != "" {
 		if err := checkBaseURL(c.BaseURL); err != nil {
 			bad("BaseURL", "%v", err)
@@ -247,6 +255,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("conversations_service_sid", c.ConversationsServiceSID),
 		slog.String("flex_flow_sid", c.FlexFlowSID),
 		slog.String("chat_service_sid", c.ChatServiceSID),
+		slog.String("workspace_sid", c.WorkspaceSID),
 		slog.String("base_url", c.BaseURL),
 	)
 }
@@ -254,9 +263,9 @@ func (c Config) LogValue() slog.Value {
 // String prints the settings with secrets replaced, so that %v and %+v of a
 // Config never leak them.
 func (c Config) String() string {
-	return fmt.Sprintf("flex.Config{Mode:%s AccountSID:%s AuthToken:%s APIKeySID:%s APIKeySecret:%s AddressSID:%s ConversationsServiceSID:%s FlexFlowSID:%s ChatServiceSID:%s BaseURL:%q}",
+	return fmt.Sprintf("flex.Config{Mode:%s AccountSID:%s AuthToken:%s APIKeySID:%s APIKeySecret:%s AddressSID:%s ConversationsServiceSID:%s FlexFlowSID:%s ChatServiceSID:%s WorkspaceSID:%s BaseURL:%q}",
 		c.mode(), c.AccountSID, redact(c.AuthToken), c.APIKeySID, redact(c.APIKeySecret), c.AddressSID,
-		c.ConversationsServiceSID, c.FlexFlowSID, c.ChatServiceSID, c.BaseURL)
+		c.ConversationsServiceSID, c.FlexFlowSID, c.ChatServiceSID, c.WorkspaceSID, c.BaseURL)
 }
 
 // GoString is String, for %#v.

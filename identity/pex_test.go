@@ -71,7 +71,7 @@ func TestPresentationDefinitionsPassPEX(t *testing.T) {
 		Name        string         `json:"name"`
 		Definition  map[string]any `json:"definition"`
 		Credentials []credential   `json:"credentials"`
-		accepts     []string // PE claim formats
+		accepts     []string       // PE claim formats
 	}
 	var cases []pexCase
 	add := func(name string, p *identity.Policy) {

@@ -42,7 +42,8 @@ func chooseTwilio(set settings, publicURL, loopback string, log *slog.Logger) tw
 		APIKeySID: set.TwilioAPIKey, APIKeySecret: set.TwilioAPISecret,
 		AddressSID: set.TwilioAddressSID, ConversationsServiceSID: set.TwilioConversationsServiceSID,
 		FlexFlowSID: set.TwilioFlexFlowSID, ChatServiceSID: set.TwilioChatServiceSID,
-		BaseURL: set.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: set.TwilioRetryTotal},
+		WorkspaceSID: set.TwilioWorkspaceSID,
+		BaseURL:      set.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: set.TwilioRetryTotal},
 	}}
 	if !set.Dev || set.TwilioAccountSID != "" {
 		return t
@@ -61,6 +62,7 @@ func chooseTwilio(set settings, publicURL, loopback string, log *slog.Logger) tw
 	c.AccountSID, c.AuthToken, c.APIKeySID, c.APIKeySecret = dev.AccountSID, dev.AuthToken, dev.APIKeySID, dev.APIKeySecret
 	c.AddressSID, c.ConversationsServiceSID = dev.AddressSID, dev.ConversationsServiceSID
 	c.FlexFlowSID, c.ChatServiceSID = dev.FlexFlowSID, dev.ChatServiceSID
+	c.WorkspaceSID = dev.WorkspaceSID
 	return t
 }
 

@@ -320,6 +320,7 @@ func (e *Emulator) routesInit() {
 	handle("GET", "conversations", "/v1/Conversations/{sid}/Messages", "ListConversationMessage", convSvc, listMessages(e.conversationOf, conversationURL, e.messageJSON))
 	handle("POST", "conversations", "/v1/Conversations/{sid}/Messages", "CreateConversationMessage", convSvc, postMessage(e, "Author", e.openConversationOf, e.messageJSON))
 	handle("GET", "conversations", "/v1/Users/{sid}", "FetchUser", "", fetch(e.userOf, e.userJSON))
+	handle("POST", "conversations", "/v1/Users/{sid}", "UpdateUser", "", update(attributesValid, e.userOf, e.applyUser, e.userJSON))
 
 	// Programmable Chat v2.
 	handle("GET", "chat", "/v2/Services/{sid}", "FetchService", "", fetch(singleton("sid", e.cfg.ChatServiceSID), e.chatServiceJSON))
@@ -335,6 +336,8 @@ func (e *Emulator) routesInit() {
 	// TaskRouter v1.
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks", "ListTask", "", e.listTasks)
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "FetchTask", "", fetch(e.taskOf, e.taskJSON))
+	handle("POST", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "UpdateTask", "", update(nil, e.taskOf, e.applyTask, e.taskJSON))
+	handle("DELETE", "taskrouter", "/v1/Workspaces/{workspace}/Tasks/{sid}", "DeleteTask", "", e.deleteTask)
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Workflows", "ListWorkflow", "", listInWorkspace(e, &e.workflows, "workflows", "/Workflows", e.workflowJSON))
 	handle("GET", "taskrouter", "/v1/Workspaces/{workspace}/Workflows/{sid}", "FetchWorkflow", "", fetch(inWorkspace(e, &e.workflows), e.workflowJSON))
 	handle("POST", "taskrouter", "/v1/Workspaces/{workspace}/Workflows/{sid}", "UpdateWorkflow", "", update(nil, inWorkspace(e, &e.workflows), e.applyWorkflow, e.workflowJSON))

@@ -262,6 +262,18 @@ func (e *Emulator) applyParticipant(w http.ResponseWriter, r *http.Request, p me
 	return true
 }
 
+// applyUser applies an UpdateUser form to u (see update).
+func (e *Emulator) applyUser(w http.ResponseWriter, r *http.Request, u *user) bool {
+	f := r.PostForm
+	setFromForm(f, "FriendlyName", &u.friendlyName)
+	setFromForm(f, "Attributes", &u.attributes)
+	if v, ok := f["RoleSid"]; ok && v[0] != "" {
+		u.roleSID = v[0]
+	}
+	u.updated = e.now()
+	return true
+}
+
 // userOf finds the Conversations user the request's {sid} names: its SID
 // or, as at Twilio, its identity.
 func (e *Emulator) userOf(w http.ResponseWriter, r *http.Request) (*user, bool) {

@@ -58,11 +58,24 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 	if !pathIs(w, r, "workspace", e.cfg.WorkspaceSID) {
 		return
 	}
-	status, filters, p, ok := filteredPage(w, r.URL.Query(), "AssignmentStatus", taskStatuses, 1000)
-	if ok {
-		all := e.tasks.where(func(t *task) bool { return matches(status, t.status) })
-		writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, e.taskJSON)
+	q := r.URL.Query()
+	status, filters, p, ok := filteredPage(w, q, "AssignmentStatus", taskStatuses, 1000)
+	if !ok {
+		return
 	}
+	expr := q.Get("EvaluateTaskAttributes")
+	if _, err := taskMatches(expr, &task{attributes: "{}"}); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid EvaluateTaskAttributes: "+err.Error())
+		return
+	}
+	if expr != "" {
+		filters.Set("EvaluateTaskAttributes", expr)
+	}
+	all := e.tasks.where(func(t *task) bool {
+		m, _ := taskMatches(expr, t)
+		return m && matches(status, t.status)
+	})
+	writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, e.taskJSON)
 }
 
 // taskOf finds the task of the request's {sid} in the workspace of
@@ -72,4 +85,73 @@ func (e *Emulator) taskOf(w http.ResponseWriter, r *http.Request) (*task, bool) 
 		return nil, false
 	}
 	return lookup(w, r, &e.tasks, r.PathValue("sid"))
+}
+
+// taskTransitions are the assignment statuses an update may move a task to,
+// from each status, as TaskRouter allows them: a task not yet accepted can
+// only be canceled; an accepted one wraps up and completes.
+var taskTransitions = map[string]map[string]bool{
+	"pending":  {"canceled": true},
+	"reserved": {"canceled": true},
+	"assigned": {"wrapping": true, "completed": true, "canceled": true},
+	"wrapping": {"completed": true},
+}
+
+// applyTask applies an UpdateTask form to t (see update): new attributes
+// must be a JSON object; a new assignment status must be a transition
+// TaskRouter allows, with the Reason it requires for canceled and completed.
+func (e *Emulator) applyTask(w http.ResponseWriter, r *http.Request, t *task) bool {
+	f := r.PostForm
+	if v, ok := f["Attributes"]; ok {
+		var obj map[string]any
+		if json.Unmarshal([]byte(v[0]), &obj) != nil || obj == nil {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid Attributes: must be a JSON object")
+			return false
+		}
+	}
+	status := f.Get("AssignmentStatus")
+	if status != "" && status != t.status {
+		if !taskStatuses[status] {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid AssignmentStatus: "+status)
+			return false
+		}
+		if !taskTransitions[t.status][status] {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Task cannot move from "+t.status+" to "+status)
+			return false
+		}
+		if (status == "canceled" || status == "completed") && f.Get("Reason") == "" {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Reason is required to move a task to "+status)
+			return false
+		}
+	}
+	setFromForm(f, "Attributes", &t.attributes)
+	if status != "" && status != t.status {
+		t.status = status
+		t.reason = f.Get("Reason")
+	}
+	t.updated = e.now()
+	return true
+}
+
+// deleteTask removes the task of the request; TaskRouter answers 204.
+func (e *Emulator) deleteTask(w http.ResponseWriter, r *http.Request) {
+	t, ok := e.taskOf(w, r)
+	if !ok {
+		return
+	}
+	e.tasks.remove(t)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// taskMatches reports whether t's attributes satisfy a ListTask
+// EvaluateTaskAttributes expression (empty: every task).
+func taskMatches(expr string, t *task) (bool, error) {
+	if expr == "" {
+		return true, nil
+	}
+	var attrs map[string]any
+	if err := json.Unmarshal([]byte(t.attributes), &attrs); err != nil {
+		return false, nil
+	}
+	return evalExpr(expr, attrs)
 }
