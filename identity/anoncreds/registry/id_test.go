@@ -81,8 +81,8 @@ func TestParseIDRefuses(t *testing.T) {
 
 func TestIDForms(t *testing.T) {
 	for legacy, indy := range map[string]string{
-		"WgWxqztrNooG92RXvxSTWv:2:hearro id:1.0":                                  "did:indy:sovrin:WgWxqztrNooG92RXvxSTWv/anoncreds/v0/SCHEMA/hearro%20id/1.0",
-		"WgWxqztrNooG92RXvxSTWv:3:CL:20:tag":                                      "did:indy:sovrin:WgWxqztrNooG92RXvxSTWv/anoncreds/v0/CLAIM_DEF/20/tag",
+		"WgWxqztrNooG92RXvxSTWv:2:hearro id:1.0":                                 "did:indy:sovrin:WgWxqztrNooG92RXvxSTWv/anoncreds/v0/SCHEMA/hearro%20id/1.0",
+		"WgWxqztrNooG92RXvxSTWv:3:CL:20:tag":                                     "did:indy:sovrin:WgWxqztrNooG92RXvxSTWv/anoncreds/v0/CLAIM_DEF/20/tag",
 		"WgWxqztrNooG92RXvxSTWv:4:WgWxqztrNooG92RXvxSTWv:3:CL:20:tag:CL_ACCUM:0": "did:indy:sovrin:WgWxqztrNooG92RXvxSTWv/anoncreds/v0/REV_REG_DEF/20/tag/0",
 	} {
 		l, err := ParseID(legacy)
