@@ -61,8 +61,9 @@ func checkBaseURL(s string) (string, error) {
 }
 
 // get fetches u and returns a 200 response's body. 404 and 410, and a 400 whose text says
-// "not found" (indy-vdr-proxy's answer for an absent did:indy object), are ErrNotFound;
-// every other failure is ErrUnavailable, except a body over the limit (ErrInvalidObject).
+// "not found" (indy-vdr-proxy's answer for an absent did:indy object), are ErrNotFound; a
+// 400 with a resolver's "invalidDid…" error is ErrMalformedID; every other failure is
+// ErrUnavailable, except a body over the limit (ErrInvalidObject).
 func (g getter) get(ctx context.Context, what, id, u, accept string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
@@ -86,6 +87,9 @@ func (g getter) get(ctx context.Context, what, id, u, accept string) ([]byte, er
 		case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone,
 			resp.StatusCode == http.StatusBadRequest && bytes.Contains(bytes.ToLower(head), []byte("not found")):
 			return nil, fail(ErrNotFound, what, id, "HTTP %d", resp.StatusCode)
+		case resp.StatusCode == http.StatusBadRequest && bytes.Contains(head, []byte(`"invalidDid`)):
+			// A Universal Resolver's dereferencingMetadata error invalidDid / invalidDidUrl.
+			return nil, fail(ErrMalformedID, what, id, "HTTP %d", resp.StatusCode)
 		}
 		return nil, fail(ErrUnavailable, what, id, "HTTP %d", resp.StatusCode)
 	}
