@@ -74,3 +74,43 @@ func FuzzParseID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSourceAnswer feeds arbitrary bytes to every reader of what a source answers (ledger
+// replies, Universal Resolver results, pinned files): none may panic, and whatever is
+// accepted is the object asked for.
+func FuzzSourceAnswer(f *testing.F) {
+	for _, path := range []string{"testdata/indy/get_schema_reply.json", "testdata/indy/get_cred_def_reply.json", "testdata/pinned/objects.json"} {
+		f.Add(readFile(f, path))
+	}
+	ledger, rr := ledgerWithVectors(f)
+	f.Add(ledger.revRegs[rr])
+	f.Add(ledger.delta(rr, ledger.now))
+	f.Add(dereferencingResult(map[string]any{"name": "r-test6", "version": "0.0.6", "attrNames": []string{"a"}}))
+	f.Add([]byte(`{"op":"REPLY","result":{"type":"107","data":"{\"name\":\"r-test6\"}","seqNo":1}}`))
+	f.Add([]byte(`{"dereferencingMetadata":{"error":"notFound"}}`))
+	schemaID, _ := ParseID(sovSchemaID)
+	credDefID, _ := ParseID(sovCredDefID)
+	revRegID, _ := ParseID(rr)
+	def, err := revRegDefFromLedger(revRegID, ledger.revRegs[rr])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := schemaFromLedger(schemaID, b); err == nil && (s.ID != sovSchemaID || s.Name != "r-test6") {
+			t.Fatalf("accepted schema %+v", s)
+		}
+		if d, err := credDefFromLedger(credDefID, b); err == nil && (d.ID != sovCredDefID || d.Tag != "latest") {
+			t.Fatalf("accepted credential definition %+v", d)
+		}
+		if d, err := revRegDefFromLedger(revRegID, b); err == nil && d.ID != rr {
+			t.Fatalf("accepted registry %+v", d)
+		}
+		if l, err := statusListFromLedger(revRegID, 1733300450, b, def); err == nil && (l.Timestamp > 1733300450 || len(l.RevocationList) != int(def.Value.MaxCredNum)) {
+			t.Fatalf("accepted list %+v", l)
+		}
+		if d, err := readDereferencing(schemaID, "schema", b); err == nil && d.nodeResponse == nil && d.content == nil {
+			t.Fatal("dereferenced to nothing")
+		}
+		_, _ = ParsePinned(b)
+	})
+}
