@@ -2,7 +2,6 @@ package registry
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -270,4 +269,3 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-var _ = fmt.Sprintf

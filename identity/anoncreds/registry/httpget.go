@@ -105,5 +105,3 @@ func (g getter) get(ctx context.Context, what, id, u, accept string) ([]byte, er
 	}
 	return body, nil
 }
-
-func ioLimit(r io.Reader, n int64) io.Reader { return io.LimitReader(r, n) }

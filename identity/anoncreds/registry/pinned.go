@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 
@@ -65,7 +66,7 @@ func LoadPinned(path string) (*Pinned, error) {
 	}
 	defer f.Close()
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(ioLimit(f, MaxPinnedFileBytes+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxPinnedFileBytes+1)); err != nil {
 		return nil, fmt.Errorf("registry: pinned file %s: %w", path, err)
 	}
 	p, err := ParsePinned(buf.Bytes())
