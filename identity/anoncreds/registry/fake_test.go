@@ -268,4 +268,3 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
-
