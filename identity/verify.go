@@ -14,6 +14,7 @@ import (
 	"github.com/piprate/json-gold/ld"
 
 	"github.com/hearro/trustbroker/identity/status"
+	"github.com/hearro/trustbroker/internal/jsonlimit"
 )
 
 // Limits on untrusted input, applied before any parsing.
@@ -500,28 +501,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // checkDepth refuses JSON nested deeper than max without building it.
 func checkDepth(raw []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for _, b := range raw {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case b == '\\':
-				escaped = true
-			case b == '"':
-				inString = false
-			}
-		case b == '"':
-			inString = true
-		case b == '{' || b == '[':
-			depth++
-			if depth > max {
-				return reject(ReasonMalformed, "JSON is nested deeper than %d levels", max)
-			}
-		case b == '}' || b == ']':
-			depth--
-		}
+	if jsonlimit.TooDeep(raw, max) {
+		return reject(ReasonMalformed, "JSON is nested deeper than %d levels", max)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/hearro/trustbroker/internal/jsonlimit"
 )
 
 // Limits on untrusted input. They are far above what real wallets and ledgers produce (a
@@ -92,8 +94,8 @@ func decode(b []byte, limit int, v any) error {
 	if len(b) > limit {
 		return refuse(ReasonMalformed, "input is %d bytes, more than %d", len(b), limit)
 	}
-	if err := checkDepth(b, MaxJSONDepth); err != nil {
-		return err
+	if jsonlimit.TooDeep(b, MaxJSONDepth) {
+		return refuse(ReasonMalformed, "JSON nested deeper than %d", MaxJSONDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
@@ -105,34 +107,6 @@ func decode(b []byte, limit int, v any) error {
 	}
 	if dec.More() {
 		return refuse(ReasonMalformed, "trailing data after JSON value")
-	}
-	return nil
-}
-
-// checkDepth refuses JSON nested deeper than max, before the decoder recurses into it.
-func checkDepth(b []byte, max int) error {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > max {
-				return refuse(ReasonMalformed, "JSON nested deeper than %d", max)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/hearro/trustbroker/identity/anoncreds"
+	"github.com/hearro/trustbroker/internal/jsonlimit"
 )
 
 // Registry returns the public AnonCreds objects a verifier needs, by identifier. Every
@@ -143,8 +144,8 @@ func decodeJSON(b []byte, limit int, v any) error {
 	if len(b) > limit {
 		return fmt.Errorf("%d bytes, more than %d", len(b), limit)
 	}
-	if err := checkDepth(b); err != nil {
-		return err
+	if jsonlimit.TooDeep(b, maxJSONDepth) {
+		return fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
@@ -152,34 +153,6 @@ func decodeJSON(b []byte, limit int, v any) error {
 	}
 	if dec.More() {
 		return fmt.Errorf("trailing data after JSON value")
-	}
-	return nil
-}
-
-// checkDepth refuses JSON nested deeper than maxJSONDepth, before a decoder recurses.
-func checkDepth(b []byte) error {
-	depth, inString, escaped := 0, false, false
-	for _, c := range b {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > maxJSONDepth {
-				return fmt.Errorf("JSON nested deeper than %d", maxJSONDepth)
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
 	}
 	return nil
 }

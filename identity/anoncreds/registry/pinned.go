@@ -12,6 +12,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/hearro/trustbroker/identity/anoncreds"
+	"github.com/hearro/trustbroker/internal/jsonlimit"
 )
 
 // MaxPinnedFileBytes bounds a pinned file.
@@ -90,8 +91,8 @@ func ParsePinned(b []byte) (*Pinned, error) {
 		}
 		b = j
 	}
-	if err := checkDepth(b); err != nil {
-		return nil, fmt.Errorf("registry: pinned file: %v", err)
+	if jsonlimit.TooDeep(b, maxJSONDepth) {
+		return nil, fmt.Errorf("registry: pinned file: JSON nested deeper than %d", maxJSONDepth)
 	}
 	var f pinnedFile
 	dec := json.NewDecoder(bytes.NewReader(b))
