@@ -12,21 +12,27 @@ import (
 )
 
 // openConversation is one attempt of OpenChat in conversations mode: find
-// the chat to reuse or create a web chat, then annotate the conversation and
-// the customer's participant.
+// the conversation this call or session opened or create a web chat, then
+// annotate the conversation and the customer's participant. key marks the
+// conversation as this call's (see findConversation): the idempotency key,
+// or one of this call.
 func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient,
-	req ChatRequest, summary json.RawMessage) (Chat, error) {
+	req ChatRequest, key string, summary json.RawMessage) (Chat, error) {
 	name := uniqueName(req.IdempotencyKey)
-	sid, err := c.findConversation(ctx, bc, rest, req.Identity, name)
+	sid, err := c.findConversation(ctx, bc, rest, req.Identity, key)
 	if err != nil {
 		return Chat{}, err
 	}
 	chat := Chat{ConversationSID: sid, Identity: req.Identity, Reused: sid != ""}
 	if sid == "" {
+		pre, err := preEngagementData(summary, req.CustomerFriendlyName, key)
+		if err != nil {
+			return Chat{}, &Error{Op: "create web chat", Message: "verification summary is not a JSON object", Err: err}
+		}
 		params := &flexv2.CreateWebChannelParams{}
 		params.SetAddressSid(c.cfg.AddressSID)
 		params.SetIdentity(req.Identity)
-		params.SetPreEngagementData(string(summary))
+		params.SetPreEngagementData(pre)
 		if req.CustomerFriendlyName != "" {
 			params.SetCustomerFriendlyName(req.CustomerFriendlyName)
 		}
@@ -66,10 +72,13 @@ func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twi
 	return chat, nil
 }
 
-// findConversation returns the conversation OpenChat must reuse, "" for
-// none: the one named for the idempotency key unless it is closed, else the
-// newest active conversation of identity in the configured service.
-func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient, identity, name string) (string, error) {
+// findConversation returns the conversation OpenChat must adopt, "" for
+// none: the one this service opened for the idempotency key, unless it is
+// closed. It is found by its unique name or, when the response to its
+// creation was lost before it could be named, by the key in its
+// pre-engagement data. Never another session's conversation, however active:
+// Flex leaves orphaned conversations open, where no agent may be watching.
+func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient, identity, key string) (string, error) {
 	params := &conversations.ListParticipantConversationParams{}
 	params.SetIdentity(identity)
 	params.SetPageSize(50)
@@ -83,28 +92,61 @@ func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twi
 	if err != nil {
 		return "", err
 	}
-	var newest *conversations.ConversationsV1ParticipantConversation
+	name := uniqueName(key)
+	marked := ""
 	for i := range list {
 		pc := &list[i]
 		if s := deref(pc.ChatServiceSid); s != "" && s != c.cfg.ConversationsServiceSID {
 			continue
 		}
-		state := deref(pc.ConversationState)
-		if name != "" && deref(pc.ConversationUniqueName) == name && state != "closed" {
-			return deref(pc.ConversationSid), nil
-		}
-		if state != "active" {
+		if deref(pc.ConversationState) == "closed" {
 			continue
 		}
-		if newest == nil || pc.ConversationDateCreated != nil && newest.ConversationDateCreated != nil &&
-			!pc.ConversationDateCreated.Before(*newest.ConversationDateCreated) {
-			newest = pc
+		switch un := deref(pc.ConversationUniqueName); {
+		case un == name:
+			return deref(pc.ConversationSid), nil
+		case un == "" && marked == "" && chatKeyOf(deref(pc.ConversationAttributes)) == key:
+			marked = deref(pc.ConversationSid)
 		}
 	}
-	if newest != nil {
-		return deref(newest.ConversationSid), nil
+	return marked, nil
+}
+
+// preEngagementData is the web chat's pre-engagement data: the verification
+// summary, the customer's friendly name under "friendlyName" (what Flex's
+// Studio flows make the task's name), and the idempotency key under
+// ChatKeyAttribute, which marks the conversation as opened for it.
+func preEngagementData(summary json.RawMessage, friendlyName, key string) (string, error) {
+	pre := map[string]json.RawMessage{}
+	if err := json.Unmarshal(summary, &pre); err != nil {
+		return "", err
 	}
-	return "", nil
+	if pre == nil {
+		pre = map[string]json.RawMessage{}
+	}
+	set := func(k, v string) {
+		if v != "" {
+			raw, _ := json.Marshal(v)
+			pre[k] = raw
+		}
+	}
+	set("friendlyName", friendlyName)
+	set(ChatKeyAttribute, key)
+	out, err := json.Marshal(pre)
+	return string(out), err
+}
+
+// chatKeyOf returns the idempotency key in the pre-engagement data of a
+// conversation's attributes, "" for none.
+func chatKeyOf(attributes string) string {
+	var attrs struct {
+		Pre map[string]any `json:"pre_engagement_data"`
+	}
+	if json.Unmarshal([]byte(attributes), &attrs) != nil {
+		return ""
+	}
+	key, _ := attrs.Pre[ChatKeyAttribute].(string)
+	return key
 }
 
 // annotateConversation stores summary in the attributes of conversation sid
