@@ -210,7 +210,7 @@ func (c *Client) SetVerification(ctx context.Context, sid string, summary map[st
 		if c.cfg.Mode == ModeFlexFlow {
 			return struct{}{}, c.annotateChannel(ctx, bc, rest, sid, nil, raw)
 		}
-		_, err := c.annotateConversation(ctx, bc, rest, sid, raw, "", false)
+		_, err := c.annotateConversation(ctx, bc, rest, sid, raw, "", false, false)
 		return struct{}{}, err
 	})
 	return err

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/twilio/twilio-go"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
@@ -59,7 +61,7 @@ func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twi
 			slog.String("conversation_sid", chat.ConversationSID), slog.String("identity", chat.Identity))
 	}
 
-	final, err := c.annotateConversation(ctx, bc, rest, chat.ConversationSID, summary, name, !chat.Reused)
+	final, err := c.annotateConversation(ctx, bc, rest, chat.ConversationSID, summary, name, !chat.Reused, true)
 	if final != "" && final != chat.ConversationSID {
 		chat.ConversationSID, chat.Reused = final, true
 	}
@@ -153,9 +155,10 @@ func chatKeyOf(attributes string) string {
 // and, when it has no unique name yet, names it name. If another
 // conversation took that name meanwhile (a second instance opening the same
 // chat), the other one wins: the conversation this attempt created is
-// closed and the winner annotated. It returns the SID annotated.
+// closed and the winner annotated. With timers, it sets the configured
+// conversation timers too. It returns the SID annotated.
 func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient,
-	sid string, summary json.RawMessage, name string, created bool) (string, error) {
+	sid string, summary json.RawMessage, name string, created, timers bool) (string, error) {
 	if sid == "" {
 		return "", &Error{Op: "fetch conversation", Message: "conversation SID is required"}
 	}
@@ -171,6 +174,12 @@ func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest 
 	}
 	params := &conversations.UpdateConversationParams{}
 	params.SetAttributes(merged)
+	if timers && c.cfg.ChatInactiveAfter > 0 {
+		params.SetTimersInactive(isoDuration(c.cfg.ChatInactiveAfter))
+	}
+	if timers && c.cfg.ChatCloseAfter > 0 {
+		params.SetTimersClosed(isoDuration(c.cfg.ChatCloseAfter))
+	}
 	setName := name != "" && deref(conv.UniqueName) == ""
 	if setName {
 		params.SetUniqueName(name)
@@ -192,7 +201,7 @@ func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest 
 		if created {
 			c.closeConversation(ctx, bc, rest, sid)
 		}
-		return c.annotateConversation(ctx, bc, rest, deref(winner.Sid), summary, "", false)
+		return c.annotateConversation(ctx, bc, rest, deref(winner.Sid), summary, "", false, timers)
 	}
 	if err != nil {
 		return sid, err
@@ -244,4 +253,24 @@ func (c *Client) annotateParticipant(ctx context.Context, bc *BaseClient, rest *
 		return err
 	}
 	return &Error{Op: "list participants", Message: "the customer is not a participant of conversation " + sid}
+}
+
+// isoDuration writes d, in whole seconds, as the ISO 8601 duration Twilio's
+// timers take, e.g. PT30M or PT24H.
+func isoDuration(d time.Duration) string {
+	secs := int64(d.Round(time.Second) / time.Second)
+	out := "PT"
+	for _, u := range []struct {
+		secs int64
+		unit string
+	}{{3600, "H"}, {60, "M"}, {1, "S"}} {
+		if n := secs / u.secs; n > 0 {
+			out += strconv.FormatInt(n, 10) + u.unit
+			secs -= n * u.secs
+		}
+	}
+	if out == "PT" {
+		out = "PT0S"
+	}
+	return out
 }
