@@ -234,3 +234,22 @@ func TestTwilioWebhooks(t *testing.T) {
 		}
 	})
 }
+
+// TestChatTimersCloseTheSession: the chat is opened with the conversation timers of
+// --chat-inactive-after/--chat-close-after (defaults 30m/24h); when the emulator's clock passes
+// the close timer, Twilio's closed-conversation webhook closes the session.
+func TestChatTimersCloseTheSession(t *testing.T) {
+	s := startTestService(t)
+	c, st, _ := s.boundSession(t)
+	s.emulator.Advance(31 * time.Minute)
+	if got := s.session(t, c); got.Status != "bound" {
+		t.Fatalf("inactive chat: session %s, want still bound", got.Status)
+	}
+	s.emulator.Advance(24 * time.Hour)
+	s.waitStatus(t, c, "closed")
+	for _, conv := range listConversations(t, s) {
+		if conv.Sid == st.Chat.ConversationSID && conv.State != "closed" {
+			t.Fatalf("conversation %s", conv.State)
+		}
+	}
+}
