@@ -351,7 +351,7 @@ func Summary(ident *Identity, policy Policy) map[string]any {
 func friendlyName(display map[string]any) string {
 	var parts []string
 	for _, k := range []string{"givenName", "familyName"} {
-		if v, ok := display[k].(string); ok && v != "" {
+		if v, ok := display[k].(string); ok && v != "" && !strings.HasPrefix(v, "did:") { // never a DID
 			parts = append(parts, v)
 		}
 	}

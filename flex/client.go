@@ -2,6 +2,8 @@ package flex
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,11 @@ const MaxTokenTTL = 24 * time.Hour
 // UniqueNamePrefix starts the unique name OpenChat gives the chat it opens
 // for an idempotency key: UniqueNamePrefix + ChatRequest.IdempotencyKey.
 const UniqueNamePrefix = "hearro-"
+
+// ChatKeyAttribute is the pre-engagement data field (in conversations mode)
+// that carries ChatRequest.IdempotencyKey, so that OpenChat recognises the
+// conversation it opened even before naming it.
+const ChatKeyAttribute = "hearroChatKey"
 
 // Client opens Flex chats and mints customer access tokens, in the mode its
 // Config says. It is safe for concurrent use. All its calls to Twilio share
@@ -75,7 +82,10 @@ type ChatRequest struct {
 	// Identity is the customer's pseudonym (hr_…); it becomes the
 	// Conversations (or Chat) identity. It must never be a DID or a real name.
 	Identity string
-	// CustomerFriendlyName is what the agent sees as the customer's name.
+	// CustomerFriendlyName is what the agent sees as the customer's name:
+	// the policy's display name or a neutral one, never a DID. In
+	// conversations mode it is also the pre-engagement data's friendlyName,
+	// which Flex's Studio flows make the task's name and from.
 	CustomerFriendlyName string
 	// ChatFriendlyName is the conversation's (or channel's) friendly name.
 	ChatFriendlyName string
@@ -109,7 +119,7 @@ type Chat struct {
 	// Twilio said (Flex Flow mode, new chats only).
 	TaskSID string
 	// Reused reports that the chat existed already: opened earlier for the
-	// same idempotency key, or an active chat of the same customer.
+	// same idempotency key.
 	Reused bool
 }
 
@@ -130,9 +140,10 @@ func (ch Chat) SID() string {
 // summary as pre-engagement data (task attributes) and in the channel's
 // attributes.
 //
-// It reuses rather than creates: first the chat already opened for
-// req.IdempotencyKey, then an active chat of req.Identity (a returning
-// customer keeps one chat and one Twilio user). Calls for one identity are
+// It adopts only the chat already opened for req.IdempotencyKey (a retried
+// or concurrent call for the same session), unless that chat is closed;
+// never an older session's chat, however active: a returning customer gets
+// a new chat (and keeps one Twilio user). Calls for one identity are
 // serialised within the process. Temporary failures are retried (see
 // Config.Retry) and every attempt starts by looking for what an earlier
 // attempt may have created, so a lost response does not open a second chat.
@@ -167,11 +178,18 @@ func (c *Client) OpenChat(ctx context.Context, req ChatRequest) (Chat, error) {
 	bc := c.base.bind(ctx)
 	defer bc.done()
 	rest := restClient(bc)
+	// The key marking the conversation this call opens: the session's, or
+	// without one a key of this call alone, so that its retries find what
+	// an attempt whose response was lost created, and nothing else.
+	key := req.IdempotencyKey
+	if key == "" {
+		key = "call-" + randomKey()
+	}
 	return withRetry(ctx, c, op, func() (Chat, error) {
 		if c.cfg.Mode == ModeFlexFlow {
 			return c.openChannel(ctx, bc, rest, req, summary)
 		}
-		return c.openConversation(ctx, bc, rest, req, summary)
+		return c.openConversation(ctx, bc, rest, req, key, summary)
 	})
 }
 
@@ -192,7 +210,7 @@ func (c *Client) SetVerification(ctx context.Context, sid string, summary map[st
 		if c.cfg.Mode == ModeFlexFlow {
 			return struct{}{}, c.annotateChannel(ctx, bc, rest, sid, nil, raw)
 		}
-		_, err := c.annotateConversation(ctx, bc, rest, sid, raw, "", false)
+		_, err := c.annotateConversation(ctx, bc, rest, sid, raw, "", false, false)
 		return struct{}{}, err
 	})
 	return err
@@ -277,6 +295,13 @@ func marshalSummary(summary map[string]any) (json.RawMessage, error) {
 		return json.RawMessage("{}"), nil
 	}
 	return json.Marshal(summary)
+}
+
+// randomKey returns 32 random hex digits.
+func randomKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }
 
 func deref[T any](p *T) T {

@@ -126,9 +126,14 @@ func TestOpenChat(t *testing.T) {
 	// The conversation carries the summary under "verification", and keeps
 	// what Flex put there; its unique name is the idempotency key's.
 	attrs := fetchAttributes(t, cfg, chat.ConversationSID)
+	// The pre-engagement data: the summary, the name the agent sees, and
+	// the session's key, which marks the conversation as this session's.
+	pre := summary()
+	pre["friendlyName"] = "Verified customer"
+	pre[flex.ChatKeyAttribute] = "01SESSION"
 	want := roundTrip(t, map[string]any{
 		"verification":        summary(),
-		"pre_engagement_data": summary(),
+		"pre_engagement_data": pre,
 		"from":                "Verified customer",
 	})
 	if !reflect.DeepEqual(attrs, want) {
@@ -176,7 +181,7 @@ func TestOpenChat(t *testing.T) {
 		"ChatFriendlyName":     req.ChatFriendlyName,
 		"PreEngagementData":    "",
 	})
-	if got := decode(t, reqs[1].Form.Get("PreEngagementData")); !reflect.DeepEqual(got, any(roundTrip(t, summary()))) {
+	if got := decode(t, reqs[1].Form.Get("PreEngagementData")); !reflect.DeepEqual(got, any(roundTrip(t, pre))) {
 		t.Errorf("PreEngagementData = %v", got)
 	}
 	if len(reqs[2].Body) != 0 {
@@ -224,7 +229,10 @@ func TestOpenChatWithoutAttributesOrNames(t *testing.T) {
 			t.Error("a unique name was set without an idempotency key")
 		}
 	}
-	assertForm(t, create.Form, map[string]string{"AddressSid": cfg.AddressSID, "Identity": "hr_minimal", "PreEngagementData": "{}"})
+	assertForm(t, create.Form, map[string]string{"AddressSid": cfg.AddressSID, "Identity": "hr_minimal", "PreEngagementData": ""})
+	if pre := decode(t, create.Form.Get("PreEngagementData")).(map[string]any); len(pre) != 1 || pre[flex.ChatKeyAttribute] == "" {
+		t.Errorf("PreEngagementData = %v, want only the call's key", pre)
+	}
 }
 
 // count counts the recorded requests of operation op.

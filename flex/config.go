@@ -13,6 +13,13 @@ import (
 // has no timeout of its own.
 const DefaultTimeout = 10 * time.Second
 
+// Twilio's minimum conversation timers (Conversations API, Timers.Inactive
+// and Timers.Closed).
+const (
+	MinChatInactiveAfter = time.Minute
+	MinChatCloseAfter    = 10 * time.Minute
+)
+
 // Mode is the kind of Flex account chats are opened in.
 type Mode string
 
@@ -156,6 +163,14 @@ type Config struct {
 	// made.
 	WorkspaceSID string
 
+	// ChatInactiveAfter and ChatCloseAfter are the conversation timers
+	// OpenChat sets (conversations mode): Twilio makes the conversation
+	// inactive, then closed, when that long has passed without a message.
+	// Zero sets no timer. Twilio's minimums are MinChatInactiveAfter and
+	// MinChatCloseAfter; ChatCloseAfter must exceed ChatInactiveAfter.
+	ChatInactiveAfter time.Duration
+	ChatCloseAfter    time.Duration
+
 	// BaseURL is empty for Twilio's real hosts. Otherwise it is the root of a
 	// Twilio API emulator, e.g. "http://127.0.0.1:8080/_twilio": a request for
 	// https://{label}.twilio.com/{path} is sent to {BaseURL}/{label}/{path}.
@@ -236,6 +251,16 @@ func (c Config) Validate() error {
 	}
 	if c.Retry.Initial < 0 || c.Retry.Max < 0 || c.Retry.Total < 0 || c.Retry.MaxAttempts < 0 {
 		bad("Retry", "durations and attempts must not be negative")
+	}
+	switch {
+	case c.ChatInactiveAfter < 0 || c.ChatCloseAfter < 0:
+		bad("ChatInactiveAfter/ChatCloseAfter", "must not be negative")
+	case c.ChatInactiveAfter > 0 && c.ChatInactiveAfter < MinChatInactiveAfter:
+		bad("ChatInactiveAfter", "%v is below Twilio's minimum of %v", c.ChatInactiveAfter, MinChatInactiveAfter)
+	case c.ChatCloseAfter > 0 && c.ChatCloseAfter < MinChatCloseAfter:
+		bad("ChatCloseAfter", "%v is below Twilio's minimum of %v", c.ChatCloseAfter, MinChatCloseAfter)
+	case c.ChatCloseAfter > 0 && c.ChatCloseAfter <= c.ChatInactiveAfter:
+		bad("ChatCloseAfter", "%v must be longer than ChatInactiveAfter (%v)", c.ChatCloseAfter, c.ChatInactiveAfter)
 	}
 	if c.Breaker.OpenFor < 0 {
 		bad("Breaker", "OpenFor must not be negative")

@@ -37,6 +37,13 @@ func TestValidate(t *testing.T) {
 		{"valid/dev config", func(*flex.Config) {}, nil},
 		{"valid/API key only", func(c *flex.Config) { c.AuthToken = "" }, nil},
 		{"valid/emulator base URL", func(c *flex.Config) { c.BaseURL = "http://127.0.0.1:8080/_twilio" }, nil},
+		{"valid/chat timers", func(c *flex.Config) { c.ChatInactiveAfter, c.ChatCloseAfter = time.Minute, 10*time.Minute }, nil},
+		{"invalid/inactive timer below Twilio's minimum", func(c *flex.Config) { c.ChatInactiveAfter = 30 * time.Second },
+			[]string{"ChatInactiveAfter: 30s is below Twilio's minimum of 1m0s"}},
+		{"invalid/close timer below Twilio's minimum", func(c *flex.Config) { c.ChatCloseAfter = 5 * time.Minute },
+			[]string{"ChatCloseAfter: 5m0s is below Twilio's minimum of 10m0s"}},
+		{"invalid/close timer not after the inactive one", func(c *flex.Config) { c.ChatInactiveAfter, c.ChatCloseAfter = time.Hour, 30*time.Minute },
+			[]string{"ChatCloseAfter: 30m0s must be longer than ChatInactiveAfter (1h0m0s)"}},
 		{"invalid/everything missing", func(c *flex.Config) { *c = flex.Config{} },
 			[]string{"AccountSID: missing", "APIKeySID: missing", "APIKeySecret: missing", "AddressSID: missing", "ConversationsServiceSID: missing"}},
 		{"invalid/wrong prefixes", func(c *flex.Config) {

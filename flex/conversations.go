@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/twilio/twilio-go"
 	conversations "github.com/twilio/twilio-go/rest/conversations/v1"
@@ -12,21 +14,27 @@ import (
 )
 
 // openConversation is one attempt of OpenChat in conversations mode: find
-// the chat to reuse or create a web chat, then annotate the conversation and
-// the customer's participant.
+// the conversation this call or session opened or create a web chat, then
+// annotate the conversation and the customer's participant. key marks the
+// conversation as this call's (see findConversation): the idempotency key,
+// or one of this call.
 func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient,
-	req ChatRequest, summary json.RawMessage) (Chat, error) {
+	req ChatRequest, key string, summary json.RawMessage) (Chat, error) {
 	name := uniqueName(req.IdempotencyKey)
-	sid, err := c.findConversation(ctx, bc, rest, req.Identity, name)
+	sid, err := c.findConversation(ctx, bc, rest, req.Identity, key)
 	if err != nil {
 		return Chat{}, err
 	}
 	chat := Chat{ConversationSID: sid, Identity: req.Identity, Reused: sid != ""}
 	if sid == "" {
+		pre, err := preEngagementData(summary, req.CustomerFriendlyName, key)
+		if err != nil {
+			return Chat{}, &Error{Op: "create web chat", Message: "verification summary is not a JSON object", Err: err}
+		}
 		params := &flexv2.CreateWebChannelParams{}
 		params.SetAddressSid(c.cfg.AddressSID)
 		params.SetIdentity(req.Identity)
-		params.SetPreEngagementData(string(summary))
+		params.SetPreEngagementData(pre)
 		if req.CustomerFriendlyName != "" {
 			params.SetCustomerFriendlyName(req.CustomerFriendlyName)
 		}
@@ -53,7 +61,7 @@ func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twi
 			slog.String("conversation_sid", chat.ConversationSID), slog.String("identity", chat.Identity))
 	}
 
-	final, err := c.annotateConversation(ctx, bc, rest, chat.ConversationSID, summary, name, !chat.Reused)
+	final, err := c.annotateConversation(ctx, bc, rest, chat.ConversationSID, summary, name, !chat.Reused, true)
 	if final != "" && final != chat.ConversationSID {
 		chat.ConversationSID, chat.Reused = final, true
 	}
@@ -66,10 +74,13 @@ func (c *Client) openConversation(ctx context.Context, bc *BaseClient, rest *twi
 	return chat, nil
 }
 
-// findConversation returns the conversation OpenChat must reuse, "" for
-// none: the one named for the idempotency key unless it is closed, else the
-// newest active conversation of identity in the configured service.
-func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient, identity, name string) (string, error) {
+// findConversation returns the conversation OpenChat must adopt, "" for
+// none: the one this service opened for the idempotency key, unless it is
+// closed. It is found by its unique name or, when the response to its
+// creation was lost before it could be named, by the key in its
+// pre-engagement data. Never another session's conversation, however active:
+// Flex leaves orphaned conversations open, where no agent may be watching.
+func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient, identity, key string) (string, error) {
 	params := &conversations.ListParticipantConversationParams{}
 	params.SetIdentity(identity)
 	params.SetPageSize(50)
@@ -83,37 +94,71 @@ func (c *Client) findConversation(ctx context.Context, bc *BaseClient, rest *twi
 	if err != nil {
 		return "", err
 	}
-	var newest *conversations.ConversationsV1ParticipantConversation
+	name := uniqueName(key)
+	marked := ""
 	for i := range list {
 		pc := &list[i]
 		if s := deref(pc.ChatServiceSid); s != "" && s != c.cfg.ConversationsServiceSID {
 			continue
 		}
-		state := deref(pc.ConversationState)
-		if name != "" && deref(pc.ConversationUniqueName) == name && state != "closed" {
-			return deref(pc.ConversationSid), nil
-		}
-		if state != "active" {
+		if deref(pc.ConversationState) == "closed" {
 			continue
 		}
-		if newest == nil || pc.ConversationDateCreated != nil && newest.ConversationDateCreated != nil &&
-			!pc.ConversationDateCreated.Before(*newest.ConversationDateCreated) {
-			newest = pc
+		switch un := deref(pc.ConversationUniqueName); {
+		case un == name:
+			return deref(pc.ConversationSid), nil
+		case un == "" && marked == "" && chatKeyOf(deref(pc.ConversationAttributes)) == key:
+			marked = deref(pc.ConversationSid)
 		}
 	}
-	if newest != nil {
-		return deref(newest.ConversationSid), nil
+	return marked, nil
+}
+
+// preEngagementData is the web chat's pre-engagement data: the verification
+// summary, the customer's friendly name under "friendlyName" (what Flex's
+// Studio flows make the task's name), and the idempotency key under
+// ChatKeyAttribute, which marks the conversation as opened for it.
+func preEngagementData(summary json.RawMessage, friendlyName, key string) (string, error) {
+	pre := map[string]json.RawMessage{}
+	if err := json.Unmarshal(summary, &pre); err != nil {
+		return "", err
 	}
-	return "", nil
+	if pre == nil {
+		pre = map[string]json.RawMessage{}
+	}
+	set := func(k, v string) {
+		if v != "" {
+			raw, _ := json.Marshal(v)
+			pre[k] = raw
+		}
+	}
+	set("friendlyName", friendlyName)
+	set(ChatKeyAttribute, key)
+	out, err := json.Marshal(pre)
+	return string(out), err
+}
+
+// chatKeyOf returns the idempotency key in the pre-engagement data of a
+// conversation's attributes, "" for none.
+func chatKeyOf(attributes string) string {
+	var attrs struct {
+		Pre map[string]any `json:"pre_engagement_data"`
+	}
+	if json.Unmarshal([]byte(attributes), &attrs) != nil {
+		return ""
+	}
+	key, _ := attrs.Pre[ChatKeyAttribute].(string)
+	return key
 }
 
 // annotateConversation stores summary in the attributes of conversation sid
 // and, when it has no unique name yet, names it name. If another
 // conversation took that name meanwhile (a second instance opening the same
 // chat), the other one wins: the conversation this attempt created is
-// closed and the winner annotated. It returns the SID annotated.
+// closed and the winner annotated. With timers, it sets the configured
+// conversation timers too. It returns the SID annotated.
 func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest *twilio.RestClient,
-	sid string, summary json.RawMessage, name string, created bool) (string, error) {
+	sid string, summary json.RawMessage, name string, created, timers bool) (string, error) {
 	if sid == "" {
 		return "", &Error{Op: "fetch conversation", Message: "conversation SID is required"}
 	}
@@ -129,6 +174,12 @@ func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest 
 	}
 	params := &conversations.UpdateConversationParams{}
 	params.SetAttributes(merged)
+	if timers && c.cfg.ChatInactiveAfter > 0 {
+		params.SetTimersInactive(isoDuration(c.cfg.ChatInactiveAfter))
+	}
+	if timers && c.cfg.ChatCloseAfter > 0 {
+		params.SetTimersClosed(isoDuration(c.cfg.ChatCloseAfter))
+	}
 	setName := name != "" && deref(conv.UniqueName) == ""
 	if setName {
 		params.SetUniqueName(name)
@@ -150,7 +201,7 @@ func (c *Client) annotateConversation(ctx context.Context, bc *BaseClient, rest 
 		if created {
 			c.closeConversation(ctx, bc, rest, sid)
 		}
-		return c.annotateConversation(ctx, bc, rest, deref(winner.Sid), summary, "", false)
+		return c.annotateConversation(ctx, bc, rest, deref(winner.Sid), summary, "", false, timers)
 	}
 	if err != nil {
 		return sid, err
@@ -202,4 +253,24 @@ func (c *Client) annotateParticipant(ctx context.Context, bc *BaseClient, rest *
 		return err
 	}
 	return &Error{Op: "list participants", Message: "the customer is not a participant of conversation " + sid}
+}
+
+// isoDuration writes d, in whole seconds, as the ISO 8601 duration Twilio's
+// timers take, e.g. PT30M or PT24H.
+func isoDuration(d time.Duration) string {
+	secs := int64(d.Round(time.Second) / time.Second)
+	out := "PT"
+	for _, u := range []struct {
+		secs int64
+		unit string
+	}{{3600, "H"}, {60, "M"}, {1, "S"}} {
+		if n := secs / u.secs; n > 0 {
+			out += strconv.FormatInt(n, 10) + u.unit
+			secs -= n * u.secs
+		}
+	}
+	if out == "PT" {
+		out = "PT0S"
+	}
+	return out
 }

@@ -8,8 +8,8 @@
 //     Chat): a web Flex Flow, Flex API v1 Channels whose pre-engagement data
 //     becomes the task's attributes, Chat access tokens.
 //
-// OpenChat is idempotent per session (ChatRequest.IdempotencyKey) and reuses
-// a returning customer's open chat; it retries Twilio's temporary failures
+// OpenChat is idempotent per session (ChatRequest.IdempotencyKey) and never
+// adopts an earlier session's chat; it retries Twilio's temporary failures
 // with backoff and jitter, honouring Retry-After, within a bounded time, and
 // every call goes through a circuit breaker. Check validates a live account
 // at startup. WebhookVerifier and ParseWebhook take Twilio's webhooks

@@ -2,6 +2,7 @@ package flex_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -104,6 +105,10 @@ func ExampleWebhookVerifier() {
 		r.Header.Set(flex.SignatureHeader, signature)
 		r.Header.Set(flex.IdempotencyTokenHeader, "idem-1")
 		body, err := verifier.Verify(r, time.Now())
+		if errors.Is(err, flex.ErrWebhookDuplicate) {
+			fmt.Println("already accepted: acknowledge (200), do not process again")
+			return
+		}
 		if err != nil {
 			fmt.Println("rejected:", err)
 			return
@@ -116,5 +121,5 @@ func ExampleWebhookVerifier() {
 
 	// Output:
 	// onConversationStateUpdated CH00000000000000000000000000000001 closed: true <nil>
-	// rejected: flex: webhook rejected: replayed
+	// already accepted: acknowledge (200), do not process again
 }

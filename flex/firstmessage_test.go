@@ -1,6 +1,7 @@
 package flex_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,5 +59,41 @@ func firstMessage(t *testing.T, cfg flex.Config, chat flex.Chat, identity string
 	t.Helper()
 	if cfg.Mode != flex.ModeFlexFlow {
 		customerWrites(t, cfg, chat.ConversationSID, identity)
+	}
+}
+
+// The web chat's pre-engagement data carries the customer's friendly name,
+// which the Studio flow makes the task's name and from: the agent sees the
+// policy's name for the customer, not the pseudonym.
+func TestTaskIsNamedForTheCustomer(t *testing.T) {
+	for _, tt := range []struct{ name, friendly, want string }{
+		{"display name", "Ada Lovelace", "Ada Lovelace"},
+		{"neutral name", "Verified customer", "Verified customer"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _, cfg := setup(t, nil)
+			if _, err := flex.Setup(t.Context(), setupConfig(cfg)); err != nil { // the shipped Studio flow
+				t.Fatal(err)
+			}
+			req := request("hr_NAMED", "s-"+strings.ReplaceAll(tt.name, " ", "-"))
+			req.CustomerFriendlyName = tt.friendly
+			chat, err := c.OpenChat(t.Context(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre := fetchAttributes(t, cfg, chat.ConversationSID)["pre_engagement_data"].(map[string]any)
+			if pre["friendlyName"] != tt.want {
+				t.Errorf("pre_engagement_data.friendlyName = %v, want %q", pre["friendlyName"], tt.want)
+			}
+			customerWrites(t, cfg, chat.ConversationSID, "hr_NAMED")
+			var attrs map[string]any
+			task := onlyTask(t, cfg)
+			if err := json.Unmarshal([]byte(*task.Attributes), &attrs); err != nil {
+				t.Fatal(err)
+			}
+			if attrs["name"] != tt.want || attrs["from"] != tt.want {
+				t.Errorf("task name, from = %v, %v; want %q", attrs["name"], attrs["from"], tt.want)
+			}
+		})
 	}
 }

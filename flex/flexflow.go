@@ -14,12 +14,9 @@ import (
 	flexv1 "github.com/twilio/twilio-go/rest/flex/v1"
 )
 
-// maxChannelsInspected bounds how many of a customer's channels OpenChat
-// fetches when looking for an active one.
-const maxChannelsInspected = 10
-
 // openChannel is one attempt of OpenChat in Flex Flow mode: check the Flex
-// Flow, find the channel to reuse or create a Flex channel, then annotate it.
+// Flow, find the channel opened for the idempotency key (never another
+// session's) or create a Flex channel, then annotate it.
 func (c *Client) openChannel(ctx context.Context, bc *BaseClient, rest *twilio.RestClient,
 	req ChatRequest, summary json.RawMessage) (Chat, error) {
 	if err := c.ensureFlow(ctx, bc, rest); err != nil {
@@ -42,13 +39,6 @@ func (c *Client) openChannel(ctx context.Context, bc *BaseClient, rest *twilio.R
 				nameTaken = true
 			}
 		}
-	}
-	if ch == nil {
-		got, err := c.activeChannelOf(ctx, bc, rest, req.Identity)
-		if err != nil {
-			return Chat{}, err
-		}
-		ch = got
 	}
 	if ch == nil {
 		params := &flexv1.CreateChannelParams{}
@@ -118,41 +108,6 @@ func (c *Client) fetchChannel(ctx context.Context, bc *BaseClient, rest *twilio.
 		return nil, nil
 	}
 	return ch, err
-}
-
-// activeChannelOf returns identity's newest active channel, nil for none.
-func (c *Client) activeChannelOf(ctx context.Context, bc *BaseClient, rest *twilio.RestClient, identity string) (*chatv2.ChatV2Channel, error) {
-	params := &chatv2.ListUserChannelParams{}
-	params.SetPageSize(50)
-	params.SetLimit(200)
-	ucs, err := call(ctx, c, bc, "list user channels", func() ([]chatv2.ChatV2UserChannel, error) {
-		return rest.ChatV2.ListUserChannel(c.cfg.ChatServiceSID, identity, params)
-	})
-	if isStatus(err, http.StatusNotFound) { // no such user yet
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var newest *chatv2.ChatV2Channel
-	inspected := 0
-	for i := len(ucs) - 1; i >= 0 && inspected < maxChannelsInspected; i-- {
-		if deref(ucs[i].Status) != "joined" {
-			continue
-		}
-		inspected++
-		ch, err := c.fetchChannel(ctx, bc, rest, deref(ucs[i].ChannelSid))
-		if err != nil {
-			return nil, err
-		}
-		if ch == nil || !channelActive(ch) {
-			continue
-		}
-		if newest == nil || ch.DateCreated != nil && newest.DateCreated != nil && ch.DateCreated.After(*newest.DateCreated) {
-			newest = ch
-		}
-	}
-	return newest, nil
 }
 
 // channelActive reports whether Flex still considers a chat channel open:

@@ -60,11 +60,11 @@ func TestOpenChatFlexFlow(t *testing.T) {
 	for _, r := range emu.Requests()[:len(emu.Requests())-2] {
 		ops = append(ops, r.Operation)
 	}
-	wantOps := []string{"FetchFlexFlow", "FetchChannel", "ListUserChannel", "CreateChannel", "FetchChannel", "UpdateChannel"}
+	wantOps := []string{"FetchFlexFlow", "FetchChannel", "CreateChannel", "FetchChannel", "UpdateChannel"}
 	if !reflect.DeepEqual(ops, wantOps) {
 		t.Fatalf("operations = %q, want %q", ops, wantOps)
 	}
-	var create = emu.Requests()[3]
+	var create = emu.Requests()[2]
 	assertForm(t, create.Form, map[string]string{
 		"FlexFlowSid":          cfg.FlexFlowSID,
 		"Identity":             req.Identity,

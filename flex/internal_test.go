@@ -221,21 +221,37 @@ func TestKeyedLocks(t *testing.T) {
 func TestMemoryGuard(t *testing.T) {
 	g := newMemoryGuard(3)
 	now := time.Now()
+	ctx := t.Context()
+	first := func(k string, at time.Time) bool {
+		t.Helper()
+		fresh, err := g.FirstSeen(ctx, k, at, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
 	for _, k := range []string{"a", "b", "c"} {
-		if !g.FirstSeen(k, now, time.Minute) {
+		if !first(k, now) {
 			t.Fatalf("%s seen before", k)
 		}
 	}
-	if g.FirstSeen("a", now, time.Minute) {
+	if first("a", now) {
 		t.Error("a replay was not caught")
 	}
 	// Full: the oldest is forgotten to remember a new one.
-	if !g.FirstSeen("d", now, time.Minute) || len(g.seen) > 3 {
+	if !first("d", now) || len(g.seen) > 3 {
 		t.Errorf("remembering d: %d entries", len(g.seen))
 	}
 	// Expired entries are forgotten.
-	if !g.FirstSeen("b", now.Add(2*time.Minute), time.Minute) {
+	if !first("b", now.Add(2*time.Minute)) {
 		t.Error("b was remembered past its window")
+	}
+	// A released key is new again, and remembered again.
+	if err := g.Forget(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if !first("d", now) || first("d", now) {
+		t.Error("d: not new once released, or not remembered again")
 	}
 }
 

@@ -121,6 +121,13 @@ func TestPrivacyAcrossAFullSession(t *testing.T) {
 					}
 					if field == "PreEngagementData" {
 						seen++
+						// Besides the summary: the name the agent sees and
+						// the session's key, nothing else.
+						if name, _ := v["friendlyName"].(string); r.Operation == "CreateWebChannel" && cfg.Mode != flex.ModeFlexFlow && name == "" {
+							t.Errorf("%s %s has no friendlyName", r.Operation, field)
+						}
+						delete(v, "friendlyName")
+						delete(v, flex.ChatKeyAttribute)
 						if !reflect.DeepEqual(v, wantSum) {
 							t.Errorf("%s %s = %v, want exactly the summary", r.Operation, field, v)
 						}

@@ -2,6 +2,7 @@ package flex
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -32,33 +33,68 @@ const (
 // MaxWebhookBody bounds the webhook bodies Verify reads.
 const MaxWebhookBody = 1 << 20
 
-// ErrWebhookRejected is matched (errors.Is) by every error of
-// WebhookVerifier.Verify: the request is not a genuine, fresh Twilio webhook.
-// Answer 403.
+// ErrWebhookRejected is matched (errors.Is) by the errors of
+// WebhookVerifier.Verify that say the request is not a genuine Twilio
+// webhook. Answer 403.
 var ErrWebhookRejected = errors.New("flex: webhook rejected")
+
+// ErrWebhookDuplicate is matched by Verify's error for a genuine delivery
+// already accepted (Twilio retrying after a lost answer, or a replay): do
+// not process it again, and acknowledge it (200) so that Twilio stops.
+var ErrWebhookDuplicate = errors.New("flex: webhook already accepted")
+
+// ErrWebhookUnavailable is matched by Verify's error when the replay guard
+// cannot say whether a genuine delivery is new: answer 503, so that Twilio
+// delivers it again later.
+var ErrWebhookUnavailable = errors.New("flex: webhook replay guard unavailable")
 
 // ErrWebhookPayload is matched by the errors of ParseWebhook: the request was
 // genuine but its payload is not one this package understands. Answer 400.
 var ErrWebhookPayload = errors.New("flex: webhook payload not understood")
 
-// WebhookError says why Verify rejected a request. It matches
-// ErrWebhookRejected.
+// WebhookError says why Verify did not accept a request. It matches
+// ErrWebhookDuplicate (Reason replayed), ErrWebhookUnavailable (Reason
+// guard_unavailable) or else ErrWebhookRejected.
 type WebhookError struct {
 	// Reason is stable, for logs and metrics: missing_signature,
-	// bad_signature, replayed, unreadable_body.
+	// bad_signature, unreadable_body, replayed, guard_unavailable.
 	Reason string
+	// Err is the replay guard's failure, for guard_unavailable.
+	Err error
 }
 
-func (e *WebhookError) Error() string        { return "flex: webhook rejected: " + e.Reason }
-func (e *WebhookError) Is(target error) bool { return target == ErrWebhookRejected }
+func (e *WebhookError) Error() string {
+	switch e.Reason {
+	case "replayed":
+		return "flex: webhook already accepted: replayed"
+	case "guard_unavailable":
+		return fmt.Sprintf("flex: webhook replay guard unavailable: %v", e.Err)
+	}
+	return "flex: webhook rejected: " + e.Reason
+}
 
-// ReplayGuard remembers the webhook deliveries already accepted. FirstSeen
-// records key and reports whether it was new; keys are forgotten after ttl.
+func (e *WebhookError) Unwrap() error { return e.Err }
+
+func (e *WebhookError) Is(target error) bool {
+	switch e.Reason {
+	case "replayed":
+		return target == ErrWebhookDuplicate
+	case "guard_unavailable":
+		return target == ErrWebhookUnavailable
+	}
+	return target == ErrWebhookRejected
+}
+
+// ReplayGuard remembers the webhook deliveries already accepted.
 // Implementations must be safe for concurrent use. Give every instance of a
-// multi-instance deployment the same shared guard (e.g. Redis SET NX PX) to
-// refuse a replay sent to another instance.
+// multi-instance deployment the same shared guard (e.g. Redis SET NX PX) so
+// that a delivery accepted by one is a duplicate for all.
 type ReplayGuard interface {
-	FirstSeen(key string, now time.Time, ttl time.Duration) bool
+	// FirstSeen records key, forgotten after ttl, and reports whether it
+	// was new. An error means the guard cannot tell (its store is down).
+	FirstSeen(ctx context.Context, key string, now time.Time, ttl time.Duration) (bool, error)
+	// Forget drops key: the delivery will be accepted again.
+	Forget(ctx context.Context, key string) error
 }
 
 // WebhookConfig configures a WebhookVerifier.
@@ -120,9 +156,11 @@ func NewWebhookVerifier(cfg WebhookConfig) (*WebhookVerifier, error) {
 	}, nil
 }
 
-// Verify checks that r is a genuine Twilio webhook not seen before, and
-// returns its body (r.Body is replaced by a reader of the same bytes). Every
-// error matches ErrWebhookRejected and is a *WebhookError.
+// Verify checks that r is a genuine Twilio webhook not seen before, records
+// it as seen (see Release), and returns its body (r.Body is replaced by a
+// reader of the same bytes). Every error is a *WebhookError and matches
+// ErrWebhookRejected, ErrWebhookDuplicate or ErrWebhookUnavailable. The
+// replay guard is asked under r's context.
 //
 // The signed URL is PublicURL + r.URL.RequestURI(): Twilio signs the URL it
 // called, not what a proxy forwards. A form body is signed with all values
@@ -151,11 +189,31 @@ func (v *WebhookVerifier) Verify(r *http.Request, now time.Time) ([]byte, error)
 	// proved it: never an unsigned header such as I-Twilio-Idempotency-Token,
 	// which anyone replaying a captured delivery can change. The validator
 	// compares the signature as a string, so a valid one has one spelling.
-	key := sha256.Sum256([]byte(sig))
-	if !v.guard.FirstSeen(hex.EncodeToString(key[:]), now, v.window) {
+	fresh, err := v.guard.FirstSeen(r.Context(), replayKey(sig), now, v.window)
+	if err != nil {
+		return nil, &WebhookError{Reason: "guard_unavailable", Err: err}
+	}
+	if !fresh {
 		return nil, &WebhookError{Reason: "replayed"}
 	}
 	return body, nil
+}
+
+// Release forgets that Verify accepted r, for when processing it failed:
+// Twilio's next delivery of it is then accepted and processed, not
+// acknowledged as a duplicate. Call it only for a request Verify accepted.
+func (v *WebhookVerifier) Release(r *http.Request) error {
+	sig := r.Header.Get(SignatureHeader)
+	if sig == "" {
+		return nil
+	}
+	return v.guard.Forget(r.Context(), replayKey(sig))
+}
+
+// replayKey is the replay guard's key of a delivery signed sig.
+func replayKey(sig string) string {
+	key := sha256.Sum256([]byte(sig))
+	return hex.EncodeToString(key[:])
 }
 
 func (v *WebhookVerifier) valid(fullURL, method, contentType string, body []byte, sig string) bool {
@@ -249,18 +307,25 @@ func newMemoryGuard(max int) *memoryGuard {
 	return &memoryGuard{max: max, seen: map[string]time.Time{}}
 }
 
-func (g *memoryGuard) FirstSeen(key string, now time.Time, ttl time.Duration) bool {
+func (g *memoryGuard) FirstSeen(_ context.Context, key string, now time.Time, ttl time.Duration) (bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.forget(func(e guardEntry) bool { return !now.Before(e.exp) }) // what expired
 	if exp, ok := g.seen[key]; ok && now.Before(exp) {
-		return false
+		return false, nil
 	}
 	g.forget(func(guardEntry) bool { return len(g.seen) >= g.max }) // the oldest, while full
 	exp := now.Add(ttl)
 	g.seen[key] = exp
 	g.order = append(g.order, guardEntry{key: key, exp: exp})
-	return true
+	return true, nil
+}
+
+func (g *memoryGuard) Forget(_ context.Context, key string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.seen, key) // its entry in order is skipped when it comes up
+	return nil
 }
 
 // forget drops entries from the oldest while drop says so.

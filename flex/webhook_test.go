@@ -1,6 +1,7 @@
 package flex_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -210,19 +211,36 @@ func TestReplayedWebhookWithNewIdempotencyTokenIsRefused(t *testing.T) {
 }
 
 // sharedGuard is a ReplayGuard shared by instances, like one on Redis.
+// While down is set it fails, like a guard whose store is unreachable.
 type sharedGuard struct {
 	mu   sync.Mutex
 	seen map[string]bool
+	down bool
 }
 
-func (g *sharedGuard) FirstSeen(key string, _ time.Time, _ time.Duration) bool {
+var errGuardDown = errors.New("guard store unreachable")
+
+func (g *sharedGuard) FirstSeen(_ context.Context, key string, _ time.Time, _ time.Duration) (bool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.down {
+		return false, errGuardDown
+	}
 	if g.seen[key] {
-		return false
+		return false, nil
 	}
 	g.seen[key] = true
-	return true
+	return true, nil
+}
+
+func (g *sharedGuard) Forget(_ context.Context, key string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		return errGuardDown
+	}
+	delete(g.seen, key)
+	return nil
 }
 
 func TestWebhookReplayAcrossInstances(t *testing.T) {
@@ -233,8 +251,37 @@ func TestWebhookReplayAcrossInstances(t *testing.T) {
 	if _, err := a.Verify(d.request(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Verify(d.request(), time.Now()); !errors.Is(err, flex.ErrWebhookRejected) {
-		t.Errorf("replay to the other instance = %v", err)
+	if _, err := b.Verify(d.request(), time.Now()); !errors.Is(err, flex.ErrWebhookDuplicate) || errors.Is(err, flex.ErrWebhookRejected) {
+		t.Errorf("replay to the other instance = %v, want a duplicate", err)
+	}
+}
+
+// A guard that cannot tell makes Verify say so (503, Twilio retries); a
+// delivery released after failed processing is accepted again.
+func TestWebhookGuardDownAndRelease(t *testing.T) {
+	guard := &sharedGuard{seen: map[string]bool{}}
+	v, _ := flex.NewWebhookVerifier(flex.WebhookConfig{AuthToken: hookToken, PublicURL: hookPublic, Replay: guard})
+	d := formDelivery(hookPublic, closedForm("0"), "x")
+
+	guard.down = true
+	_, err := v.Verify(d.request(), time.Now())
+	var we *flex.WebhookError
+	if !errors.Is(err, flex.ErrWebhookUnavailable) || errors.Is(err, flex.ErrWebhookRejected) ||
+		!errors.Is(err, errGuardDown) || !errors.As(err, &we) || we.Reason != "guard_unavailable" {
+		t.Fatalf("guard down: %v, want unavailable", err)
+	}
+	guard.down = false
+	if _, err := v.Verify(d.request(), time.Now()); err != nil {
+		t.Fatalf("once the guard is back: %v", err)
+	}
+	if err := v.Release(d.request()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(d.request(), time.Now()); err != nil {
+		t.Fatalf("after release: %v, want accepted", err)
+	}
+	if _, err := v.Verify(d.request(), time.Now()); !errors.Is(err, flex.ErrWebhookDuplicate) {
+		t.Fatalf("again: %v, want a duplicate", err)
 	}
 }
 

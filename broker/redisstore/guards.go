@@ -30,6 +30,14 @@ func (g *ReplayGuard) Use(ctx context.Context, key string, until time.Time) (boo
 	return ok == "OK", nil
 }
 
+// Release forgets key: the next Use of it succeeds.
+func (g *ReplayGuard) Release(ctx context.Context, key string) error {
+	if err := g.s.client.Del(ctx, g.s.keys.b+"replay:"+key).Err(); err != nil {
+		return fmt.Errorf("redisstore: replay guard: %w", g.s.classify(err))
+	}
+	return nil
+}
+
 // Limiter is a rate limiter shared by every replica: GCRA in Redis (go-redis/redis_rate), one
 // bucket per key. It has the shape of the API's limiter. Safe for concurrent use.
 type Limiter struct {

@@ -82,3 +82,23 @@ func twoReplicas(t *testing.T) (*redisstore.Store, *redisstore.Store) {
 	replicas := openReplicas(t, redistest.Server(t).URL(), 2)
 	return replicas[0], replicas[1]
 }
+
+// A released key is taken again, by any replica, and only once.
+func TestReplayGuardRelease(t *testing.T) {
+	a, b := twoReplicas(t)
+	ga, gb := redisstore.NewReplayGuard(a), redisstore.NewReplayGuard(b)
+	ctx := context.Background()
+	until := time.Now().Add(time.Minute)
+	if ok, err := ga.Use(ctx, "delivery-1", until); err != nil || !ok {
+		t.Fatalf("first use: %v, %v", ok, err)
+	}
+	if err := ga.Release(ctx, "delivery-1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := gb.Use(ctx, "delivery-1", until); err != nil || !ok {
+		t.Fatalf("after release, on the other replica: %v, %v; want taken", ok, err)
+	}
+	if ok, err := ga.Use(ctx, "delivery-1", until); err != nil || ok {
+		t.Fatalf("again: %v, %v; want refused", ok, err)
+	}
+}

@@ -182,13 +182,18 @@ func signingKeyFor(ctx context.Context, dataDir, redisURL, redisPrefix, masterKe
 	return key, fresh, err
 }
 
-// webhookReplay shares the memory of handled Twilio webhooks between replicas. When Redis
-// cannot answer, a webhook counts as seen: it is refused, and Twilio retries it later.
+// webhookReplay shares the memory of accepted Twilio webhooks between replicas. When Redis
+// cannot answer, it says so: the webhook is answered 503 and Twilio retries it later.
 type webhookReplay struct{ g *redisstore.ReplayGuard }
 
-func (w webhookReplay) FirstSeen(key string, now time.Time, ttl time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+func (w webhookReplay) FirstSeen(ctx context.Context, key string, now time.Time, ttl time.Duration) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	fresh, err := w.g.Use(ctx, "twilio-webhook:"+key, now.Add(ttl))
-	return err == nil && fresh
+	return w.g.Use(ctx, "twilio-webhook:"+key, now.Add(ttl))
+}
+
+func (w webhookReplay) Forget(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	return w.g.Release(ctx, "twilio-webhook:"+key)
 }

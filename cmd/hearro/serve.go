@@ -80,6 +80,8 @@ type serveConfig struct {
 	TwilioFlexFlowSID             string
 	TwilioChatServiceSID          string
 	TwilioWorkspaceSID            string
+	ChatInactiveAfter             time.Duration
+	ChatCloseAfter                time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -141,6 +143,8 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringSliceVar(&cfg.FlexOrigins, "flex-origins", nil, "origins of the Flex UI (e.g. https://flex.twilio.com) whose plugins may call the agent route GET /v1/agent/chats/{chat_sid}/verification from the browser (CORS), comma-separated; development default: this service's own origin (the emulator's agent view) and https://flex.twilio.com")
 	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For is trusted for the client IP")
 	f.StringVar(&cfg.FlexMode, "flex-mode", "conversations", "which Flex: conversations (current Flex, web chats on Conversations) or flexflow (legacy Flex Flow with Programmable Chat)")
+	f.DurationVar(&cfg.ChatInactiveAfter, "chat-inactive-after", 30*time.Minute, "the conversation timer that makes a chat inactive after this long without a message (Twilio's minimum: 1m)")
+	f.DurationVar(&cfg.ChatCloseAfter, "chat-close-after", 24*time.Hour, "the conversation timer that closes a chat, and so its session, after this long without a message (Twilio's minimum: 10m; longer than --chat-inactive-after)")
 	f.DurationVar(&cfg.TwilioRetryTotal, "twilio-retry-total", flex.DefaultRetryTotal, "how long one attempt to open a chat may retry Twilio's 429/5xx answers (backoff with jitter; Retry-After honoured)")
 	f.DurationVar(&cfg.IdentityCacheTTL, "identity-cache-ttl", time.Second, "how long a replica may keep an identity the CRM read in memory (changes and erasures drop it at once, on every replica); 0 reads the store every time")
 	f.DurationVar(&cfg.ChatRetryFor, "chat-retry-for", 2*time.Minute, "how long a verified session keeps trying, in the background, to open its chat after Twilio failed (then the service's sweep tries again while the session waits)")

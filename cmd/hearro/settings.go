@@ -152,6 +152,14 @@ func (c *serveConfig) parse() (settings, error) {
 	if c.ChatRetryFor < time.Second {
 		errs = append(errs, fmt.Errorf("--chat-retry-for %s: at least 1s", c.ChatRetryFor))
 	}
+	switch {
+	case c.ChatInactiveAfter < flex.MinChatInactiveAfter:
+		errs = append(errs, fmt.Errorf("--chat-inactive-after %s: at least %s (Twilio's minimum)", c.ChatInactiveAfter, flex.MinChatInactiveAfter))
+	case c.ChatCloseAfter < flex.MinChatCloseAfter:
+		errs = append(errs, fmt.Errorf("--chat-close-after %s: at least %s (Twilio's minimum)", c.ChatCloseAfter, flex.MinChatCloseAfter))
+	case c.ChatCloseAfter <= c.ChatInactiveAfter:
+		errs = append(errs, fmt.Errorf("--chat-close-after %s: longer than --chat-inactive-after %s", c.ChatCloseAfter, c.ChatInactiveAfter))
+	}
 	if c.TwilioRetryTotal < time.Second || c.TwilioRetryTotal > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("--twilio-retry-total %s: between 1s and 5m", c.TwilioRetryTotal))
 	}

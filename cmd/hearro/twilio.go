@@ -42,8 +42,9 @@ func chooseTwilio(set settings, publicURL, loopback string, log *slog.Logger) tw
 		APIKeySID: set.TwilioAPIKey, APIKeySecret: set.TwilioAPISecret,
 		AddressSID: set.TwilioAddressSID, ConversationsServiceSID: set.TwilioConversationsServiceSID,
 		FlexFlowSID: set.TwilioFlexFlowSID, ChatServiceSID: set.TwilioChatServiceSID,
-		WorkspaceSID: set.TwilioWorkspaceSID,
-		BaseURL:      set.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: set.TwilioRetryTotal},
+		WorkspaceSID:      set.TwilioWorkspaceSID,
+		ChatInactiveAfter: set.ChatInactiveAfter, ChatCloseAfter: set.ChatCloseAfter,
+		BaseURL: set.TwilioAPIURL, Logger: log, Retry: flex.Retry{Total: set.TwilioRetryTotal},
 	}}
 	if !set.Dev || set.TwilioAccountSID != "" {
 		return t

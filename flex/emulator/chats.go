@@ -162,6 +162,10 @@ func postMessage[C chatLike, J any](e *Emulator, authorField string, find finder
 		if c, ok := find(w, r); ok {
 			m := e.addMessage(c.base(), author, body, attrs)
 			if conv, isConversation := any(c).(*conversation); isConversation {
+				conv.timers.arm(e.now()) // a message restarts the timers
+				if conv.state == "inactive" {
+					e.setConversationState(conv, "active", "MESSAGE", true)
+				}
 				e.conversationMessageAdded(conv, m)
 			}
 			writeJSON(w, http.StatusCreated, item(c, m))

@@ -38,6 +38,9 @@
 //   - webhooks: signed like Twilio's (X-Twilio-Signature with the auth
 //     token) to the configured URLs when a chat is closed or removed;
 //   - fault injection (InjectFault, and /_twilio/_emulator/faults over HTTP);
+//   - a clock that tests move on (Advance, and /_twilio/_emulator/clock over
+//     HTTP), by which conversation timers make conversations inactive and
+//     closed (see timers.go);
 //   - Flex agent tokens (AgentToken) and Twilio's token validation endpoint
 //     (iam: POST /v1/Accounts/{sid}/Tokens/validate) that accepts them;
 //   - an agent view at /_twilio/agent: the chats an agent would get, the
@@ -63,6 +66,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -193,6 +197,7 @@ type Emulator struct {
 	mux    *http.ServeMux
 	routes map[string]route // by mux pattern
 	now    func() time.Time
+	clock  atomic.Int64 // how far Advance moved the clock on, in nanoseconds
 
 	channelRoleSID string    // RL… given to participants, like a service's default channel role
 	serviceRoleSID string    // RL… given to users, like a service's default service role
@@ -252,13 +257,14 @@ func New(cfg Config) *Emulator {
 
 	e := &Emulator{
 		cfg:            cfg,
-		now:            func() time.Time { return time.Now().UTC().Truncate(time.Second) },
+		now:            nil, // below: the clock Advance moves
 		channelRoleSID: newSID("RL"),
 		serviceRoleSID: newSID("RL"),
 		queueSID:       newSID("WQ"),
 		taskChannelSID: cfg.TaskChannelSID,
 		messagingSID:   newSID("MG"),
 	}
+	e.now = func() time.Time { return time.Now().Add(time.Duration(e.clock.Load())).UTC().Truncate(time.Second) }
 	created := e.now()
 	e.created = created
 	e.flows.add(&flexFlow{
@@ -285,6 +291,7 @@ func (e *Emulator) routesInit() {
 		m.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
+			e.applyTimers()
 			h(w, r)
 		})
 		e.routes[pattern] = route{service: service, op: op, customer: customer}

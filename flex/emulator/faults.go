@@ -190,6 +190,9 @@ func faultMessage(status int) string {
 //	POST   /_twilio/_emulator/faults  add a fault, or an array of them (JSON:
 //	       op, service, status, retry_after_seconds, delay_ms, apply, times)
 //	DELETE /_twilio/_emulator/faults  remove them all
+//	GET    /_twilio/_emulator/clock   the emulator's time (JSON: now)
+//	POST   /_twilio/_emulator/clock   move it on (JSON: advance_seconds), applying
+//	       conversation timers that fall due
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || !e.authenticated(user, pass) {
@@ -201,6 +204,10 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		exp := e.now().Add(time.Hour)
 		writeJSON(w, http.StatusCreated, map[string]any{"token": e.AgentToken(exp), "identity": e.cfg.AgentIdentity,
 			"expires_at": exp.Format(time.RFC3339)})
+		return
+	}
+	if strings.TrimPrefix(r.URL.Path, ControlPath) == "clock" {
+		e.serveClock(w, r)
 		return
 	}
 	if strings.TrimPrefix(r.URL.Path, ControlPath) != "faults" {
@@ -250,4 +257,25 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		writeError(w, http.StatusMethodNotAllowed, codeInvalidParameter, "Method not allowed")
 	}
+}
+
+// serveClock serves the clock control endpoint (see serveControl).
+func (e *Emulator) serveClock(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		var body struct {
+			AdvanceSeconds int64 `json:"advance_seconds"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&body); err != nil || body.AdvanceSeconds <= 0 {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Body must be JSON with a positive advance_seconds")
+			return
+		}
+		e.Advance(time.Duration(body.AdvanceSeconds) * time.Second)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, http.StatusMethodNotAllowed, codeInvalidParameter, "Method not allowed")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"now": timestamp(e.now())})
 }

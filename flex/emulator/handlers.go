@@ -159,6 +159,15 @@ func (e *Emulator) applyConversation(w http.ResponseWriter, r *http.Request, c *
 		writeError(w, http.StatusConflict, codeUniqueNameTaken, "Conversation with provided unique name already exists")
 		return false
 	}
+	t := c.timers
+	timersSet, ok := timersForm(w, f, &t)
+	if !ok {
+		return false
+	}
+	if timersSet {
+		t.arm(e.now())
+		c.timers = t
+	}
 	setFromForm(f, "FriendlyName", &c.friendlyName)
 	setFromForm(f, "UniqueName", &c.uniqueName)
 	setFromForm(f, "Attributes", &c.attributes)

@@ -40,6 +40,7 @@ type conversation struct {
 	addressSID string
 	customer   string
 	flowError  string
+	timers     timers
 }
 
 // channel is a Programmable Chat channel.
@@ -448,7 +449,7 @@ func (e *Emulator) conversationJSON(c *conversation) conversationJSON {
 		State:          c.state,
 		DateCreated:    timestamp(c.created),
 		DateUpdated:    timestamp(c.updated),
-		Timers:         map[string]string{},
+		Timers:         c.timers.json(c.state),
 		URL:            u,
 		Links: map[string]string{
 			"participants": u + "/Participants",
@@ -495,7 +496,7 @@ func (e *Emulator) participantConversationJSON(x membership[*conversation]) part
 		ConversationDateCreated:     timestamp(c.created),
 		ConversationDateUpdated:     timestamp(c.updated),
 		ConversationState:           c.state,
-		ConversationTimers:          map[string]string{},
+		ConversationTimers:          c.timers.json(c.state),
 		Links: map[string]string{
 			"participant":  conversationURL(c.sid) + "/Participants/" + p.sid,
 			"conversation": conversationURL(c.sid),
