@@ -29,6 +29,7 @@ type Broker interface {
 	IdentityByFlex(ctx context.Context, flexIdentity string) (*broker.Identity, error)
 	ListIdentities(ctx context.Context, f broker.IdentityFilter, cursor string, limit int) (*broker.IdentityPage, error)
 	EraseIdentity(ctx context.Context, id string) error
+	ErasureStatus(ctx context.Context, id string) (*broker.Erasure, error)
 	Connections(ctx context.Context) ([]broker.WalletConnection, error)
 	VerifyConnection(ctx context.Context, connectionID, policy string) (*broker.Session, error)
 	ChatToken(ctx context.Context, sess *broker.Session) (string, time.Time, error)
@@ -143,6 +144,7 @@ func New(cfg Config, b Broker) *echo.Echo {
 	e.GET("/v1/identities", s.listIdentities, read)
 	e.GET("/v1/identities/:id", s.getIdentity, read)
 	e.DELETE("/v1/identities/:id", s.eraseIdentity, write)
+	e.GET("/v1/identities/:id/erasure", s.erasureStatus, write)
 	e.GET("/v1/identities/by-flex/:flex_identity", s.identityByFlex, read)
 	e.GET("/v1/connections", s.listConnections, read)
 	e.POST("/v1/connections/:id/verify", s.verifyConnection, sessions, s.limitSessions)

@@ -47,13 +47,20 @@ func (s *Service) IdentityByFlex(ctx context.Context, flexIdentity string) (*Ide
 
 // EraseIdentity forgets a customer: the identity record with its claims and indexes, and the
 // DIDComm connection it was verified over. What remains is that an erasure happened (logged
-// with the identity ID only).
+// with the identity ID only) and, with a ChatEraser, the erasure's status (ErasureStatus) and,
+// until the contact centre has erased the customer's chats, what that needs (erasure.go).
 func (s *Service) EraseIdentity(ctx context.Context, id string) error {
 	ident, err := s.deps.Store.Identity(ctx, id) // fresh: its connection is removed too
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteIdentity(ctx, id, s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})...); err != nil {
+	notify := s.deliveries(EventIdentityErased, "", map[string]any{"identity_id": id})
+	if s.erasesChats() {
+		err = s.eraseIdentity(ctx, id, notify)
+	} else {
+		err = s.store.DeleteIdentity(ctx, id, notify...)
+	}
+	if err != nil {
 		return err
 	}
 	if ident.ConnectionID != "" {

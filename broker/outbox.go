@@ -17,6 +17,9 @@ type Delivery struct {
 	// EventID identifies the event; every endpoint receives it, and receivers use it to drop
 	// duplicates (delivery is at least once).
 	EventID string `json:"event_id"`
+	// Kind is what the entry is: "" a webhook, KindChatErasure the contact-centre part of an
+	// erasure (no Endpoint). Both are queued, leased, retried and buried alike.
+	Kind string `json:"kind,omitempty"`
 	// Endpoint is the URL the event is POSTed to.
 	Endpoint string `json:"endpoint"`
 	// Type is the event type: identity.verified, session.bound, session.rejected, …

@@ -83,6 +83,9 @@ type Policy struct {
 	IssuerNames map[string]string
 	// Definition returns the presentation definition wallets are asked to satisfy, with id.
 	Definition func(id string) map[string]any
+	// DeleteConversationsOnErasure: erasing a customer verified under this policy deletes
+	// their chats at the contact centre rather than only scrubbing them (see ChatEraser).
+	DeleteConversationsOnErasure bool
 }
 
 // Display returns the subset of claims the policy lets the agent see.
@@ -106,6 +109,10 @@ type Deps struct {
 	// Outbox and Sender deliver CRM webhooks; both nil: no webhooks.
 	Outbox Outbox
 	Sender WebhookSender
+	// Erasures and ChatEraser, with Outbox, take erasures to the contact centre (erasure.go);
+	// nil: an erasure is local only.
+	Erasures   Erasures
+	ChatEraser ChatEraser
 }
 
 // Service runs verification sessions. It is safe for concurrent use, and several instances
@@ -200,7 +207,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })
-	wg.Go(func() { s.runWebhooks(ctx) })
+	wg.Go(func() { s.runOutbox(ctx) })
 	if s.cache != nil {
 		wg.Go(func() { s.cache.watch(ctx) })
 	}

@@ -88,12 +88,14 @@ func (s *Service) deliveries(eventType, subject string, data any) []Delivery {
 	return out
 }
 
-// runWebhooks delivers queued webhooks until ctx ends: it leases due deliveries, sends them,
-// and retries failures with exponential backoff and jitter (honouring Retry-After) until
-// MaxAttempts, after which a delivery becomes a dead letter. Any number of replicas may run it
-// on one shared store: leases hand each delivery to one of them at a time.
-func (s *Service) runWebhooks(ctx context.Context) {
-	if s.deps.Outbox == nil || s.deps.Sender == nil || len(s.cfg.Webhooks.Endpoints) == 0 {
+// runOutbox works the outbox until ctx ends: it leases due entries, sends webhooks and
+// erases at the contact centre (KindChatErasure), and retries failures with exponential
+// backoff and jitter (honouring Retry-After) until MaxAttempts, after which an entry becomes a
+// dead letter. Any number of replicas may run it on one shared store: leases hand each entry
+// to one of them at a time. It runs when there are webhook endpoints or a ChatEraser.
+func (s *Service) runOutbox(ctx context.Context) {
+	webhooks := s.deps.Sender != nil && len(s.cfg.Webhooks.Endpoints) > 0
+	if s.deps.Outbox == nil || !webhooks && !s.erasesChats() {
 		return
 	}
 	cfg := s.cfg.Webhooks
@@ -138,10 +140,29 @@ func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
 	// a delivery the receiver already has would stay queued and be sent again.
 	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(15*time.Second, cfg.Lease/2))
 	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(webhookDrain, cancel) })
-	retryAfter, err := s.deps.Sender.Send(sendCtx, d)
+	var retryAfter time.Duration
+	var err error
+	switch {
+	case d.Kind == KindChatErasure:
+		err = s.eraseChats(sendCtx, d)
+	case s.deps.Sender == nil:
+		err = errors.New("no webhook sender configured")
+	default:
+		retryAfter, err = s.deps.Sender.Send(sendCtx, d)
+	}
 	stopDrain()
 	cancel()
 	log := s.log.With("delivery_id", d.ID, "event_id", d.EventID, "type", d.Type, "endpoint", d.Endpoint)
+	erasure := d.Kind == KindChatErasure
+	if erasure && (err == nil || errors.Is(err, ErrChatErasureUnsupported)) {
+		noteCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		s.noteErasure(noteCtx, d, err, err != nil)
+		if err != nil {
+			log.Error("erasure at the contact centre not supported: only the local erasure was done", "err", err)
+			err = nil // nothing to retry: remove it from the queue
+		}
+	}
 	if err == nil {
 		// Record the delivery even when shutting down, or it would be sent again.
 		doneCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -156,6 +177,9 @@ func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
 	}
 	d.Attempts++
 	d.LastError = err.Error()
+	if erasure {
+		s.noteErasure(ctx, d, err, d.Attempts >= cfg.MaxAttempts)
+	}
 	if d.Attempts >= cfg.MaxAttempts {
 		log.Error("webhook undeliverable: kept as a dead letter", "attempts", d.Attempts, "err", err)
 		if err := s.deps.Outbox.Bury(ctx, d); errors.Is(err, ErrLeaseLost) {

@@ -68,6 +68,10 @@ type Policy struct {
 	// IssuerNames are the names the agent is shown for trusted issuers, by DID ("Example
 	// Bank" for did:web:issuer.example-bank.com). An issuer without one is shown by its DID.
 	IssuerNames map[string]string
+	// DeleteConversationsOnErasure makes the erasure of a customer verified under this policy
+	// delete their chats at the contact centre (Twilio Conversations), not only remove the
+	// verification summary, pre-engagement data and their name from them.
+	DeleteConversationsOnErasure bool
 }
 
 // DefaultHolderDIDMethods are the DID methods a holder may use when a policy names none: the

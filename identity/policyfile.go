@@ -34,6 +34,7 @@ type policyYAML struct {
 	HolderDIDMethods []string               `yaml:"holder_did_methods"`
 	InlineContexts   bool                   `yaml:"allow_inline_contexts"`
 	IssuerNames      map[string]string      `yaml:"issuer_names"`
+	DeleteOnErasure  bool                   `yaml:"delete_conversations_on_erasure"`
 }
 
 type credentialYAML struct {
@@ -83,6 +84,7 @@ func LoadPolicies(path string) (map[string]*Policy, error) {
 //	    allow_inline_contexts: false    # the default
 //	    issuer_names:                   # what the agent is shown for an issuer, by DID
 //	      did:web:issuer.example-bank.com: Example Bank
+//	    delete_conversations_on_erasure: false # the default: erasure scrubs the chats at Twilio
 func ParsePolicies(data []byte) (map[string]*Policy, error) {
 	var f policyFile
 	if err := yaml.UnmarshalWithOptions(data, &f, yaml.Strict()); err != nil {
@@ -145,7 +147,7 @@ func (py policyYAML) policy() (*Policy, error) {
 		RequiredClaims: py.RequiredClaims, OptionalClaims: py.OptionalClaims, DisplayClaims: py.DisplayClaims,
 		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
 		HolderDIDMethods: py.HolderDIDMethods, AllowInlineContexts: py.InlineContexts,
-		IssuerNames: py.IssuerNames,
+		IssuerNames: py.IssuerNames, DeleteConversationsOnErasure: py.DeleteOnErasure,
 	}
 	if p.Name == "" {
 		return nil, fieldErrorf("name", "policy: name is empty")

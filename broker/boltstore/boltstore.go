@@ -57,6 +57,8 @@ type Options struct {
 // sessions_due and sessions_awaiting_chat (sweep.go) were added the same way: Open builds
 // them from the sessions of a file that lacks them.
 //
+// erasures (erasures.go) was added the same way; its records are the only ones that expire.
+//
 // outbox_subject was added after schema version 1 without changing it: Open creates it in a
 // file that lacks it, whose deliveries (written before Subject existed) have no Subject. A
 // build without it that opens a newer file leaves entries of the deliveries it removes behind;
@@ -76,6 +78,7 @@ var (
 	bucketDeadLetters  = []byte("outbox_dead")            // delivery ID → delivery record
 	bucketOutboxSubj   = []byte("outbox_subject")         // subject + 0x00 + delivery ID → empty
 	bucketAgent        = []byte("afg")                    // one nested bucket per agent store
+	bucketErasures     = []byte("erasures")               // erasure key → broker.Erasure (erasures.go)
 
 	keySchema = []byte("schema")
 )
@@ -118,7 +121,7 @@ func Open(path string, opts Options) (*DB, error) {
 		indexed := tx.Bucket(bucketSessionsDue) != nil
 		for _, name := range [][]byte{bucketSessionsDue, bucketAwaitingChat, bucketMeta, bucketSessions, bucketByInvitation, bucketByThread,
 			bucketIdentities, bucketByFlex, bucketIdentitySess, bucketChatSessions, bucketSecrets,
-			bucketOutbox, bucketOutboxDue, bucketDeadLetters, bucketOutboxSubj, bucketAgent} {
+			bucketOutbox, bucketOutboxDue, bucketDeadLetters, bucketOutboxSubj, bucketAgent, bucketErasures} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}

@@ -59,6 +59,12 @@ func (db *DB) ListIdentities(ctx context.Context, f broker.IdentityFilter, after
 // deliveries are checked as Transition checks t.Outbox, against the deliveries stored before
 // the erasure: a notify delivery may not take the ID of one the erasure removes.
 func (db *DB) DeleteIdentity(ctx context.Context, id string, notify ...broker.Delivery) error {
+	return db.deleteIdentity(ctx, id, nil, notify)
+}
+
+// deleteIdentity is DeleteIdentity that, with e, also plans and stores the erasure record (see
+// EraseIdentity).
+func (db *DB) deleteIdentity(ctx context.Context, id string, e *broker.Erasure, notify []broker.Delivery) error {
 	if id == "" {
 		return fmt.Errorf("boltstore: delete identity: empty ID: %w", broker.ErrNotFound)
 	}
@@ -90,8 +96,15 @@ func (db *DB) DeleteIdentity(ctx context.Context, id string, notify ...broker.De
 		if err := identities.Delete([]byte(id)); err != nil {
 			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
 		}
-		if err := scrubSessions(tx, id); err != nil {
+		scrubbed, err := scrubSessions(tx, id)
+		if err != nil {
 			return err
+		}
+		if e != nil {
+			e.Plan(&ident, scrubbed)
+			if err := putErasure(tx, e); err != nil {
+				return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
+			}
 		}
 		if err := putOutbox(tx, notify, deliveries); err != nil {
 			return fmt.Errorf("boltstore: delete identity %q: %w", id, err)
@@ -105,8 +118,9 @@ func identitySessionKey(identity, session string) []byte {
 	return append(append([]byte(identity), 0), session...)
 }
 
-// scrubSessions clears every reference to identity from the sessions that verified it.
-func scrubSessions(tx *bolt.Tx, identity string) error {
+// scrubSessions clears every reference to identity from the sessions that verified it, and
+// returns those sessions as they were before.
+func scrubSessions(tx *bolt.Tx, identity string) ([]*broker.Session, error) {
 	links, sessions := tx.Bucket(bucketIdentitySess), tx.Bucket(bucketSessions)
 	prefix := append([]byte(identity), 0)
 	var keys [][]byte
@@ -114,6 +128,7 @@ func scrubSessions(tx *bolt.Tx, identity string) error {
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
+	var scrubbed []*broker.Session
 	for _, k := range keys {
 		sid := k[len(prefix):]
 		var s broker.Session
@@ -121,21 +136,23 @@ func scrubSessions(tx *bolt.Tx, identity string) error {
 		switch {
 		case errors.Is(err, broker.ErrNotFound):
 		case err != nil:
-			return err
+			return nil, err
 		case s.IdentityID == identity:
+			before := s
+			scrubbed = append(scrubbed, &before)
 			s.IdentityID, s.ConnectionID, s.Chat = "", "", nil
 			s.Version++
 			val, err := json.Marshal(&s)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := sessions.Put(sid, val); err != nil {
-				return fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
+				return nil, fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
 			}
 		}
 		if err := links.Delete(k); err != nil {
-			return fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
+			return nil, fmt.Errorf("boltstore: scrub session %q: %w", sid, err)
 		}
 	}
-	return nil
+	return scrubbed, nil
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -92,6 +93,12 @@ func (s *Store) ListIdentities(ctx context.Context, f broker.IdentityFilter, aft
 // the deliveries stored before the erasure: a notify delivery may not take the ID of one the
 // erasure removes.
 func (s *Store) DeleteIdentity(ctx context.Context, id string, notify ...broker.Delivery) error {
+	return s.deleteIdentity(ctx, id, nil, notify)
+}
+
+// deleteIdentity is DeleteIdentity that, with e, also plans and stores the erasure record (see
+// EraseIdentity).
+func (s *Store) deleteIdentity(ctx context.Context, id string, e *broker.Erasure, notify []broker.Delivery) error {
 	if id == "" {
 		return fmt.Errorf("redisstore: delete identity: empty ID: %w", broker.ErrNotFound)
 	}
@@ -103,7 +110,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string, notify ...broker.
 		if err := backoff(ctx, attempt); err != nil {
 			return fmt.Errorf("redisstore: delete identity %q: %w", id, err)
 		}
-		err := s.tryDeleteIdentity(ctx, id, outboxKeys, outboxArgs)
+		err := s.tryDeleteIdentity(ctx, id, e, outboxKeys, outboxArgs)
 		if !errors.Is(err, errStale) {
 			return err
 		}
@@ -111,7 +118,7 @@ func (s *Store) DeleteIdentity(ctx context.Context, id string, notify ...broker.
 	return fmt.Errorf("redisstore: delete identity %q: %w", id, ErrContention)
 }
 
-func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []string, outboxArgs []any) error {
+func (s *Store) tryDeleteIdentity(ctx context.Context, id string, e *broker.Erasure, outboxKeys []string, outboxArgs []any) error {
 	k := s.keys
 	res, err := scriptIdentityRead.Run(ctx, s.client, []string{k.identity(id)}, k.sessionPrefix()).Slice()
 	if errors.Is(err, redis.Nil) {
@@ -131,6 +138,7 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 	keys := []string{k.identity(id), k.flex(ident.FlexIdentity), k.identityIDs(),
 		k.outboxSubject(id), k.outboxDue(), k.deadLetters()}
 	var rewrites []any
+	var scrubbed []*broker.Session
 	for i := 1; i < len(res); i += 2 {
 		sid, _ := res[i].(string)
 		raw, ok := res[i+1].(string)
@@ -144,6 +152,8 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 		if sess.IdentityID != id {
 			continue // verified another identity since
 		}
+		before := *sess
+		scrubbed = append(scrubbed, &before)
 		sess.IdentityID, sess.ConnectionID, sess.Chat = "", "", nil
 		sess.Version++
 		val, err := encodeSession(sess)
@@ -156,6 +166,15 @@ func (s *Store) tryDeleteIdentity(ctx context.Context, id string, outboxKeys []s
 	indexes := k.identityIndexes(ident)
 	args := append([]any{rec, id, len(rewrites) / 3, len(indexes), k.outboxPrefix(), k.deadLetterPrefix(), k.b}, rewrites...)
 	keys, args = appendWrites(keys, args, indexes, outboxKeys, outboxArgs)
+	if e != nil {
+		e.Plan(ident, scrubbed)
+		rec, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("redisstore: erasure of %q: %w", id, err)
+		}
+		keys = append(keys, k.erasure(e.Key))
+		args = append(args, rec, e.ExpiresAt.UnixMilli())
+	}
 	status, err := scriptDeleteIdentity.Run(ctx, s.client, keys, args...).Text()
 	if err != nil {
 		return s.errf(err, "delete identity %q", id)

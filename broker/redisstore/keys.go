@@ -29,6 +29,7 @@ func (k keys) identityIDs() string             { return k.b + "ids" }
 func (k keys) byIssuer(did string) string      { return k.b + "ix:i:" + did }
 func (k keys) byType(t string) string          { return k.b + "ix:t:" + t }
 func (k keys) secret(name string) string       { return k.b + "secret:" + name }
+func (k keys) erasure(key string) string       { return k.b + "er:" + key }
 
 // The outbox (see outbox.go): queued deliveries, their due index, dead letters and their index,
 // and the subject sets (the IDs of the deliveries, queued or dead, about one identity). The

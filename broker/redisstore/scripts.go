@@ -230,7 +230,8 @@ return out
 //	      indexes, 5 key prefix of queued deliveries, 6 key prefix of dead letters, 7 the
 //	      broker's key prefix (prefix:{b}:), then per session: header read, new record, expiry
 //	      (Unix ms, "0" for none), then per index its member prefix and legacy key (luaIndex),
-//	      then the deliveries (luaQueue)
+//	      then the deliveries (luaQueue); then, for an erasure record (EraseIdentity), one
+//	      more key (the record's) and two more arguments (the record, its expiry in Unix ms)
 var scriptDeleteIdentity = redis.NewScript(luaQueue + luaIndex + `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'NOTFOUND' end
@@ -275,6 +276,9 @@ for _, did in ipairs(redis.call('SMEMBERS', KEYS[4])) do
 end
 redis.call('DEL', KEYS[4])
 queue(outboxKeys, outboxArgs)
+if #ARGV > outboxArgs + 8 * tonumber(ARGV[outboxArgs]) then
+  redis.call('SET', KEYS[#KEYS], ARGV[#ARGV - 1], 'PXAT', ARGV[#ARGV])
+end
 return 'OK'
 `)
 

@@ -87,6 +87,7 @@ func Run(t *testing.T, h Harness) {
 		{"Outbox lease ownership", onOpen(testLeaseOwnership)},
 		{"Outbox DeadLetters", onOpen(testDeadLetters)},
 		{"DeleteIdentity leaves no trace", testErasureLeavesNoTrace},
+		{"Erasures", onOpen(testErasures)},
 		{"Bad input", onOpen(testBadInput)},
 		{"Ping", onOpen(testPing)},
 	} {

@@ -51,7 +51,8 @@ func Policies(policies map[string]*identity.Policy) (map[string]broker.Policy, e
 			return nil, err
 		}
 		out[name] = broker.Policy{Name: p.Name, Purpose: p.Purpose, Assurance: p.Assurance,
-			DisplayClaims: p.DisplayClaims, IssuerNames: p.IssuerNames, Definition: p.PresentationDefinition}
+			DisplayClaims: p.DisplayClaims, IssuerNames: p.IssuerNames, Definition: p.PresentationDefinition,
+			DeleteConversationsOnErasure: p.DeleteConversationsOnErasure}
 	}
 	return out, nil
 }

@@ -144,9 +144,13 @@ func loadPolicies(cfg serveConfig) (map[string]*identity.Policy, error) {
 	return policies, nil
 }
 
-// buildBroker returns the broker: sessions, identities and CRM webhooks, on the backend.
+// buildBroker returns the broker: sessions, identities and CRM webhooks, on the backend. An
+// erasure reaches the contact centre when the store keeps erasure records and the chats can
+// erase (both shipped stores and the Flex chats do).
 func buildBroker(set settings, publicURL string, b *backend, wallet broker.Wallets, verifier broker.Verifier,
 	policies map[string]broker.Policy, chats broker.Chats, log *slog.Logger) (*broker.Service, error) {
+	erasures, _ := b.store.(broker.Erasures)
+	eraser, _ := chats.(broker.ChatEraser)
 	return broker.New(broker.Config{
 		Domain: publicURL, Policies: policies, DefaultPolicy: set.DefaultPolicy,
 		PseudonymKey: b.pseudonymKey, SessionTTL: set.SessionTTL, ChatTokenTTL: set.ChatTokenTTL, Logger: log,
@@ -154,7 +158,8 @@ func buildBroker(set settings, publicURL string, b *backend, wallet broker.Walle
 		IdentityCacheTTL: set.IdentityCacheTTL,
 		Webhooks:         broker.WebhookConfig{Endpoints: set.WebhookURLs, MaxAttempts: set.WebhookMaxAttempts},
 	}, broker.Deps{Store: b.store, Events: b.events, Wallets: wallet, Verifier: verifier, Chats: chats,
-		Outbox: b.outbox, Sender: api.NewWebhookSender(b.signing, &http.Client{Timeout: 15 * time.Second})})
+		Outbox: b.outbox, Sender: api.NewWebhookSender(b.signing, &http.Client{Timeout: 15 * time.Second}),
+		Erasures: erasures, ChatEraser: eraser})
 }
 
 // buildHTTP returns the HTTP server of the REST API, the DIDComm endpoint (inbox), Twilio's

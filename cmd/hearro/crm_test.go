@@ -211,6 +211,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 		t.Fatalf("DELETE: %d", resp.StatusCode)
 	}
 	waitFor(t, "identity.erased", func() bool { return slices.Contains(recv.eventTypes(), "identity.erased") })
+	// The erasure at Twilio keeps the pseudonym until it is done.
+	s.waitErasure(t, gone.ID, "done", func(st erasureStatus) bool { return st.Status == "done" })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.shutdown(ctx); err != nil {

@@ -642,6 +642,8 @@ func TestErasureLeavesNoTraceOnRedis(t *testing.T) {
 		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
 	}
 	waitFor(t, "identity.erased", func() bool { return slices.Contains(recv.eventTypes(), "identity.erased") })
+	// The erasure at Twilio keeps the pseudonym until it is done.
+	s.waitErasure(t, gone.ident.ID, "done", func(st erasureStatus) bool { return st.Status == "done" })
 	client := srv.Client(t)
 	// The receiver has the erasure's webhook; the service removes the delivery from its outbox
 	// once it has the receiver's answer. Wait for that (it names the identity, as it must).

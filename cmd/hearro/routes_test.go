@@ -255,6 +255,9 @@ func TestRouteStatuses(t *testing.T) {
 		{name: "a session token is not a CRM token", route: "DELETE /v1/identities/{id}", path: identity, header: bearer(bound.SessionToken), status: 401, code: "invalid_token"},
 		{name: "identities:read cannot erase", route: "DELETE /v1/identities/{id}", path: identity, header: auth(read), status: 403, code: "insufficient_scope"},
 		{name: "unknown identity", route: "DELETE /v1/identities/{id}", path: "/v1/identities/nope", header: auth(write), status: 404, code: "not_found"},
+		{name: "no token", route: "GET /v1/identities/{id}/erasure", path: identity + "/erasure", status: 401, code: "unauthorized"},
+		{name: "identities:read cannot follow an erasure", route: "GET /v1/identities/{id}/erasure", path: identity + "/erasure", header: auth(read), status: 403, code: "insufficient_scope"},
+		{name: "never erased", route: "GET /v1/identities/{id}/erasure", path: identity + "/erasure", header: auth(write), status: 404, code: "not_found"},
 
 		// GET /v1/identities/by-flex/{flex_identity}
 		{name: "no token", route: "GET /v1/identities/by-flex/{flex_identity}", path: "/v1/identities/by-flex/" + ada.FlexIdentity, status: 401, code: "unauthorized"},
