@@ -154,7 +154,8 @@ func buildBroker(set settings, publicURL string, b *backend, wallet broker.Walle
 		IdentityCacheTTL: set.IdentityCacheTTL,
 		Webhooks:         broker.WebhookConfig{Endpoints: set.WebhookURLs, MaxAttempts: set.WebhookMaxAttempts},
 	}, broker.Deps{Store: b.store, Events: b.events, Wallets: wallet, Verifier: verifier, Chats: chats,
-		Outbox: b.outbox, Sender: api.NewWebhookSender(b.signing, &http.Client{Timeout: 15 * time.Second})})
+		Outbox: b.outbox, Sender: api.NewWebhookSender(b.signing, &http.Client{Timeout: 15 * time.Second}),
+		Meter: b.metrics})
 }
 
 // buildHTTP returns the HTTP server of the REST API, the DIDComm endpoint (inbox), Twilio's
@@ -193,7 +194,7 @@ func buildHTTP(set settings, publicURL string, b *backend, brk *broker.Service, 
 		PublicURL: publicURL, Tokens: tokens, DIDComm: inbox, Ready: b.ping, Logger: log,
 		AccessTokens: access, OAuthClients: clients, AccessTokenTTL: set.AccessTokenTTL,
 		TrustedProxies: set.trustedProxies, SessionLimiter: b.limiter, Twilio: twilioAPI, Webhooks: webhooks,
-		AgentTokens: agentTokens, FlexOrigins: flexOrigins,
+		AgentTokens: agentTokens, FlexOrigins: flexOrigins, Metrics: b.metrics,
 	}, brk)
 	baseCtx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{
