@@ -115,6 +115,7 @@ func (s *server) limitSessions(next echo.HandlerFunc) echo.HandlerFunc {
 			return fmt.Errorf("rate limiter: %w", err)
 		}
 		if !ok {
+			s.metrics().RateLimited(s.route(c))
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
 			return problem(http.StatusTooManyRequests, "rate_limited", "too many sessions started; retry later")
 		}

@@ -78,12 +78,17 @@ type Config struct {
 	Logger *slog.Logger
 	// HeartbeatInterval spaces SSE keep-alive comments; default 15 s.
 	HeartbeatInterval time.Duration
+	// Metrics receives measurements of requests, event streams and rate limits (metrics.go);
+	// nil measures nothing.
+	Metrics Metrics
 }
 
 type server struct {
 	cfg    Config
 	broker Broker
 	log    *slog.Logger
+	// routes are the route patterns served (set once New has registered them all).
+	routes map[string]bool
 }
 
 // New returns the service's HTTP handler.
@@ -162,6 +167,7 @@ func New(cfg Config, b Broker) *echo.Echo {
 	if cfg.Twilio != nil {
 		e.Any("/_twilio/*", echo.WrapHandler(cfg.Twilio))
 	}
+	s.routes = routePatterns(e)
 	return e
 }
 
@@ -195,10 +201,12 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if strings.HasPrefix(req.URL.Path, "/healthz") || strings.HasPrefix(req.URL.Path, "/readyz") {
 			level = slog.LevelDebug
 		}
+		took := time.Since(start)
+		s.metrics().Request(req.Method, s.route(c), res.Status, took)
 		s.log.Log(req.Context(), level, "http",
 			"request_id", res.Header().Get(echo.HeaderXRequestID),
 			"method", req.Method, "path", req.URL.Path, "status", res.Status,
-			"bytes", res.Size, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"bytes", res.Size, "duration_ms", float64(took.Microseconds())/1000)
 		return nil
 	}
 }

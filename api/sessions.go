@@ -142,6 +142,8 @@ func (s *server) sessionEvents(c echo.Context) error {
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
+	s.metrics().StreamOpened()
+	defer s.metrics().StreamClosed()
 	heartbeat := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer heartbeat.Stop()
 	for {

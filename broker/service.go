@@ -113,6 +113,8 @@ type Deps struct {
 	// nil: an erasure is local only.
 	Erasures   Erasures
 	ChatEraser ChatEraser
+	// Meter receives the broker's measurements (meter.go); nil measures nothing.
+	Meter Meter
 }
 
 // Service runs verification sessions. It is safe for concurrent use, and several instances
@@ -284,6 +286,7 @@ func (s *Service) transition(ctx context.Context, id string, t Transition) (*Ses
 		return nil, err
 	}
 	s.log.Debug("session transition", "session_id", id, "status", sess.Status, "reason", sess.Reason)
+	s.observeTransition(t, sess)
 	s.publish(ctx, sess)
 	if s.cache != nil && t.Identity != nil {
 		// After the event, not before: on Redis Cluster a notice published just before a

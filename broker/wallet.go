@@ -120,6 +120,8 @@ type Verification struct {
 	Claims map[string]any
 	// ExpiresAt is when the credential stops being valid; zero: never.
 	ExpiresAt time.Time
+	// Format is the presented credential's format (ldp, bbs, jwt, sd-jwt), for measurements.
+	Format string
 }
 
 // Refusal is a presentation refused for a reason the wallet is told: Reason is a stable code,
@@ -128,6 +130,9 @@ type Refusal struct {
 	Reason  string
 	Explain string
 	Detail  string
+	// Format is the presented credential's format as far as it could be told ("" if not),
+	// for measurements only.
+	Format string
 }
 
 func (r *Refusal) Error() string {
@@ -152,6 +157,8 @@ const (
 // Connected handles a completed connection: the wallet answered a session's invitation, so
 // the session asks it for a presentation.
 func (s *Service) Connected(ctx context.Context, c WalletConnection) {
+	result := MessageIgnored
+	defer func() { s.meter().WalletMessage(WalletMessageConnectionComplete, result) }()
 	sess, err := s.store.SessionByInvitation(ctx, c.InvitationID)
 	if err != nil {
 		s.log.Warn("connection for no known session", "connection_id", c.ConnectionID, "err", err)
@@ -171,6 +178,7 @@ func (s *Service) Connected(ctx context.Context, c WalletConnection) {
 		log.Warn("connection not recorded", "err", err)
 		return
 	}
+	result = MessageAccepted
 	if _, err := s.request(ctx, sess); err != nil {
 		log.Warn("presentation request not recorded", "err", err)
 	}
@@ -208,7 +216,8 @@ func (s *Service) request(ctx context.Context, sess *Session) (*Session, error) 
 // answered with: accepted, with a verified identity recorded and the chat being opened; or
 // refused, with the session rejected for the reason (unless the refusal is about the thread,
 // not the session: unknown, expired, already answered, or the store is down).
-func (s *Service) PresentationReceived(ctx context.Context, p Presentation) Verdict {
+func (s *Service) PresentationReceived(ctx context.Context, p Presentation) (v Verdict) {
+	defer func() { s.meter().WalletMessage(WalletMessagePresentation, verdictResult(v)) }()
 	sess, err := s.store.SessionByThread(ctx, p.ThreadID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		// The store is unreachable: not the wallet's fault, and not final.
@@ -230,9 +239,12 @@ func (s *Service) PresentationReceived(ctx context.Context, p Presentation) Verd
 		return refuse(ReasonReplayed, "a presentation was already received on this thread")
 	}
 	policy := s.cfg.Policies[sess.Policy]
+	started := time.Now()
 	res, err := s.deps.Verifier.Verify(ctx, p.Body, VerifyRequest{
 		Policy: policy.Name, Challenge: sess.Nonce, Domain: s.cfg.Domain, ConnectionDID: p.TheirDID,
 	})
+	format, result := verificationResult(res, err)
+	s.meter().PresentationVerified(format, result, time.Since(started))
 	if err != nil {
 		return s.refusePresentation(ctx, log, sess.ID, err)
 	}
@@ -309,8 +321,10 @@ func notRecorded(log *slog.Logger, err error) Verdict {
 func (s *Service) ProblemReported(ctx context.Context, p Problem) {
 	sess, err := s.store.SessionByThread(ctx, p.ThreadID)
 	if err != nil || sess.ConnectionID != p.ConnectionID {
+		s.meter().WalletMessage(WalletMessageProblemReport, MessageIgnored)
 		return
 	}
+	s.meter().WalletMessage(WalletMessageProblemReport, MessageAccepted)
 	reason := ReasonDeclined
 	if p.Code == ReasonConfirmationMismatch {
 		reason = ReasonConfirmationMismatch

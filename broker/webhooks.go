@@ -170,6 +170,7 @@ func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
 		if err := s.deps.Outbox.Done(doneCtx, d.ID); err != nil {
 			log.Warn("delivered webhook not removed from the queue (it may be sent again)", "err", err)
 		}
+		s.meter().WebhookDelivery(WebhookDelivered)
 		return
 	}
 	if ctx.Err() != nil {
@@ -182,7 +183,11 @@ func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
 	}
 	if d.Attempts >= cfg.MaxAttempts {
 		log.Error("webhook undeliverable: kept as a dead letter", "attempts", d.Attempts, "err", err)
-		if err := s.deps.Outbox.Bury(ctx, d); errors.Is(err, ErrLeaseLost) {
+		err := s.deps.Outbox.Bury(ctx, d)
+		if err == nil {
+			s.meter().WebhookDelivery(WebhookDead)
+		}
+		if errors.Is(err, ErrLeaseLost) {
 			log.Warn("webhook not buried: its lease ran out and another sender has it", "err", err)
 		} else if err != nil && !errors.Is(err, ErrNotFound) {
 			log.Warn("dead letter not stored (the delivery will be tried again)", "err", err)
@@ -199,7 +204,11 @@ func (s *Service) deliver(ctx context.Context, cfg WebhookConfig, d Delivery) {
 	}
 	d.NextAttempt = s.now().Add(wait)
 	log.Warn("webhook not delivered; retrying", "attempt", d.Attempts, "in", wait.Round(time.Millisecond).String(), "err", err)
-	if err := s.deps.Outbox.Retry(ctx, d); errors.Is(err, ErrLeaseLost) {
+	err = s.deps.Outbox.Retry(ctx, d)
+	if err == nil {
+		s.meter().WebhookDelivery(WebhookRetried)
+	}
+	if errors.Is(err, ErrLeaseLost) {
 		log.Warn("webhook retry not recorded: its lease ran out and another sender has it", "err", err)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		log.Warn("webhook retry not scheduled (the lease will expire and it will be sent again)", "err", err)

@@ -43,6 +43,7 @@ type Client struct {
 	now     func() time.Time
 	retry   Retry
 	breaker *gobreaker.CircuitBreaker[struct{}]
+	meter   Meter
 	locks   keyedLocks
 
 	flowMu      sync.Mutex
@@ -70,7 +71,8 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg: cfg, base: base, log: log, now: time.Now,
 		retry:   cfg.Retry.withDefaults(),
-		breaker: newBreaker(cfg.Breaker, log),
+		breaker: newBreaker(cfg.Breaker, log, meterOrNoop(cfg.Meter)),
+		meter:   meterOrNoop(cfg.Meter),
 	}, nil
 }
 

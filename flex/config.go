@@ -184,6 +184,8 @@ type Config struct {
 	Breaker Breaker
 	// Logger receives operational logs (never secrets or claims); nil discards.
 	Logger *slog.Logger
+	// Meter receives measurements of the calls to Twilio (meter.go); nil measures nothing.
+	Meter Meter
 }
 
 // mode is c.Mode with the default applied.

@@ -23,6 +23,7 @@ func call[T any](ctx context.Context, c *Client, bc *BaseClient, op string, fn f
 	_, err := c.breaker.Execute(func() (struct{}, error) {
 		bc.forget()
 		v, err := fn()
+		c.meter.TwilioCall(metricOp(op), bc.lastStatus())
 		if err != nil {
 			fe := wrapError(op, err, bc.lastStatus(), bc.lastRetryAfter())
 			if ctx.Err() != nil {
@@ -52,8 +53,9 @@ type excludedError struct{ err *Error }
 
 func (e *excludedError) Error() string { return e.err.Error() }
 
-func newBreaker(b Breaker, log *slog.Logger) *gobreaker.CircuitBreaker[struct{}] {
+func newBreaker(b Breaker, log *slog.Logger, m Meter) *gobreaker.CircuitBreaker[struct{}] {
 	b = b.withDefaults()
+	m.BreakerState(gobreaker.StateClosed.String())
 	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "twilio",
 		MaxRequests: 1,
@@ -70,6 +72,7 @@ func newBreaker(b Breaker, log *slog.Logger) *gobreaker.CircuitBreaker[struct{}]
 		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			log.Warn("twilio circuit breaker changed state", slog.String("from", from.String()), slog.String("to", to.String()))
+			m.BreakerState(to.String())
 		},
 	})
 }
@@ -122,6 +125,7 @@ func withRetry[T any](ctx context.Context, c *Client, op string, attempt func() 
 		backoff.WithMaxElapsedTime(r.Total),
 		backoff.WithNotify(func(err error, wait time.Duration) {
 			var fe *Error
+			c.meter.TwilioRetry(metricOp(op))
 			if errors.As(err, &fe) {
 				c.log.WarnContext(ctx, "twilio call failed; retrying", slog.String("op", fe.Op),
 					slog.Int("status", fe.Status), slog.Int("code", fe.Code), slog.Duration("wait", wait))

@@ -92,6 +92,7 @@ type DB struct {
 	bolt  *bolt.DB
 	path  string
 	agent *agentProvider
+	meter Meter // nil: not measured (see Measure)
 }
 
 var _ broker.Store = (*DB)(nil)
@@ -162,9 +163,11 @@ func (db *DB) Close() error {
 // view and update run fn in a read-only or read-write transaction. Errors from fn come back as
 // they are; errors from bbolt itself (a failed commit, a closed file) are wrapped, a closed file
 // as broker.ErrUnavailable.
-func (db *DB) view(fn func(*bolt.Tx) error) error { return db.run(db.bolt.View, fn) }
+func (db *DB) view(fn func(*bolt.Tx) error) error { return db.measured("view", db.bolt.View, fn) }
 
-func (db *DB) update(fn func(*bolt.Tx) error) error { return db.run(db.bolt.Update, fn) }
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	return db.measured("update", db.bolt.Update, fn)
+}
 
 // run runs fn in a transaction of bbolt's View or Update.
 func (db *DB) run(tx func(func(*bolt.Tx) error) error, fn func(*bolt.Tx) error) error {

@@ -35,12 +35,13 @@ func (v *Verifier) Verify(ctx context.Context, presentation []byte, req broker.V
 	if err != nil {
 		var re *identity.RejectError
 		if errors.As(err, &re) {
-			return nil, &broker.Refusal{Reason: string(re.Reason), Explain: re.Reason.Explain(), Detail: err.Error()}
+			return nil, &broker.Refusal{Reason: string(re.Reason), Explain: re.Reason.Explain(), Detail: err.Error(),
+				Format: string(identity.GuessFormat(presentation))}
 		}
 		return nil, err
 	}
 	return &broker.Verification{HolderDID: res.HolderDID, IssuerDID: res.IssuerDID, CredentialType: res.CredentialType,
-		Claims: res.Claims, ExpiresAt: res.ExpiresAt}, nil
+		Claims: res.Claims, ExpiresAt: res.ExpiresAt, Format: string(res.Format)}, nil
 }
 
 // Policies returns the broker's view of policies (by name), after checking each.

@@ -11,6 +11,7 @@ import (
 	"github.com/hyperledger/aries-framework-go/spi/storage"
 
 	"github.com/hearro/trustbroker/api"
+	"github.com/hearro/trustbroker/api/admin"
 	"github.com/hearro/trustbroker/broker"
 	"github.com/hearro/trustbroker/broker/boltstore"
 	"github.com/hearro/trustbroker/broker/redisstore"
@@ -38,6 +39,8 @@ type backend struct {
 
 	// bolt is set on the embedded store (tests read its file).
 	bolt *boltstore.DB
+	// metrics count what the service's parts report (admin.go: measure).
+	metrics *admin.Metrics
 }
 
 const signingKeySecret = "api-signing-key"

@@ -159,7 +159,7 @@ func buildBroker(set settings, publicURL string, b *backend, wallet broker.Walle
 		Webhooks:         broker.WebhookConfig{Endpoints: set.WebhookURLs, MaxAttempts: set.WebhookMaxAttempts},
 	}, broker.Deps{Store: b.store, Events: b.events, Wallets: wallet, Verifier: verifier, Chats: chats,
 		Outbox: b.outbox, Sender: api.NewWebhookSender(b.signing, &http.Client{Timeout: 15 * time.Second}),
-		Erasures: erasures, ChatEraser: eraser})
+		Erasures: erasures, ChatEraser: eraser, Meter: b.metrics})
 }
 
 // buildHTTP returns the HTTP server of the REST API, the DIDComm endpoint (inbox), Twilio's
@@ -198,7 +198,7 @@ func buildHTTP(set settings, publicURL string, b *backend, brk *broker.Service, 
 		PublicURL: publicURL, Tokens: tokens, DIDComm: inbox, Ready: b.ping, Logger: log,
 		AccessTokens: access, OAuthClients: clients, AccessTokenTTL: set.AccessTokenTTL,
 		TrustedProxies: set.trustedProxies, SessionLimiter: b.limiter, Twilio: twilioAPI, Webhooks: webhooks,
-		AgentTokens: agentTokens, FlexOrigins: flexOrigins,
+		AgentTokens: agentTokens, FlexOrigins: flexOrigins, Metrics: b.metrics,
 	}, brk)
 	baseCtx, cancel := context.WithCancel(context.Background())
 	srv := &http.Server{

@@ -43,13 +43,14 @@ import (
 // hearroConstructors are the commands main.go registers, by the name of their constructor
 // (TestDeploymentsMatchTheBinary checks the list against main.go).
 var hearroConstructors = map[string]func() *cobra.Command{
-	"newServeCmd":    newServeCmd,
-	"newWalletCmd":   newWalletCmd,
-	"newIssuerCmd":   newIssuerCmd,
-	"newTokenCmd":    newTokenCmd,
-	"newOAuthCmd":    newOAuthCmd,
-	"newEmulatorCmd": newEmulatorCmd,
-	"newFlexCmd":     newFlexCmd,
+	"newServeCmd":       newServeCmd,
+	"newWalletCmd":      newWalletCmd,
+	"newIssuerCmd":      newIssuerCmd,
+	"newTokenCmd":       newTokenCmd,
+	"newOAuthCmd":       newOAuthCmd,
+	"newEmulatorCmd":    newEmulatorCmd,
+	"newFlexCmd":        newFlexCmd,
+	"newHealthcheckCmd": newHealthcheckCmd,
 }
 
 func TestDeploymentsMatchTheBinary(t *testing.T) {

@@ -32,7 +32,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(), newWalletCmd(), newIssuerCmd(), newTokenCmd(), newOAuthCmd(), newEmulatorCmd(), newFlexCmd())
+	root.AddCommand(newServeCmd(), newWalletCmd(), newIssuerCmd(), newTokenCmd(), newOAuthCmd(), newEmulatorCmd(), newFlexCmd(), newHealthcheckCmd())
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "hearro:", err)
 		var ee *exitError

@@ -40,6 +40,7 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	AdminAddr       string
 
 	RedisURL    string
 	RedisPrefix string
@@ -125,6 +126,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long to drain requests and event streams on SIGTERM")
 	f.StringVar(&cfg.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&cfg.LogFormat, "log-format", "json", "log format: json or text")
+	f.StringVar(&cfg.AdminAddr, "admin-addr", "", "listen address of the operations surface, never the public port: Prometheus metrics at /metrics and the Go profiler at /debug/pprof/, e.g. 127.0.0.1:9090 (empty: off)")
 	f.StringVar(&cfg.PolicyFile, "policy-file", "", "YAML file of verification policies (trusted issuers per credential type, claims, formats, status checks); development mode adds its own 'default' policy unless the file defines one")
 	f.StringVar(&cfg.DefaultPolicy, "default-policy", identity.DevelopmentPolicyName, "policy of sessions that do not name one")
 	f.StringVar(&cfg.UniversalResolverURL, "universal-resolver-url", "", "Universal Resolver for DID methods not resolved locally (e.g. did:sov, did:indy), e.g. https://resolver.example.com")
@@ -172,6 +174,7 @@ type service struct {
 	emulator  *emulator.Emulator // the built-in Twilio emulator; nil: Twilio or a shared emulator
 	access    *api.AccessTokens
 	http      *http.Server
+	admin     *adminListener // nil: no --admin-addr
 
 	// running owns every long-running part: the HTTP server and the broker's own work
 	// (broker.Run, until stopRun).
@@ -220,6 +223,10 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 	if s.backend, err = openBackend(ctx, set, log); err != nil {
 		return nil, err
 	}
+	s.backend.measure(newMetrics())
+	if s.admin, err = listenAdmin(set, s.backend.metrics); err != nil {
+		return nil, err
+	}
 	loader, err := identity.NewContextLoader()
 	if err != nil {
 		return nil, err
@@ -233,6 +240,7 @@ func startService(cfg serveConfig, ln net.Listener, log *slog.Logger) (_ *servic
 		return nil, err
 	}
 	twilio := chooseTwilio(set, s.publicURL, loopbackURL(s.listener), log)
+	twilio.client.Meter = s.backend.metrics
 	s.emulator = twilio.builtIn
 	chats, webhooks, err := buildTwilio(ctx, twilio, s.publicURL, s.backend.webhookReplay, log)
 	if err != nil {
@@ -257,6 +265,7 @@ func (s *service) start() {
 	g, ctx := errgroup.WithContext(ctx)
 	s.running, s.stopRun = g, cancel
 	g.Go(func() error { return s.broker.Run(ctx) })
+	g.Go(s.admin.serve)
 	g.Go(func() error {
 		if err := s.http.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -285,10 +294,14 @@ func (s *service) stop(ctx context.Context) error {
 	var errs []error
 	if s.running != nil {
 		errs = append(errs, s.http.Shutdown(ctx))
+		errs = append(errs, s.admin.shutdown(ctx))
 		s.stopRun()
 		_ = s.running.Wait() // serve reports how the parts ended
 	} else if s.listener != nil {
 		s.listener.Close()
+	}
+	if s.running == nil {
+		errs = append(errs, s.admin.shutdown(ctx)) // opened, never served
 	}
 	if s.broker != nil {
 		errs = append(errs, s.broker.Close(ctx))

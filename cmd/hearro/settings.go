@@ -169,6 +169,7 @@ func (c *serveConfig) parse() (settings, error) {
 	if c.RemoteTimeout <= 0 || c.RemoteTimeout > time.Minute {
 		errs = append(errs, fmt.Errorf("--remote-timeout %s: between 0 and 1m", c.RemoteTimeout))
 	}
+	errs = append(errs, checkAdminAddr(c))
 	if err := errors.Join(errs...); err != nil {
 		return settings{}, err
 	}
