@@ -68,6 +68,8 @@ type Policy struct {
 	// IssuerNames are the names the agent is shown for trusted issuers, by DID ("Example
 	// Bank" for did:web:issuer.example-bank.com). An issuer without one is shown by its DID.
 	IssuerNames map[string]string
+	// AnonCreds, if set, lets AnonCreds presentations satisfy the policy (see AnonCredsPolicy).
+	AnonCreds *AnonCredsPolicy
 }
 
 // DefaultHolderDIDMethods are the DID methods a holder may use when a policy names none: the
@@ -182,6 +184,9 @@ func (p *Policy) Validate() error {
 		return fieldErrorf("max_credential_age", "policy %q: negative maximum credential age", p.Name)
 	}
 	rules := p.Rules()
+	if p.AnonCreds != nil && len(p.Credentials) == 0 && p.CredentialType == "" {
+		rules = nil // AnonCreds only: no W3C credential rule
+	}
 	for i, r := range rules {
 		// A policy file always lists credentials; a policy built in Go may not.
 		rule := ""
@@ -235,6 +240,11 @@ func (p *Policy) Validate() error {
 		}
 		if err := checkIssuerName(p.IssuerNames[did]); err != nil {
 			return fieldErrorf(field, "policy %q: name of issuer %s: %w", p.Name, did, err)
+		}
+	}
+	if p.AnonCreds != nil {
+		if err := p.AnonCreds.validate(p.Name); err != nil {
+			return err
 		}
 	}
 	for i, c := range p.DisplayClaims {
