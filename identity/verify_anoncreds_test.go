@@ -28,6 +28,7 @@ const (
 	credDefA2 = nymA + ":3:CL:20:other"     // A's, but not in the ac-creddef policy
 	credDefAR = nymA + ":3:CL:20:revocable" // A's, with a revocation key
 	credDefB  = nymB + ":3:CL:21:demo"
+	credDefA3 = nymA + ":3:CL:22:foreign" // A's, on a schema B published
 
 	acDomain     = "https://broker.example"
 	acChallenge  = "session-challenge-1"
@@ -62,6 +63,11 @@ policies:
       issuers: [did:sov:` + nymA + `]
       attributes: [{name: given_name}]
       non_revoked: required
+  - name: ac-schema
+    assurance: substantial
+    anoncreds:
+      restrictions: [{issuer_did: did:sov:` + nymA + `, schema_name: hearro-id}]
+      attributes: [{name: given_name}]
 `
 
 // acFixture is the demo world: keys, a pinned registry of their definitions, and one
@@ -115,10 +121,12 @@ func newACFixture() (*acFixture, error) {
 	cdRev.Value.Revocation = json.RawMessage(`{"g":"1 0 1 0 1 0","g_dash":"1 0"}`)
 	cdA2 := keyA.CredentialDefinition(credDefA2, schemaA)
 	cdA2.Tag = "other"
+	cdA3 := keyA.CredentialDefinition(credDefA3, schemaB)
+	cdA3.Tag = "foreign"
 	file := map[string]any{
 		"schemas": map[string]any{schemaA: schema, schemaB: schema},
 		"credentialDefinitions": map[string]any{
-			credDefA: keyA.CredentialDefinition(credDefA, schemaA), credDefA2: cdA2, credDefAR: cdRev,
+			credDefA: keyA.CredentialDefinition(credDefA, schemaA), credDefA2: cdA2, credDefAR: cdRev, credDefA3: cdA3,
 			credDefB: keyB.CredentialDefinition(credDefB, schemaB),
 		},
 	}
@@ -158,6 +166,7 @@ func newACFixture() (*acFixture, error) {
 		{"b", schemaB, credDefB, "19900101", keyB},
 		{"a2", schemaA, credDefA2, "19900101", keyA},
 		{"revocable", schemaA, credDefAR, "19900101", keyA},
+		{"foreign-schema", schemaB, credDefA3, "19900101", keyA},
 	} {
 		if err := issue(c.name, c.key, c.schema, c.credDef, c.birth); err != nil {
 			return nil, err
@@ -412,5 +421,31 @@ func TestVerifyAnonCredsNonRevokedNotRevocable(t *testing.T) {
 	res, _, err := f.verify(t, newACVerifier(t), "ac-nonrevoked", sent, f.prove(t, req, demo.Options{}, "a"))
 	if err != nil || res.Claims["given_name"] != "Zoë" {
 		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// A trusted issuer's credential on a schema another DID published is accepted when the policy
+// restricts by schema name: the schema is read because the trusted credential definition
+// names it. A presentation naming any other schema of that DID is refused before the schema
+// is looked up.
+func TestVerifyAnonCredsSchemaOfAnotherPublisher(t *testing.T) {
+	f := anonCredsFixture(t)
+	sent, req := f.proofRequest(t, "ac-schema")
+	pres := f.prove(t, req, demo.Options{}, "foreign-schema")
+	res, fetched, err := f.verify(t, newACVerifier(t), "ac-schema", sent, pres)
+	if err != nil || res.IssuerDID != "did:sov:"+nymA || res.CredentialType != "hearro-id" || !slices.Contains(fetched, schemaB) {
+		t.Fatalf("%+v, %v (fetched %v)", res, err, fetched)
+	}
+
+	var p anoncreds.Presentation
+	if err := json.Unmarshal(pres, &p); err != nil {
+		t.Fatal(err)
+	}
+	other := nymB + ":2:hearro-id:9.9"
+	p.Identifiers[0].SchemaID = other
+	tampered, _ := json.Marshal(&p)
+	_, fetched, err = f.verify(t, newACVerifier(t), "ac-schema", sent, tampered)
+	if identity.ReasonOf(err) != identity.ReasonUntrustedIssuer || slices.Contains(fetched, other) {
+		t.Fatalf("%v (fetched %v)", err, fetched)
 	}
 }
