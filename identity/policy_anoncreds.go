@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -376,7 +377,13 @@ func (p *Policy) AnonCredsProofRequest(challenge, domain string, now time.Time) 
 		name = p.Name
 	}
 	req.Name, req.Version = name, "1.0"
-	return json.Marshal(req)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<=" as wallets write it, not "\u003c="
+	if err := enc.Encode(req); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // anonCredsRequest builds the request of the policy's AnonCreds section.
@@ -469,3 +476,8 @@ func sameJSON(a, b json.RawMessage) bool {
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
 }
+
+// AsksW3C reports whether the policy accepts W3C (and SD-JWT) credentials: whether it has a
+// credential rule. A policy with only an AnonCreds section has none, and no presentation
+// definition should be sent for it.
+func (p *Policy) AsksW3C() bool { return len(p.Credentials) > 0 || p.CredentialType != "" }
