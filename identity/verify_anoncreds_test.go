@@ -87,7 +87,7 @@ var (
 	acErr  error
 )
 
-func anonCredsFixture(t *testing.T) *acFixture {
+func anonCredsFixture(t testing.TB) *acFixture {
 	t.Helper()
 	acOnce.Do(func() { acFix, acErr = newACFixture() })
 	if acErr != nil {
@@ -210,7 +210,7 @@ func (c *countingRegistry) RevocationStatusList(ctx context.Context, id string, 
 
 // proofRequest is the policy's proof request for the session, as sent and as parsed (a
 // fresh copy each call, for a test to alter before the holder answers it).
-func (f *acFixture) proofRequest(t *testing.T, policy string) ([]byte, *anoncreds.PresentationRequest) {
+func (f *acFixture) proofRequest(t testing.TB, policy string) ([]byte, *anoncreds.PresentationRequest) {
 	t.Helper()
 	raw, err := f.policies[policy].AnonCredsProofRequest(acChallenge, acDomain, time.Now())
 	if err != nil {
@@ -223,7 +223,7 @@ func (f *acFixture) proofRequest(t *testing.T, policy string) ([]byte, *anoncred
 	return raw, req
 }
 
-func (f *acFixture) prove(t *testing.T, req *anoncreds.PresentationRequest, opts demo.Options, creds ...string) []byte {
+func (f *acFixture) prove(t testing.TB, req *anoncreds.PresentationRequest, opts demo.Options, creds ...string) []byte {
 	t.Helper()
 	var cs []*demo.Credential
 	for _, c := range creds {
@@ -240,7 +240,7 @@ func (f *acFixture) prove(t *testing.T, req *anoncreds.PresentationRequest, opts
 	return b
 }
 
-func (f *acFixture) verify(t *testing.T, v *identity.Verifier, policy string, sent, pres []byte) (*identity.Result, []string, error) {
+func (f *acFixture) verify(t testing.TB, v *identity.Verifier, policy string, sent, pres []byte) (*identity.Result, []string, error) {
 	t.Helper()
 	reg := &countingRegistry{Registry: f.pinned}
 	res, err := v.VerifyAnonCreds(context.Background(), pres, identity.AnonCredsRequest{
@@ -250,7 +250,7 @@ func (f *acFixture) verify(t *testing.T, v *identity.Verifier, policy string, se
 	return res, reg.fetched, err
 }
 
-func newACVerifier(t *testing.T) *identity.Verifier {
+func newACVerifier(t testing.TB) *identity.Verifier {
 	t.Helper()
 	v, err := identity.NewVerifier(identity.VerifierConfig{})
 	if err != nil {
