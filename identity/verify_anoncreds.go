@@ -157,12 +157,22 @@ func (v *Verifier) VerifyAnonCreds(ctx context.Context, raw []byte, req AnonCred
 }
 
 // Display returns the claims of r the policy lets the agent see (DisplayClaimsFor r's
-// format).
+// format). AnonCreds attribute names match as AnonCreds compares them (case and spaces
+// ignored); the claims keep the names the policy requests them by.
 func (p *Policy) Display(r *Result) map[string]any {
 	out := map[string]any{}
 	for _, name := range p.DisplayClaimsFor(r.Format) {
 		if v, ok := r.Claims[name]; ok {
 			out[name] = v
+			continue
+		}
+		if r.Format != FormatAnonCreds {
+			continue
+		}
+		for k, v := range r.Claims {
+			if anonCredsName(k) == anonCredsName(name) {
+				out[k] = v
+			}
 		}
 	}
 	return out

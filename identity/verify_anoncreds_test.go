@@ -449,3 +449,34 @@ func TestVerifyAnonCredsSchemaOfAnotherPublisher(t *testing.T) {
 		t.Fatalf("%v (fetched %v)", err, fetched)
 	}
 }
+
+// The proof request the verifier is given must be the policy's: one made for another
+// policy is an internal error (the service mixed up its sessions), not the holder's fault.
+func TestVerifyAnonCredsRequestOfAnotherPolicy(t *testing.T) {
+	f := anonCredsFixture(t)
+	sent, req := f.proofRequest(t, "ac-creddef")
+	res, fetched, err := f.verify(t, newACVerifier(t), "ac", sent, f.prove(t, req, demo.Options{}, "a"))
+	if err == nil || identity.ReasonOf(err) != "" || len(fetched) > 0 {
+		t.Fatalf("%+v, %v (fetched %v)", res, err, fetched)
+	}
+}
+
+// Display claims match revealed attributes as AnonCreds names match: case and spaces aside.
+func TestAnonCredsDisplayMatchesAttributeNames(t *testing.T) {
+	ps, err := identity.ParsePolicies([]byte(`
+policies:
+  - name: p
+    assurance: low
+    anoncreds:
+      issuers: [did:sov:` + nymA + `]
+      attributes: [{name: given_name}, {name: member_id}]
+      display_claims: [GIVEN_NAME]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &identity.Result{Format: identity.FormatAnonCreds, Claims: map[string]any{"given_name": "Zoë", "member_id": "12345"}}
+	if d := ps["p"].Display(r); !maps.Equal(d, map[string]any{"given_name": "Zoë"}) {
+		t.Fatalf("display %v", d)
+	}
+}
