@@ -72,6 +72,8 @@ type Policy struct {
 	// delete their chats at the contact centre (Twilio Conversations), not only remove the
 	// verification summary, pre-engagement data and their name from them.
 	DeleteConversationsOnErasure bool
+	// AnonCreds, if set, lets AnonCreds presentations satisfy the policy (see AnonCredsPolicy).
+	AnonCreds *AnonCredsPolicy
 }
 
 // DefaultHolderDIDMethods are the DID methods a holder may use when a policy names none: the
@@ -186,6 +188,9 @@ func (p *Policy) Validate() error {
 		return fieldErrorf("max_credential_age", "policy %q: negative maximum credential age", p.Name)
 	}
 	rules := p.Rules()
+	if p.AnonCreds != nil && len(p.Credentials) == 0 && p.CredentialType == "" {
+		rules = nil // AnonCreds only: no W3C credential rule
+	}
 	for i, r := range rules {
 		// A policy file always lists credentials; a policy built in Go may not.
 		rule := ""
@@ -239,6 +244,11 @@ func (p *Policy) Validate() error {
 		}
 		if err := checkIssuerName(p.IssuerNames[did]); err != nil {
 			return fieldErrorf(field, "policy %q: name of issuer %s: %w", p.Name, did, err)
+		}
+	}
+	if p.AnonCreds != nil {
+		if err := p.AnonCreds.validate(p.Name); err != nil {
+			return err
 		}
 	}
 	for i, c := range p.DisplayClaims {

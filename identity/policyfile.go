@@ -35,6 +35,7 @@ type policyYAML struct {
 	InlineContexts   bool                   `yaml:"allow_inline_contexts"`
 	IssuerNames      map[string]string      `yaml:"issuer_names"`
 	DeleteOnErasure  bool                   `yaml:"delete_conversations_on_erasure"`
+	AnonCreds        *AnonCredsPolicy       `yaml:"anoncreds"`
 }
 
 type credentialYAML struct {
@@ -147,7 +148,7 @@ func (py policyYAML) policy() (*Policy, error) {
 		RequiredClaims: py.RequiredClaims, OptionalClaims: py.OptionalClaims, DisplayClaims: py.DisplayClaims,
 		ClaimFilters: py.ClaimFilters, Status: StatusMode(py.Status),
 		HolderDIDMethods: py.HolderDIDMethods, AllowInlineContexts: py.InlineContexts,
-		IssuerNames: py.IssuerNames, DeleteConversationsOnErasure: py.DeleteOnErasure,
+		IssuerNames: py.IssuerNames, DeleteConversationsOnErasure: py.DeleteOnErasure, AnonCreds: py.AnonCreds,
 	}
 	if p.Name == "" {
 		return nil, fieldErrorf("name", "policy: name is empty")
@@ -155,7 +156,7 @@ func (py policyYAML) policy() (*Policy, error) {
 	for _, f := range py.Formats {
 		p.Formats = append(p.Formats, Format(f))
 	}
-	if len(py.Credentials) == 0 {
+	if len(py.Credentials) == 0 && py.AnonCreds == nil {
 		return nil, fieldErrorf("credentials", "policy %q: no credentials (each with a type and its issuers)", p.Name)
 	}
 	for _, c := range py.Credentials {
@@ -163,8 +164,10 @@ func (py policyYAML) policy() (*Policy, error) {
 			Type: c.Type, SDJWTTypes: c.SDJWTTypes, TrustedIssuers: c.Issuers, TrustedDomains: c.IssuerDomains,
 		})
 	}
-	first := p.Credentials[0]
-	p.CredentialType, p.TrustedIssuers, p.TrustedDomains = first.Type, first.TrustedIssuers, first.TrustedDomains
+	if len(p.Credentials) > 0 {
+		first := p.Credentials[0]
+		p.CredentialType, p.TrustedIssuers, p.TrustedDomains = first.Type, first.TrustedIssuers, first.TrustedDomains
+	}
 	var err error
 	if p.MaxCredentialAge, err = parseDuration(py.MaxCredentialAge); err != nil {
 		return nil, fieldErrorf("max_credential_age", "policy %q: max_credential_age: %w", p.Name, err)

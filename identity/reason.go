@@ -87,6 +87,19 @@ const (
 	// disclosable (iss, exp, nbf, iat, cnf, status, vct, …): an issuer that let the holder
 	// hide it let the holder hide an expiry, a status or a binding.
 	ReasonDisclosureNotAllowed Reason = "disclosure_not_allowed"
+
+	// AnonCreds only.
+
+	// ReasonPredicateFailed: an AnonCreds presentation does not prove a predicate the policy
+	// asks (e.g. birthdate_dateint <= 20081205): not answered, or proven for other values.
+	ReasonPredicateFailed Reason = "predicate_failed"
+	// ReasonSelfAttested: an AnonCreds presentation answers with the holder's own words
+	// (self_attested_attrs) an attribute the policy requires from a trusted credential.
+	ReasonSelfAttested Reason = "self_attested"
+	// ReasonRevocationUnsupported: the policy requires non-revocation and the AnonCreds
+	// credential's definition is revocable (or the presentation carries a non-revocation
+	// proof); this service cannot verify AnonCreds non-revocation (package anoncreds).
+	ReasonRevocationUnsupported Reason = "revocation_unsupported"
 )
 
 // RejectError says why a presentation was refused. Detail is for logs and the wallet's problem
@@ -145,6 +158,11 @@ var explanations = map[Reason]string{
 	ReasonClaimConstraint:      "a claim does not meet the request",
 	ReasonUnknownContext:       "the credential uses a JSON-LD context this verifier does not know",
 	ReasonDisclosureNotAllowed: "the credential lets its holder hide a claim that must always be shown (validity, status, issuer, key)",
+
+	// AnonCreds only.
+	ReasonPredicateFailed:       "the presentation does not prove a required condition on the credential (such as an age)",
+	ReasonSelfAttested:          "a required attribute was stated by the holder, not proven by a credential",
+	ReasonRevocationUnsupported: "the credential is revocable and its non-revocation cannot be checked here",
 }
 
 // Explain returns the fixed sentence a wallet is told with r ("the presentation was refused"

@@ -59,6 +59,9 @@ const REASONS = {
   confirmation_mismatch: 'your wallet showed a different code from the one on this page, so it shared nothing (if you scanned a code you were sent or shown elsewhere, someone may be trying to pass as you)',
   wallet_unreachable: 'we could not reach your wallet',
   internal_error: 'something went wrong on our side',
+  predicate_failed: 'your credential does not prove a condition we need, such as your age',
+  self_attested: 'your wallet typed in details we need from a credential',
+  revocation_unsupported: 'we cannot check that your credential is still valid, so we cannot accept it',
 };
 
 function rejectedText(reason) {
