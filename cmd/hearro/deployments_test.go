@@ -334,6 +334,9 @@ func (d *deploymentCheck) checkFiles(files map[string][]byte) {
 	for _, name := range names {
 		b := files[name]
 		switch base := path.Base(name); {
+		case strings.HasPrefix(name, "monitoring/"):
+			// Prometheus rules and the Grafana dashboard: promtool checks them
+			// (monitoring_test.go).
 		case base == "Dockerfile":
 			d.dockerfile(name, b)
 		case strings.HasSuffix(base, ".dockerignore"):

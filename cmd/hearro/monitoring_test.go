@@ -6,11 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/hearro/trustbroker/api/admin"
 )
 
 // The monitoring files under deployments/monitoring are checked by the tool they are for:
@@ -190,4 +194,43 @@ func TestGrafanaDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	runPromtool(t, tool, "check", "rules", f)
+}
+
+// Every hearro_* metric the alert rules and the dashboard read is one the service exports:
+// a renamed family would otherwise leave an alert that can never fire.
+func TestMonitoringReadsExportedMetrics(t *testing.T) {
+	m := admin.New("test")
+	// One sample of each family, so that every family is gathered.
+	m.SessionEnded("p", "bound", "none")
+	m.PresentationVerified("jwt", "verified", time.Millisecond)
+	m.WalletMessage("didexchange/complete", "accepted")
+	m.WebhookDelivery("queued")
+	m.TwilioCall("create_web_chat", 201)
+	m.TwilioRetry("create_web_chat")
+	m.BreakerState("closed")
+	m.Request("GET", "/readyz", 200, time.Millisecond)
+	m.StreamOpened()
+	m.RateLimited("/v1/sessions")
+	m.StoreOperation("get", "error", time.Millisecond)
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, f := range families {
+		exported[f.GetName()] = true
+	}
+	re := regexp.MustCompile(`\bhearro_[a-z_]+`)
+	for _, f := range []string{"alerts.yaml", "alerts_test.yaml", "dashboard.json"} {
+		b, err := os.ReadFile(filepath.Join(monitoringDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range re.FindAllString(string(b), -1) {
+			family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+			if !exported[family] {
+				t.Errorf("%s reads %s, which the service does not export", f, name)
+			}
+		}
+	}
 }
