@@ -158,9 +158,8 @@ type Config struct {
 
 	// WorkspaceSID ("WS" + 32 hex digits) is the TaskRouter workspace of the
 	// account's Flex tasks (console: TaskRouter > Workspaces, "Flex Task
-	// Assignment"). Optional: without it, TaskRouter events cannot be
-	// checked as the account's own and erasure cannot find the tasks a chat
-	// made.
+	// Assignment"). Optional: without it, erasure cannot find the tasks a
+	// chat made, and leaves them as they are.
 	WorkspaceSID string
 
 	// ChatInactiveAfter and ChatCloseAfter are the conversation timers

@@ -159,7 +159,7 @@ func serveFlags(f *pflag.FlagSet, cfg *serveConfig) {
 	f.StringVar(&cfg.TwilioConversationsServiceSID, "twilio-conversations-service-sid", "", "Conversations Service SID (IS…) of the customer's chat token (conversations mode)")
 	f.StringVar(&cfg.TwilioFlexFlowSID, "twilio-flex-flow-sid", "", "Flex Flow SID (FO…) of an enabled web flow (flexflow mode)")
 	f.StringVar(&cfg.TwilioChatServiceSID, "twilio-chat-service-sid", "", "Programmable Chat Service SID (IS…, the Flex Chat Service) of the customer's token (flexflow mode)")
-	f.StringVar(&cfg.TwilioWorkspaceSID, "twilio-workspace-sid", "", "TaskRouter workspace SID (WS…, \"Flex Task Assignment\") of the Flex tasks: TaskRouter events from another workspace are refused, and erasure finds a chat's tasks there (development: the emulator's)")
+	f.StringVar(&cfg.TwilioWorkspaceSID, "twilio-workspace-sid", "", "TaskRouter workspace SID (WS…, \"Flex Task Assignment\") of the Flex tasks: erasure finds a chat's tasks there, and without it leaves them as they are (development: the emulator's)")
 }
 
 // service is a running broker: everything runServe builds, so it can also be started in tests.

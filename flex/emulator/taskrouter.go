@@ -64,17 +64,16 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	expr := q.Get("EvaluateTaskAttributes")
-	if _, err := taskMatches(expr, &task{attributes: "{}"}); err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid EvaluateTaskAttributes: "+err.Error())
-		return
-	}
+	var cond exprNode
 	if expr != "" {
+		var err error
+		if cond, err = parseExpr(expr); err != nil {
+			writeError(w, http.StatusBadRequest, codeInvalidParameter, "Invalid EvaluateTaskAttributes: "+err.Error())
+			return
+		}
 		filters.Set("EvaluateTaskAttributes", expr)
 	}
-	all := e.tasks.where(func(t *task) bool {
-		m, _ := taskMatches(expr, t)
-		return m && matches(status, t.status)
-	})
+	all := e.tasks.where(func(t *task) bool { return matches(status, t.status) && taskMatches(cond, t) })
 	writePage(w, p, "tasks", taskrouterAPI+"/Workspaces/"+e.cfg.WorkspaceSID+"/Tasks", filters, all, e.taskJSON)
 }
 
@@ -144,14 +143,17 @@ func (e *Emulator) deleteTask(w http.ResponseWriter, r *http.Request) {
 }
 
 // taskMatches reports whether t's attributes satisfy a ListTask
-// EvaluateTaskAttributes expression (empty: every task).
-func taskMatches(expr string, t *task) (bool, error) {
-	if expr == "" {
-		return true, nil
+// EvaluateTaskAttributes condition (nil: every task). A condition that cannot
+// be evaluated on a task's attributes does not match it.
+func taskMatches(cond exprNode, t *task) bool {
+	if cond == nil {
+		return true
 	}
 	var attrs map[string]any
-	if err := json.Unmarshal([]byte(t.attributes), &attrs); err != nil {
-		return false, nil
+	if json.Unmarshal([]byte(t.attributes), &attrs) != nil {
+		return false
 	}
-	return evalExpr(expr, attrs)
+	v, err := cond.eval(attrs)
+	b, ok := v.(bool)
+	return err == nil && ok && b
 }
